@@ -1,0 +1,3 @@
+from uglspot.cli import main
+
+raise SystemExit(main())

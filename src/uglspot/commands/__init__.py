@@ -1,0 +1,1 @@
+"""Subcommand modules of the ``uglspot`` CLI; see ``uglspot.cli``."""
