@@ -1,23 +1,31 @@
 """The ``uglspot`` command line: a thin dispatcher over subcommand modules.
 
-Each module in ``uglspot.commands`` exposes ``register(subparsers)``, which adds
-its parser and sets ``func`` to a function taking the parsed arguments and
-returning an exit code. Heavy imports (torch, av) happen inside those
-functions so ``uglspot --help`` stays instant.
+Every module in the ``uglspot.commands`` package that defines
+``register(subparsers)`` is a command: it adds its parser and sets ``func`` to
+a function taking the parsed arguments and returning an exit code. Heavy
+imports (torch, av) happen inside those functions so ``uglspot --help`` stays
+instant. A module's ``ORDER`` (default 100) places it in ``--help``.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import pkgutil
 import sys
 
 from uglspot import __version__
 from uglspot.errors import UserError
 
-# One entry per subcommand module, in the order --help lists them.
-COMMAND_MODULES: tuple[str, ...] = (
-)
+
+
+def command_modules() -> list:
+    import uglspot.commands as package
+
+    modules = [importlib.import_module(f"{package.__name__}.{info.name}")
+               for info in pkgutil.iter_modules(package.__path__)]
+    modules = [m for m in modules if hasattr(m, "register")]
+    return sorted(modules, key=lambda m: (getattr(m, "ORDER", 100), m.__name__))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,8 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"uglspot {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(subparsers)
+    for module in command_modules():
+        module.register(subparsers)
     return parser
 
 
