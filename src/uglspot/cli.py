@@ -19,12 +19,13 @@ from uglspot.errors import UserError
 
 
 
-def command_modules() -> list:
+def command_modules(hook: str = "register") -> list:
+    """Modules of ``uglspot.commands`` that define ``hook``, in ``ORDER``."""
     import uglspot.commands as package
 
     modules = [importlib.import_module(f"{package.__name__}.{info.name}")
                for info in pkgutil.iter_modules(package.__path__)]
-    modules = [m for m in modules if hasattr(m, "register")]
+    modules = [m for m in modules if hasattr(m, hook)]
     return sorted(modules, key=lambda m: (getattr(m, "ORDER", 100), m.__name__))
 
 
