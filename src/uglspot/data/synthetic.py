@@ -906,3 +906,63 @@ def write_match(root: Path, video_id: str, cfg: SynthConfig, seed: int, index: i
                   width=cfg.width, height=cfg.height)
     write_soccernet_labels(paths.soccernet, video)
     return video
+
+
+def split_counts(matches: int) -> dict[str, int]:
+    """Train/val/test match counts for ``matches`` in all: a fifth for test
+    and a tenth for validation, at least one each."""
+    if matches < 3:
+        raise ValueError(f"need at least 3 matches (one per split), got {matches}")
+    test = max(1, matches // 5)
+    val = max(1, matches // 10)
+    return {"train": matches - test - val, "val": val, "test": test}
+
+
+def _render_job(job: tuple[str, str, dict[str, Any], int, int]) -> Video:
+    root, video_id, cfg_dict, seed, index = job
+    from uglspot.config import from_dict
+
+    return write_match(Path(root), video_id, from_dict(SynthConfig, cfg_dict, "synthetic config"), seed, index)
+
+
+def generate_dataset(root: Path, cfg: SynthConfig, counts: dict[str, int], seed: int, workers: int = 1,
+                     show_progress: bool = True) -> dict[str, list[Video]]:
+    """Render every match of every split into ``root``; write class.txt,
+    ``{split}.json`` and ``dataset.json`` (the resolved config and seed).
+
+    Match ``i`` (counted over train, val, test in that order) is seeded by
+    ``(seed, i)``, so a split renders the same whatever the worker count."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from tqdm import tqdm
+
+    from uglspot.config import to_dict
+    from uglspot.data.labels import write_e2e_labels
+    from uglspot.io import write_json_atomic, write_text_atomic
+
+    root.mkdir(parents=True, exist_ok=True)
+    jobs: list[tuple[str, str, dict[str, Any], int, int]] = []
+    for split in SPLITS:
+        for k in range(counts.get(split, 0)):
+            jobs.append((str(root), f"{split}_{k:03d}", to_dict(cfg), seed, len(jobs)))
+    bar = tqdm(total=len(jobs) * cfg.num_frames, unit="frame", desc="rendering matches",
+               disable=not show_progress, dynamic_ncols=True)
+    videos: list[Video] = []
+    with bar:
+        if workers <= 1:
+            for root_s, video_id, _, match_seed, index in jobs:
+                videos.append(write_match(Path(root_s), video_id, cfg, match_seed, index, progress=bar.update))
+        else:
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                for video in pool.map(_render_job, jobs):
+                    videos.append(video)
+                    bar.update(video.num_frames)
+    by_split: dict[str, list[Video]] = {split: [] for split in SPLITS}
+    for video in videos:
+        by_split[video.video.split("_")[0]].append(video)
+    write_text_atomic(root / "class.txt", "\n".join(CLASSES) + "\n")
+    for split, split_videos in by_split.items():
+        write_e2e_labels(split_videos, root / f"{split}.json")
+    write_json_atomic(root / "dataset.json", {"generator": "uglspot synth", "seed": seed, "counts": counts,
+                                              "config": to_dict(cfg), "entity_vocabulary": ENTITY_VOCABULARY})
+    return by_split
