@@ -7,9 +7,13 @@ import argparse
 import json
 import math
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from uglspot.errors import UserError
+
+if TYPE_CHECKING:
+    from uglspot.data.labels import Video, VideoPredictions
+    from uglspot.metrics.spotting import FrameMapResult
 
 EXAMPLES = """\
 examples:
@@ -60,7 +64,8 @@ def parse_window(text: str | None) -> int | None:
     return int(text)
 
 
-def check_prediction_frames(preds: Sequence, truth: Sequence, source: str, allow_past_end: bool) -> None:
+def check_prediction_frames(preds: Sequence[VideoPredictions], truth: Sequence[Video], source: str,
+                            allow_past_end: bool) -> None:
     """Every predicted frame lies in its video and every score is finite."""
     num_frames = {v.video: v.num_frames for v in truth}
     for pred in preds:
@@ -74,7 +79,7 @@ def check_prediction_frames(preds: Sequence, truth: Sequence, source: str, allow
                 raise UserError(f"{where}: score {event.score} is not a finite number")
 
 
-def format_table(result, classes: Sequence[str]) -> str:
+def format_table(result: FrameMapResult, classes: Sequence[str]) -> str:
     width = max([len("mAP")] + [len(c) for c in classes])
     header = f"{'class':<{width}}" + "".join(f"{'δ=' + str(t):>9}" for t in result.tolerances)
     lines = [header, "-" * len(header)]

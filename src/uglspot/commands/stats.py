@@ -6,9 +6,12 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from uglspot.errors import BatchFailures, UserError
+
+if TYPE_CHECKING:
+    from uglspot.data.labels import Video
 
 ORDER = 40
 
@@ -43,7 +46,7 @@ def _summary(values: Sequence[float]) -> dict[str, float] | None:
             "mean": float(array.mean()), "max": float(array.max())}
 
 
-def split_stats(videos: Sequence, classes: Sequence[str]) -> dict[str, Any]:
+def split_stats(videos: Sequence[Video], classes: Sequence[str]) -> dict[str, Any]:
     """Statistics of one split; also the raw per-video counts and gaps for plots."""
     import numpy as np
 
@@ -146,7 +149,7 @@ def write_plot(path: Path, title: str, splits: dict[str, dict[str, Any]], classe
         figure.savefig(tmp, format="png", dpi=100)
 
 
-def _load_split(path: Path, classes: Sequence[str] | None) -> list:
+def _load_split(path: Path, classes: Sequence[str] | None) -> list[Video]:
     from uglspot.data.labels import read_e2e_labels
 
     # Statistics describe files as they are, so events past a video's end are counted, not refused.
@@ -178,7 +181,7 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"--plot {plot}: the plot is a PNG image; give the file a .png name")
         refuse_overwrite(plot, *files, class_path)
 
-    loaded: dict[str, list] = {}
+    loaded: dict[str, list[Video]] = {}
     failures: list[tuple[str, str]] = []
     for path in files:
         try:

@@ -165,24 +165,24 @@ def _greedy_match(candidates: np.ndarray, pos: np.ndarray, lo: np.ndarray, hi: n
     gt_frame = gt.frame.tolist()
     gt_first = gt.first.tolist()
     hits = []
-    for p, a, b, f in zip(pos[candidates].tolist(), lo[candidates].tolist(),
-                          hi[candidates].tolist(), pred_frame[candidates].tolist()):
-        r = p
-        while right[r] != r:
-            right[r] = right[right[r]]
-            r = right[r]
-        s = p
-        while left[s] != s:
-            left[s] = left[left[s]]
-            s = left[s]
-        l = s - 1
+    for start, lo_g, hi_g, frame in zip(pos[candidates].tolist(), lo[candidates].tolist(),
+                                        hi[candidates].tolist(), pred_frame[candidates].tolist()):
+        after = start
+        while right[after] != after:
+            right[after] = right[right[after]]
+            after = right[after]
+        shifted = start
+        while left[shifted] != shifted:
+            left[shifted] = left[left[shifted]]
+            shifted = left[shifted]
+        before = shifted - 1
         best, dist = -1, 0
-        if r < b:
-            best, dist = r, gt_frame[r] - f
-        if l >= a:
-            dist_left = f - gt_frame[l]
-            if best < 0 or dist_left < dist or (dist_left == dist and gt_first[l] < gt_first[best]):
-                best, dist = l, dist_left
+        if after < hi_g:
+            best, dist = after, gt_frame[after] - frame
+        if before >= lo_g:
+            dist_before = frame - gt_frame[before]
+            if best < 0 or dist_before < dist or (dist_before == dist and gt_first[before] < gt_first[best]):
+                best, dist = before, dist_before
         if best >= 0 and dist <= tolerance:
             right[best] = best + 1
             left[best + 1] = best
@@ -242,7 +242,7 @@ def frame_map(truth: Sequence[Video], preds: Sequence[VideoPredictions], classes
     # Per class: class, then score descending, then input order.
     class_order = np.lexsort((np.arange(len(pr.score)), -pr.score, pr.label))
     class_bounds = np.searchsorted(pr.label[class_order], np.arange(len(classes) + 1))
-    names_sorted = sorted(range(len(classes)), key=lambda c: classes[c])
+    names_sorted = sorted(range(len(classes)), key=lambda c: classes[c])  # E2E-Spot averages in name order
 
     result_map: dict[int, float] = {}
     per_class: dict[int, dict[str, float | None]] = {}
