@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import html
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -132,9 +132,7 @@ def _gallery_items(inputs: ReportInputs, per_class: int, tolerance: int) -> list
 
 def _frame_reader(inputs: ReportInputs) -> Callable[[str, float, int], np.ndarray | None]:
     """Read one frame (H, W, 3) uint8 of a video at the events' frame rate."""
-    from uglspot.data.video import VideoReader
-
-    readers: dict[tuple[str, float], VideoReader] = {}
+    readers: dict[tuple[str, float], Any] = {}
 
     def read(video_id: str, fps: float, frame: int) -> np.ndarray | None:
         path = inputs.videos.get(video_id)
@@ -142,6 +140,8 @@ def _frame_reader(inputs: ReportInputs) -> Callable[[str, float, int], np.ndarra
             return None
         key = (video_id, fps)
         if key not in readers:
+            from uglspot.data.video import VideoReader
+
             readers[key] = VideoReader(path, fps=fps if fps > 0 else None)
         clip = readers[key].read(frame, 1)  # (1, 3, H, W) uint8
         return clip[0].permute(1, 2, 0).numpy()
