@@ -874,7 +874,7 @@ def match_paths(root: Path, video_id: str) -> MatchPaths:
     from uglspot.io import safe_name
 
     name = safe_name(video_id)
-    return MatchPaths(video=root / "videos" / f"{name}.mp4", entities=root / "entities" / f"{name}.npz",
+    return MatchPaths(video=root / "videos" / f"{name}.mp4", entities=root / "entities" / name,
                       soccernet=root / "soccernet" / name)
 
 
