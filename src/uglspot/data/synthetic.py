@@ -926,13 +926,15 @@ def _render_job(job: tuple[str, str, dict[str, Any], int, int]) -> Video:
 
 
 def generate_dataset(root: Path, cfg: SynthConfig, counts: dict[str, int], seed: int, workers: int = 1,
-                     show_progress: bool = True) -> dict[str, list[Video]]:
+                     show_progress: bool = True, minutes: dict[str, float] | None = None) -> dict[str, list[Video]]:
     """Render every match of every split into ``root``; write class.txt,
     ``{split}.json`` and ``dataset.json`` (the resolved config and seed).
+    ``minutes`` sets a split's match length (default ``cfg.minutes``).
 
     Match ``i`` (counted over train, val, test in that order) is seeded by
     ``(seed, i)``, so a split renders the same whatever the worker count."""
     from concurrent.futures import ProcessPoolExecutor
+    from dataclasses import replace
 
     from tqdm import tqdm
 
@@ -941,17 +943,20 @@ def generate_dataset(root: Path, cfg: SynthConfig, counts: dict[str, int], seed:
     from uglspot.io import write_json_atomic, write_text_atomic
 
     root.mkdir(parents=True, exist_ok=True)
+    split_cfg = {split: replace(cfg, minutes=(minutes or {}).get(split, cfg.minutes)) for split in SPLITS}
     jobs: list[tuple[str, str, dict[str, Any], int, int]] = []
     for split in SPLITS:
         for k in range(counts.get(split, 0)):
-            jobs.append((str(root), f"{split}_{k:03d}", to_dict(cfg), seed, len(jobs)))
-    bar = tqdm(total=len(jobs) * cfg.num_frames, unit="frame", desc="rendering matches",
+            jobs.append((str(root), f"{split}_{k:03d}", to_dict(split_cfg[split]), seed, len(jobs)))
+    total = sum(split_cfg[split].num_frames * counts.get(split, 0) for split in SPLITS)
+    bar = tqdm(total=total, unit="frame", desc="rendering matches",
                disable=not show_progress, dynamic_ncols=True)
     videos: list[Video] = []
     with bar:
         if workers <= 1:
             for root_s, video_id, _, match_seed, index in jobs:
-                videos.append(write_match(Path(root_s), video_id, cfg, match_seed, index, progress=bar.update))
+                videos.append(write_match(Path(root_s), video_id, split_cfg[video_id.split("_")[0]], match_seed,
+                                          index, progress=bar.update))
         else:
             with ProcessPoolExecutor(max_workers=workers) as pool:
                 for video in pool.map(_render_job, jobs):
@@ -963,6 +968,7 @@ def generate_dataset(root: Path, cfg: SynthConfig, counts: dict[str, int], seed:
     write_text_atomic(root / "class.txt", "\n".join(CLASSES) + "\n")
     for split, split_videos in by_split.items():
         write_e2e_labels(split_videos, root / f"{split}.json")
-    write_json_atomic(root / "dataset.json", {"generator": "uglspot synth", "seed": seed, "counts": counts,
-                                              "config": to_dict(cfg), "entity_vocabulary": ENTITY_VOCABULARY})
+    write_json_atomic(root / "dataset.json", {
+        "generator": "uglspot synth", "seed": seed, "counts": counts, "config": to_dict(cfg),
+        "minutes": {split: split_cfg[split].minutes for split in SPLITS}, "entity_vocabulary": ENTITY_VOCABULARY})
     return by_split

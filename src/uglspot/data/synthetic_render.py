@@ -16,6 +16,7 @@ false positives.
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -252,12 +253,15 @@ def render_background(camera: Camera, salt: int, frame: int) -> tuple[np.ndarray
 
 def _coverage(lo: float, hi: float, n: int) -> tuple[int, np.ndarray]:
     """First pixel index and per-pixel coverage of the interval [lo, hi)."""
-    start = max(int(np.floor(lo)), 0)
-    stop = min(int(np.ceil(hi)), n)
+    start = max(math.floor(lo), 0)
+    stop = min(math.ceil(hi), n)
     if stop <= start:
         return start, np.zeros(0, dtype=np.float32)
-    edges = np.arange(start, stop, dtype=np.float32)
-    return start, np.minimum(hi, edges + 1) - np.maximum(lo, edges)  # in [0, 1] by construction
+    cover = np.ones(stop - start, dtype=np.float32)
+    cover[0] = min(hi, start + 1) - max(lo, start)
+    if stop - start > 1:
+        cover[-1] = min(hi, stop) - max(lo, stop - 1)
+    return start, cover
 
 
 def fill_rect(image: np.ndarray, x0: float, y0: float, x1: float, y1: float,
@@ -268,7 +272,7 @@ def fill_rect(image: np.ndarray, x0: float, y0: float, x1: float, y1: float,
     sy, cy = _coverage(y0, y1, H)
     if cx.size == 0 or cy.size == 0:
         return
-    a = (cy[:, None] * cx[None, :] * alpha)[..., None]
+    a = np.outer(cy * alpha, cx)[..., None]
     region = image[sy:sy + cy.size, sx:sx + cx.size]
     region *= 1 - a
     region += a * colour
