@@ -132,13 +132,13 @@ def _spot_one(spotter: Any, video_id: str, file: Path, size: Any, entity_root: P
 
     from uglspot.data.clips import inference_windows
     from uglspot.data.dataset import EntityWindows
-    from uglspot.data.video import VideoReader
+    from uglspot.data.video import VideoReader, probe
     from uglspot.engine.infer import spot_video
 
     settings = spotter.settings
     reader = VideoReader(file, fps=settings.get("fps"), size=size)
     num_frames = int(reader.num_frames)
-    fps = float(settings.get("fps") or reader.fps)
+    fps = float(settings.get("fps") or probe(file).fps)
     read_entities = vocabulary = None
     if spotter.model.config.use_entities:
         windows = EntityWindows(entity_root, settings["entity_slots"])

@@ -381,7 +381,10 @@ def _train(config: RunConfig, resume: bool, hooks: Sequence[Hook], dist: Distrib
         loader = DataLoader(ClipDataset(clips, splits.train, splits.classes, frames, entities,
                                         config.data.dilate),
                             batch_size=cfg.batch_size, num_workers=config.data.workers,
-                            pin_memory=device.type == "cuda", drop_last=True)
+                            pin_memory=device.type == "cuda", drop_last=True,
+                            # its own generator: the loader must not draw from the global RNG that
+                            # dropout uses, or a resumed epoch would see other dropout masks
+                            generator=torch.Generator().manual_seed(cfg.seed * 100_003 + epoch))
         model.train()
         started, interval_start = time.perf_counter(), time.perf_counter()
         steps_at_start = progress.step
