@@ -11,11 +11,11 @@ STAMP := $(VENV)/.uglspot-installed
 
 venv: $(STAMP)
 
+# The official SoccerNet evaluator is the reference in tests; it needs only
+# numpy and tqdm, so its heavy optional dependencies are not installed.
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -e '.[dev]'
-	# The official SoccerNet evaluator is the reference in tests; it needs only
-	# numpy and tqdm, so its heavy optional dependencies are not installed.
 	$(PY) -m pip install --quiet --no-deps 'SoccerNet==0.2.0'
 	touch $(STAMP)
 
