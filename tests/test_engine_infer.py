@@ -103,3 +103,18 @@ def test_events_json_record() -> None:
     assert result.to_json() == {"video": "v", "fps": 25.0, "num_frames": 100, "events": [
         {"frame": 50, "time": 2.0, "label": "goal", "score": 0.876543,
          "entities": [{"box": [0, 0, 1, 1], "class": "ball", "weight": 1.0}]}]}
+
+
+def test_soccernet_selection_metric_of_perfect_predictions(shared_labels) -> None:
+    pytest.importorskip("uglspot.metrics.soccernet")
+    from uglspot.data.labels import Event, VideoPredictions, read_class_list, read_e2e_labels
+    from uglspot.engine.evaluate import evaluate
+
+    root = shared_labels / "soccernetv2"
+    classes = read_class_list(root / "class.txt")
+    videos = read_e2e_labels(root / "val.json", classes, allow_past_end=True)[:10]
+    perfect = [VideoPredictions(v.video, [Event(e.frame, e.label, score=1.0) for e in v.events]) for v in videos]
+    result = evaluate("soccernet_tight", videos, perfect, classes)
+    present = {e.label for v in videos for e in v.events}
+    assert result["value"] == pytest.approx(len(present) / len(classes))  # absent classes score 0 of 17
+    assert result["tight"]["a_mAP"] == result["value"] and "loose" in result
