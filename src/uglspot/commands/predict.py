@@ -1,0 +1,92 @@
+"""``uglspot predict``: spot every video of a labelled split and evaluate."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+ORDER = 45
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "predict", help="spot a labelled split with a trained model and evaluate it",
+        description="Run inference over every video of a split of the config's dataset (frames from "
+                    "data.videos or data.frame_cache, entities from data.entities), write "
+                    "predictions.json (E2E-Spot format; SoccerNet results_spotting.json per game for "
+                    "soccernetv2) and, when the split has events, metrics.json with the dataset's metric.")
+    parser.add_argument("config", type=Path, help="the training configuration (YAML) or a run's config.yaml")
+    parser.add_argument("--split", default=None, help="split name, e.g. test, val, challenge (default: data.test_split)")
+    parser.add_argument("--model", type=Path, metavar="RUN_OR_MODEL_DIR",
+                        help="run or checkpoint directory (default: the config's out, best checkpoint)")
+    parser.add_argument("--out", type=Path, metavar="OUT_DIR",
+                        help="output folder (default: <model run>/predict-<split>)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config key (repeatable)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ... (default: auto)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from uglspot.data.dataset import EntityWindows
+    from uglspot.data.labels import Event, VideoPredictions, write_predictions
+    from uglspot.engine.config import load_run_config
+    from uglspot.engine.evaluate import evaluate
+    from uglspot.engine.infer import load_spotter, spot_video
+    from uglspot.engine.train import Distributed, amp_mode, frame_source, pick_device, split_videos
+    from uglspot.errors import BatchFailures, UserError
+    from uglspot.io import write_json_atomic
+
+    config = load_run_config(args.config, args.overrides)
+    split = args.split or config.data.test_split
+    device = pick_device(args.device, Distributed())
+    spotter = load_spotter(args.model or config.out, device)
+    classes = spotter.classes
+    videos = split_videos(config, split, classes)
+    if not videos:
+        raise UserError(f"{config.data.labels}/{split}.json holds no video")
+    out = args.out or Path(config.out) / f"predict-{split}"
+    frames = frame_source(config, videos)
+    entities = None
+    if spotter.model.config.use_entities:
+        if not config.data.entities:
+            raise UserError("this model uses entities; set data.entities to the entity store folder")
+        entities = EntityWindows(config.data.entities, spotter.settings["entity_slots"])
+    amp_dtype, _ = amp_mode("auto", device)
+
+    predictions: list[VideoPredictions] = []
+    failures: list[tuple[str, str]] = []
+    for video in tqdm(videos, desc=f"predict {split}", unit="video"):
+        try:
+            read_entities = None if entities is None else (
+                lambda start, count, vid=video.video: entities.window(vid, start, count))
+            result = spot_video(spotter, video.video, video.num_frames, video.fps,
+                                lambda start, count, vid=video.video: frames.read(vid, start, count),
+                                read_entities, entities.vocabulary(video.video) if entities else (), amp_dtype)
+        except (UserError, OSError, RuntimeError, ValueError) as exc:
+            failures.append((video.video, str(exc).splitlines()[0] if str(exc) else type(exc).__name__))
+            continue
+        predictions.append(VideoPredictions(video.video, [Event(e.frame, e.label, score=e.score)
+                                                          for e in result.events]))
+    write_predictions(predictions, out / "predictions.json")
+    print(f"{len(predictions)} videos -> {out / 'predictions.json'}")
+    if config.train.metric == "soccernet_tight":
+        from uglspot.data.soccernet import predictions_to_soccernet, write_game_predictions
+
+        rates = {v.video: v.fps for v in videos}
+        for game in predictions_to_soccernet(predictions, rates, "predict"):
+            write_game_predictions(out / "soccernet", game)
+        print(f"SoccerNet results_spotting.json per game under {out / 'soccernet'}")
+    if any(v.events for v in videos) and not failures:
+        metrics = evaluate(config.train.metric, videos, predictions, classes)
+        write_json_atomic(out / "metrics.json", metrics)
+        if config.train.metric == "frame_map":
+            shown = "  ".join(f"mAP@{t}={100 * v:.2f}" for t, v in metrics["mAP"].items())
+        else:
+            shown = f"tight a-mAP={100 * metrics['tight']['a_mAP']:.2f}  loose a-mAP={100 * metrics['loose']['a_mAP']:.2f}"
+        print(f"{split}: {shown}  -> {out / 'metrics.json'}")
+    if failures:
+        raise BatchFailures("videos", failures)
+    return 0

@@ -1,0 +1,60 @@
+"""The dataset's model-selection metric over predicted events.
+
+``frame_map``: mean of mAP at δ = 1, 2, 4 frames (E2E-Spot's selection rule,
+``uglspot.metrics.spotting.frame_map``). ``soccernet_tight``: SoccerNet's
+tight average-mAP (``uglspot.metrics.soccernet``), with the E2E-Spot
+video ids ``<game>/<half>`` grouped into games.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from uglspot.data.labels import Event, Video, VideoPredictions
+
+PredictedEvents = Sequence[tuple[str, Sequence[tuple[int, str, float]]]]  # (video, [(frame, label, score)])
+
+
+def as_video_predictions(predictions: PredictedEvents) -> list[VideoPredictions]:
+    return [VideoPredictions(video=video, events=[Event(frame=f, label=l, score=s) for f, l, s in events])
+            for video, events in predictions]
+
+
+def evaluate_frames(videos: Sequence[Video], predictions: Sequence[VideoPredictions],
+                    classes: Sequence[str]) -> dict[str, Any]:
+    """mAP at frame tolerances 0, 1, 2, 4 and the selection mean over 1, 2, 4."""
+    from uglspot.metrics.spotting import frame_map
+
+    truth = [v for v in videos if v.events] or list(videos)
+    known = {v.video for v in truth}
+    result = frame_map(truth, [p for p in predictions if p.video in known], classes)
+    return {"metric": "frame_map", "value": result.selection_map, **result.to_json()}
+
+
+def evaluate_soccernet(videos: Sequence[Video], predictions: Sequence[VideoPredictions],
+                       classes: Sequence[str]) -> dict[str, Any]:
+    """SoccerNet tight and loose average-mAP of halves ``<game>/<1|2>``."""
+    from uglspot.data.soccernet import e2e_to_soccernet, predictions_to_soccernet
+    from uglspot.metrics.soccernet import average_map
+
+    labels = e2e_to_soccernet(videos, "validation labels")
+    games = predictions_to_soccernet(predictions, {v.video: v.fps for v in videos}, "predictions")
+    tight = average_map(labels, games, "tight", list(classes))
+    loose = average_map(labels, games, "loose", list(classes))
+    return {"metric": "soccernet_tight", "value": tight.a_mAP, "tight": tight.to_json(), "loose": loose.to_json()}
+
+
+def evaluate(metric: str, videos: Sequence[Video], predictions: Sequence[VideoPredictions],
+             classes: Sequence[str]) -> dict[str, Any]:
+    if metric == "frame_map":
+        return evaluate_frames(videos, predictions, classes)
+    if metric == "soccernet_tight":
+        return evaluate_soccernet(videos, predictions, classes)
+    raise ValueError(f"unknown metric {metric!r}")
+
+
+def score_predictions(metric: str, videos: Sequence[Video], predictions: PredictedEvents,
+                      classes: Sequence[str]) -> float:
+    """The single number that picks the best checkpoint (higher is better)."""
+    value = evaluate(metric, videos, as_video_predictions(predictions), classes)["value"]
+    return float("nan") if value is None else float(value)
