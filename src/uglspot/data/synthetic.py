@@ -74,10 +74,10 @@ class SynthConfig:
     minutes: float = 4.0
     # Relative frequency of the incidents that interrupt open play.
     incidents: dict[str, float] = field(default_factory=lambda: {
-        "throw-in": 0.36, "shot": 0.26, "foul": 0.26, "corner": 0.12})
+        "throw-in": 0.34, "shot": 0.24, "foul": 0.3, "corner": 0.12})
     # Outcome of a foul: the rest of the probability is no card (the referee only points).
-    yellow_card: float = 0.42
-    red_card: float = 0.2
+    yellow_card: float = 0.45
+    red_card: float = 0.25
     goal_probability: float = 0.35  # of a shot; the rest are saved or go wide
     card_seconds: tuple[float, float] = (0.6, 1.2)  # how long a card stays up
     closeup_probability: float = 0.75  # the camera cuts to the referee for a foul
