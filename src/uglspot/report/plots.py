@@ -99,8 +99,9 @@ def timeline_figure(video_id: str, classes: Sequence[str], truth: Video | None,
 
         handles.append(Line2D([0], [0], color="black", linewidth=1.6, label="ground truth"))
     if handles:
-        ax.legend(handles=handles, fontsize=7, loc="upper right", ncol=len(handles), framealpha=0.8)
-    ax.set_title(video_id, fontsize=9)
+        ax.legend(handles=handles, fontsize=7, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=len(handles),
+                  frameon=False, borderaxespad=0.2)
+    ax.set_title(video_id, fontsize=9, loc="left")
     fig.tight_layout()
     return _png(fig)
 
