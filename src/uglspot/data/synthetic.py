@@ -834,10 +834,15 @@ class VideoWriter:
         self.container.close()
 
 
-def entity_store_key(video_id: str, cfg: SynthConfig) -> dict[str, Any]:
-    """The key a synthetic match's store is written and opened with."""
+def entity_store_key(video_id: str, cfg: SynthConfig, video_path: Path) -> dict[str, Any]:
+    """The key a synthetic match's store is written and opened with
+    (``uglspot.entities.store.StoreKey`` fields)."""
+    stat = video_path.stat()
     return {"video": video_id, "detector": DETECTOR_NAME, "model": DETECTOR_MODEL,
-            "prompt": list(ENTITY_VOCABULARY), "fps": cfg.fps, "size": [cfg.width, cfg.height]}
+            "prompt": list(ENTITY_VOCABULARY), "box_threshold": cfg.detector.min_score,
+            "text_threshold": cfg.detector.min_score, "max_per_frame": cfg.detector.max_entities,
+            "fps": cfg.fps, "size": [min(cfg.width, cfg.height), max(cfg.width, cfg.height)],
+            "source_bytes": stat.st_size, "source_mtime": stat.st_mtime}
 
 
 def write_entity_store(path: Path, key: dict[str, Any], num_frames: int,
@@ -871,10 +876,13 @@ class MatchPaths:
 
 
 def match_paths(root: Path, video_id: str) -> MatchPaths:
+    """Where a match's files go: the video as ``data.videos`` expects it and
+    the entity store where the training engine looks for it."""
+    from uglspot.data.dataset import entity_store_path
     from uglspot.io import safe_name
 
     name = safe_name(video_id)
-    return MatchPaths(video=root / "videos" / f"{name}.mp4", entities=root / "entities" / name,
+    return MatchPaths(video=root / "videos" / f"{name}.mp4", entities=entity_store_path(root / "entities", video_id),
                       soccernet=root / "soccernet" / name)
 
 
@@ -901,7 +909,7 @@ def write_match(root: Path, video_id: str, cfg: SynthConfig, seed: int, index: i
                     progress(1)
         finally:
             writer.close()
-    write_entity_store(paths.entities, entity_store_key(video_id, cfg), script.num_frames, detections)
+    write_entity_store(paths.entities, entity_store_key(video_id, cfg, paths.video), script.num_frames, detections)
     video = Video(video=video_id, num_frames=script.num_frames, fps=cfg.fps, events=script.events,
                   width=cfg.width, height=cfg.height)
     write_soccernet_labels(paths.soccernet, video)
