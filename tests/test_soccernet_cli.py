@@ -84,6 +84,9 @@ def test_split_list_scores_only_the_listed_games(dataset: tuple[Path, Path], tmp
     assert code == 0
     assert json.loads(out) == average_map(chosen, [p for p in read_predictions_dir(pred) if p.game != "lg/2020/b"],
                                           "tight").to_json()
+    nested = tmp_path / "nested.json"
+    nested.write_text(json.dumps({"lg": {"2020": ["a"]}, "other": ["c"]}))
+    assert run(capsys, "eval", "soccernet", labels, pred, "--split-list", nested, "--json")[1] == out
     text = tmp_path / "split.txt"
     text.write_text("lg/2020/a\nother/c\n\n")
     assert run(capsys, "eval", "soccernet", labels, pred, "--split-list", text, "--json")[1] == out

@@ -11,7 +11,7 @@ import pytest
 
 from uglspot.data.labels import Event, Video, VideoPredictions, read_e2e_labels
 from uglspot.data.soccernet import (GamePredictions, Prediction, e2e_to_soccernet, find_games, format_game_time,
-                                    frame_to_position, game_dir, labels_to_json, parse_game_time, parse_labels,
+                                    frame_to_position, game_dir, labels_to_json, load_json_fast, parse_game_time, parse_labels,
                                     parse_predictions, position_to_frame, prediction_position,
                                     predictions_to_json, predictions_to_soccernet, read_labels_dir,
                                     read_predictions_dir, soccernet_to_e2e, write_game_predictions, write_labels)
@@ -140,6 +140,8 @@ def test_predictions_accept_numbers_and_numeric_strings_and_keep_other_keys() ->
     ({"half": None}, r"prediction #1: half None is not a number"),
     ({"position": "late"}, r"prediction #1: position 'late' is not a number"),
     ({"position": -100}, r"prediction #1: position -100 is negative"),
+    ({"position": 10**30}, r"prediction #1: position 1000000000000000000000000000000 is too large"),
+    ({"position": float("inf")}, r"prediction #1: position inf is not a number"),
     ({"confidence": "high"}, r"prediction #1: confidence 'high' is not a number"),
     ({"confidence": None}, r"prediction #1: confidence None is not a number"),
     ({"label": 3}, r"prediction #1: label should be a string"),
@@ -186,6 +188,21 @@ def test_a_bad_file_among_many_is_listed_after_reading_them_all(tmp_path: Path) 
 def test_game_paths_that_would_leave_the_output_folder_are_refused(tmp_path: Path, game: str) -> None:
     with pytest.raises(UserError, match="cannot be a folder path"):
         game_dir(tmp_path, game, "src")
+
+
+def test_fast_json_reading_gives_what_the_standard_library_gives(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    data = {"predictions": [{"confidence": float(x), "position": str(int(y))}
+                            for x, y in zip(rng.random(500) ** 7, rng.integers(0, 10**7, 500))]}
+    data["predictions"].append({"confidence": 0.1 + 0.2, "position": 2**40})
+    path = tmp_path / "f.json"
+    path.write_text(json.dumps(data))
+    assert load_json_fast(path) == data
+    path.write_text('{"predictions": [{"confidence": NaN}]}')  # not JSON, but Python's json and SoccerNet read it
+    assert np.isnan(load_json_fast(path)["predictions"][0]["confidence"])
+    path.write_text('{"predictions": [\n}')
+    with pytest.raises(UserError, match=r"f.json:2:1: malformed JSON"):
+        load_json_fast(path)
 
 
 def test_written_predictions_read_back_identically(tmp_path: Path) -> None:

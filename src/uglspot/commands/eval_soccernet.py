@@ -23,8 +23,8 @@ def register_eval(protocols: argparse._SubParsersAction) -> None:
     parser.add_argument("--metric", choices=list(METRIC_TOLERANCES_S), default="tight",
                         help="tight: 1..5 s; loose: 5..60 s step 5; atK: the single tolerance K s (default tight)")
     parser.add_argument("--split-list", type=Path, metavar="FILE",
-                        help="score only these games: a text file with one game path per line, or a JSON list "
-                             "of them (like SoccerNet's SoccerNetGamesTest.json)")
+                        help="score only these games: a text file with one game path per line, a JSON list of "
+                             "them, or SoccerNet's {league: {season: [game]}} (e.g. SoccerNetGamesTest.json)")
     parser.add_argument("--json", action="store_true", help="print one JSON object with fractions in [0, 1]")
     parser.set_defaults(func=run)
 
@@ -33,10 +33,7 @@ def read_split_list(path: Path) -> list[str]:
     from uglspot.io import read_json
 
     if path.suffix == ".json":
-        data = read_json(path)
-        if not isinstance(data, list) or not all(isinstance(g, str) for g in data):
-            raise UserError(f"{path}: expected a JSON list of game paths like 'league/season/game'")
-        games = data
+        games = _flatten(read_json(path), "", path)
     else:
         try:
             games = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
@@ -46,6 +43,19 @@ def read_split_list(path: Path) -> list[str]:
     if not games:
         raise UserError(f"{path}: the split list names no game")
     return games
+
+
+def _flatten(node: object, prefix: str, path: Path) -> list[str]:
+    """Game paths of a JSON list of paths, or of SoccerNet's nested
+    ``{league: {season: [game, ...]}}``."""
+    if isinstance(node, str):
+        return [prefix + node]
+    if isinstance(node, list):
+        return [game for item in node for game in _flatten(item, prefix, path)]
+    if isinstance(node, dict):
+        return [game for key, item in node.items() for game in _flatten(item, f"{prefix}{key}/", path)]
+    raise UserError(f"{path}: expected a JSON list of game paths like 'league/season/game', or "
+                    "{league: {season: [game, ...]}} as in SoccerNet's game lists")
 
 
 def run(args: argparse.Namespace) -> int:

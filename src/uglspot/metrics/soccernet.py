@@ -94,8 +94,11 @@ class SlotTable:
 
 def _last_write_wins(keys: np.ndarray, values: np.ndarray) -> SlotTable:
     """Keep, per key, the value written last (file order), sorted by key."""
-    unique, first_in_reversed = np.unique(keys[::-1], return_index=True)
-    return SlotTable(keys=unique.astype(np.int64), values=values[::-1][first_in_reversed].astype(np.float64))
+    order = np.argsort(keys, kind="stable")  # equal keys stay in file order
+    sorted_keys = keys[order]
+    last = np.ones(len(order), dtype=bool)
+    last[:-1] = sorted_keys[1:] != sorted_keys[:-1]
+    return SlotTable(keys=sorted_keys[last].astype(np.int64), values=values[order[last]].astype(np.float64))
 
 
 def _slot_of(position_ms: np.ndarray, framerate: int) -> np.ndarray:
