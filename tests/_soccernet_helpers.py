@@ -52,10 +52,11 @@ def random_labels(rng: np.random.Generator, num_events: int, num_classes: int = 
 
 def random_predictions(rng: np.random.Generator, labels: dict[str, Any], per_event: int = 10,
                        false_positives: int = 30) -> dict[str, Any]:
-    """About ``per_event`` scored guesses around each event (jitter up to 8 s),
-    false positives anywhere, ties (scores on a coarse grid), negative and
-    NaN confidences, scores above 1, string numbers, guesses past 120 minutes
-    and several guesses in one slot."""
+    """About ``per_event`` scored guesses around each event (jitter of a few
+    seconds), false positives anywhere, ties (scores on a coarse grid), scores
+    exactly on the evaluator's thresholds, negative and NaN confidences, scores
+    above 1, string numbers, guesses past 120 minutes and several guesses in
+    one slot."""
     predictions = []
 
     def add(half: int, position: int, label: str) -> None:
@@ -69,6 +70,8 @@ def random_predictions(rng: np.random.Generator, labels: dict[str, Any], per_eve
             confidence = float("nan")
         elif draw < 0.36:
             confidence = 1 + float(rng.random())
+        elif draw < 0.40:  # exactly on one of the 200 thresholds
+            confidence = float(np.linspace(0, 1, 200)[int(rng.integers(200))])
         else:
             confidence = float(rng.random())
         record: dict[str, Any] = {"gameTime": game_time(half, position), "label": label,

@@ -272,11 +272,10 @@ def parse_labels(data: Any, source: str, game: str) -> GameLabels:
         label = record.get("label")
         if type(label) is not str:
             label = _text(record, "label", f"{source}: annotation #{index}")
-        annotations.append(Annotation(
-            half=int(match[1]), clock_s=int(match[2]) * 60 + int(match[3]), label=label, game_time=game_time,
-            position=position, team=record.get("team"), visibility=record.get("visibility"),
-            extra={} if record.keys() <= _ANNOTATION_KEYS else
-            {k: v for k, v in record.items() if k not in _ANNOTATION_KEYS}))
+        annotations.append(Annotation(  # positional: this loop runs once per event of a split
+            int(match[1]), int(match[2]) * 60 + int(match[3]), label, game_time, position, record.get("team"),
+            record.get("visibility"),
+            {} if record.keys() <= _ANNOTATION_KEYS else {k: v for k, v in record.items() if k not in _ANNOTATION_KEYS}))
     return GameLabels(game=game, annotations=annotations,
                       extra={k: v for k, v in top.items() if k != "annotations"})
 

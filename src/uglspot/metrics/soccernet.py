@@ -33,7 +33,8 @@ Instead of the official per-ground-truth scan over all predictions and a pass
 over the predictions per threshold, the greedy matching runs in rounds over
 chains of ground truths whose windows overlap (round k handles the k-th
 ground truth of every chain at once), and the counts at the 200 thresholds
-come from one sort and cumulative sums.
+come from one histogram per class over "how many thresholds this score
+reaches" and a cumulative sum: exact integer counts, no sort.
 """
 
 from __future__ import annotations
@@ -267,21 +268,20 @@ def average_map(
 
     closest = closest_visibility(gt, pred.keys, length)
     pred_class = (pred.keys // length) % num_classes
-    order = np.lexsort((pred.values, pred_class))
-    sorted_scores, sorted_class = pred.values[order], pred_class[order]
-    class_start = np.searchsorted(sorted_class, np.arange(num_classes + 1))
     thresholds = np.linspace(0, 1, NUM_THRESHOLDS)
-    first_kept = np.stack([  # (K, thresholds): index of the first prediction scoring >= threshold
-        class_start[c] + np.searchsorted(sorted_scores[class_start[c]:class_start[c + 1]], thresholds, side="left")
-        for c in range(num_classes)])
-    class_end = class_start[1:, None]
+    # A prediction counts at threshold j exactly when j < (number of thresholds <= its score):
+    # one histogram per class over that number gives the counts at all 200 thresholds, no sort.
+    cell = pred_class * (NUM_THRESHOLDS + 1) + np.searchsorted(thresholds, pred.values, side="right")
 
     def counts(weight: np.ndarray) -> np.ndarray:
-        cumulative = np.concatenate([[0], np.cumsum(weight[order], dtype=np.int64)])
-        return (cumulative[class_end] - cumulative[first_kept]).astype(np.float64)  # (K, thresholds)
+        """(K, thresholds): how many predictions with ``weight`` score >= each threshold."""
+        histogram = np.bincount(cell[weight], minlength=num_classes * (NUM_THRESHOLDS + 1))
+        histogram = histogram.reshape(num_classes, NUM_THRESHOLDS + 1)
+        at_least = np.cumsum(histogram[:, ::-1], axis=1)[:, ::-1]  # [c, b]: predictions in cells >= b
+        return at_least[:, 1:].astype(np.float64)
 
     visible, unshown = closest > 0.5, closest < -0.5
-    kept = {"all": counts(np.ones(len(order), np.int64)), "visible": counts(visible), "unshown": counts(unshown)}
+    kept = {"all": counts(np.ones(len(cell), dtype=bool)), "visible": counts(visible), "unshown": counts(unshown)}
     totals = {"all": n_all, "visible": n_visible, "unshown": n_unshown}
 
     maps: dict[str, list[Any]] = {name: [] for name in kept}
