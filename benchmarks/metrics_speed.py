@@ -12,6 +12,10 @@ figure, then one line per metric with the ratios and whether every number
 
     PYTHONPATH=src python benchmarks/metrics_speed.py [--labels PATH] [--metrics tight,loose]
 
+Frames-mAP (tennis and finegym test labels, about ten predictions per event)
+is timed by benchmarks/frames_map_speed.py, which this script runs last unless
+--skip-frames is given, so one command prints every metrics figure.
+
 The labels default to ../shared/data/labels beside the repository
 (UGLSPOT_SHARED overrides the shared folder).
 """
@@ -22,6 +26,8 @@ import argparse
 import json
 import math
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -136,8 +142,12 @@ def main() -> None:
                         help="E2E-Spot soccernetv2 labels to build the SoccerNet tree from")
     parser.add_argument("--metrics", default="tight,loose", help="comma-separated SoccerNet metrics to time")
     parser.add_argument("--repeat", type=int, default=2, help="runs per figure; the best is reported")
+    parser.add_argument("--skip-frames", action="store_true", help="do not run the frames-mAP figures")
     args = parser.parse_args()
     soccernet_figures(args.labels, args.metrics.split(","), args.repeat)
+    if not args.skip_frames:
+        frames_script = Path(__file__).with_name("frames_map_speed.py")
+        subprocess.run([sys.executable, str(frames_script), "--labels", str(args.labels.parents[1])], check=True)
 
 
 if __name__ == "__main__":
