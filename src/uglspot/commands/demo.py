@@ -34,8 +34,8 @@ class DemoProfile:
     open_play_seconds: tuple[float, float] = (1.5, 5.0)  # denser incidents than the benchmark default
     clip_len: int = 32
     batch_size: int = 4
-    epochs: int = 4
-    epoch_frames: int = 3072  # the budget is epochs × epoch_frames training frames, the same for both variants
+    epochs: int = 3
+    epoch_frames: int = 2048  # the budget is epochs × epoch_frames training frames, the same for both variants
     lr: float = 2e-3
     dilate: int = 1  # frames on each side of an event that also carry its label in training
     entity_slots: int = 16
@@ -48,7 +48,7 @@ class DemoProfile:
         return self.epochs * self.epoch_frames
 
 
-DEFAULT = DemoProfile(matches={"train": 6, "val": 1, "test": 4}, minutes={"train": 3.0, "val": 1.0, "test": 3.0})
+DEFAULT = DemoProfile(matches={"train": 6, "val": 1, "test": 3}, minutes={"train": 3.0, "val": 0.5, "test": 2.0})
 QUICK = replace(DEFAULT, matches={"train": 2, "val": 1, "test": 1}, minutes={"train": 1.0, "val": 0.5, "test": 1.5},
                 batch_size=2, epochs=2, epoch_frames=640)
 

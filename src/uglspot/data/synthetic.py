@@ -814,7 +814,10 @@ class VideoWriter:
         rate = Fraction(fps).limit_denominator(1001)
         if "libx264" in av.codecs_available:
             self.stream = self.container.add_stream("libx264", rate=rate)
+            # One encoder thread: the output is then the same bytes whatever the machine's load
+            # (matches are encoded in parallel processes instead).
             self.stream.options = {"crf": str(crf), "preset": "veryfast", "g": str(max(int(fps * 2), 1))}
+            self.stream.codec_context.thread_count = 1
         else:
             self.stream = self.container.add_stream("mpeg4", rate=rate)
             self.stream.bit_rate = int(width * height * fps * 0.6)
@@ -853,26 +856,22 @@ def write_entity_store(path: Path, key: dict[str, Any], num_frames: int,
     EntityStore.write(path, key, num_frames, detections)
 
 
-def write_soccernet_labels(game_dir: Path, video: Video) -> None:
-    """The one place the synthetic benchmark writes SoccerNet Labels-v2.json
-    (one match is the first half of a game; positions in ms)."""
-    from uglspot.io import write_json_atomic
+def write_soccernet_labels(root: Path, video: Video) -> Path:
+    """``root/<match>/Labels-v2.json``: a synthetic match is the first half of its game."""
+    from dataclasses import replace
 
-    annotations = []
-    for event in video.events:
-        ms = int(round(event.frame / video.fps * 1000))
-        seconds = ms // 1000
-        annotations.append({"gameTime": f"1 - {seconds // 60:02d}:{seconds % 60:02d}", "label": event.label,
-                            "position": str(ms), "team": "not applicable", "visibility": "visible"})
-    write_json_atomic(game_dir / "Labels-v2.json", {"UrlLocal": f"{video.video}/", "UrlYoutube": "",
-                                                     "annotations": annotations})
+    from uglspot.data.soccernet import e2e_to_soccernet, write_labels
+    from uglspot.io import safe_name
+
+    (game,) = e2e_to_soccernet([replace(video, video=f"{safe_name(video.video)}/1")], "synthetic labels")
+    return write_labels(root, game)
 
 
 @dataclass
 class MatchPaths:
     video: Path
     entities: Path
-    soccernet: Path
+    soccernet: Path  # the root of the SoccerNet layout; the match is the game <id>
 
 
 def match_paths(root: Path, video_id: str) -> MatchPaths:
@@ -883,7 +882,7 @@ def match_paths(root: Path, video_id: str) -> MatchPaths:
 
     name = safe_name(video_id)
     return MatchPaths(video=root / "videos" / f"{name}.mp4", entities=entity_store_path(root / "entities", video_id),
-                      soccernet=root / "soccernet" / name)
+                      soccernet=root / "soccernet")
 
 
 def write_match(root: Path, video_id: str, cfg: SynthConfig, seed: int, index: int,
