@@ -62,6 +62,9 @@ class DecodeError(UserError):
         self.last_good_frame = last_good_frame
         self.frames = frames
 
+    def __reduce__(self):
+        return (DecodeError, (str(self), self.path, self.last_good_frame, None))
+
 
 @dataclass(frozen=True)
 class VideoInfo:
