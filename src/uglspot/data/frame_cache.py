@@ -134,23 +134,24 @@ class FrameCache:
         """Frames ``start .. start+count-1`` as uint8 (count, 3, H, W); frames
         outside the video are zeros."""
         kind, data, offsets, total, (height, width) = self._entry(video_id)
-        out = torch.zeros(count, 3, height, width, dtype=torch.uint8)
+        # numpy does the copies: torch's multi-threaded small copies stall on a busy machine
+        out = np.zeros((count, 3, height, width), dtype=np.uint8)
         lo, hi = max(start, 0), min(start + count, total)
         if lo >= hi:
-            return out
+            return torch.from_numpy(out)
         if kind == "raw":
-            out[lo - start:hi - start] = torch.from_numpy(np.array(data[lo:hi]))
-            return out
+            out[lo - start:hi - start] = data[lo:hi]
+            return torch.from_numpy(out)
         if kind == "jpeg":
             bounds = np.asarray(offsets[lo:hi + 1], dtype=np.int64)
             chunk = torch.from_numpy(np.array(data[bounds[0]:bounds[-1]]))  # one contiguous read
-            rel = bounds - bounds[0]
+            rel = (bounds - bounds[0]).tolist()
             blobs = [chunk[rel[k]:rel[k + 1]] for k in range(hi - lo)]
         else:
             blobs = [_read_bytes(data / f"{i:06d}.jpg") for i in range(lo, hi)]
         for k, image in enumerate(_decode_jpegs(blobs)):
-            out[lo - start + k] = image
-        return out
+            out[lo - start + k] = image.numpy()
+        return torch.from_numpy(out)
 
 
 def _read_bytes(path: Path) -> torch.Tensor:

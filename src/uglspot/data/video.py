@@ -243,19 +243,20 @@ class VideoReader:
     def read(self, start: int, count: int) -> torch.Tensor:
         """Target frames ``start .. start+count-1`` as uint8 (count, 3, H, W);
         frames before 0 or past the end are zeros."""
-        out = torch.zeros(count, 3, self.height, self.width, dtype=torch.uint8)
+        # numpy does the copies: torch's multi-threaded small copies stall on a busy machine
+        out = np.zeros((count, 3, self.height, self.width), dtype=np.uint8)
         lo, hi = max(start, 0), min(start + count, self.num_frames)
         if lo >= hi:
-            return out
+            return torch.from_numpy(out)
         index = lo - 1
         try:
             for index, array in self._iter_arrays(lo, hi):
-                out[index - start] = self._to_tensor([array])[0]
+                out[index - start] = self._to_chw(array)
         except DecodeError as exc:
-            exc.frames = out[:max(exc.last_good_frame - start + 1, 0)]
+            exc.frames = torch.from_numpy(out[:max(exc.last_good_frame - start + 1, 0)])
             raise
         assert index == hi - 1
-        return out
+        return torch.from_numpy(out)
 
     def iter_batches(self, start: int = 0, count: int | None = None,
                      batch_size: int = 64) -> Iterator[tuple[int, torch.Tensor]]:
@@ -280,12 +281,14 @@ class VideoReader:
         if pending:
             yield first, self._to_tensor(pending)
 
-    def _to_tensor(self, arrays: list[np.ndarray]) -> torch.Tensor:
-        batch = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)  # (n, 3, h, w)
+    def _to_chw(self, array: np.ndarray) -> np.ndarray:
+        """(h, w, 3) decoded → (3, H, W) upright (a view)."""
+        chw = array.transpose(2, 0, 1)
         k = self.info.rotation // 90
-        if k:
-            batch = torch.rot90(batch, k=k, dims=(2, 3))
-        return batch.contiguous()
+        return np.rot90(chw, k=k, axes=(1, 2)) if k else chw
+
+    def _to_tensor(self, arrays: list[np.ndarray]) -> torch.Tensor:
+        return torch.from_numpy(np.stack([self._to_chw(a) for a in arrays]))  # (n, 3, H, W), contiguous
 
     def _convert(self, frame: av.VideoFrame) -> np.ndarray:
         width, height = self._scale_wh
