@@ -27,7 +27,7 @@ def _frame_size(text: str) -> tuple[int, int]:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from uglspot.entities.detect import DEFAULT_MODELS, SOCCER_PROMPT
+    from uglspot.entities.detectors import DEFAULT_MODELS, SOCCER_PROMPT
 
     parser = subparsers.add_parser(
         "detect", help="detect scene entities in videos into entity stores",

@@ -31,15 +31,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from uglspot.entities.detectors import DEFAULT_MODELS, DETECTOR_NAMES, SOCCER_PROMPT
 from uglspot.errors import UserError
 
-SOCCER_PROMPT = ("ball", "yellow card", "red card", "goal", "referee", "player")
-DEFAULT_MODELS = {
-    "grounding-dino": "IDEA-Research/grounding-dino-tiny",
-    "owlv2": "google/owlv2-base-patch16-ensemble",
-    "glip-import": "GLIP-L (released UGL entity files)",
-}
-DETECTOR_NAMES = tuple(DEFAULT_MODELS)
 
 
 @dataclass
