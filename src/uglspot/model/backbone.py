@@ -24,7 +24,7 @@ def create_timm_backbone(name: str, pretrained: bool, pretrained_file: str | Non
     """A timm model without classifier. With ``pretrained`` its ImageNet
     weights come from ``pretrained_file`` when given, else from the Hugging
     Face cache or hub; when neither has them the error says how to get them."""
-    if name not in timm.list_models():
+    if not timm.is_model(name):
         raise UserError(f"backbone {name!r} is not a timm model; e.g. regnety_008, regnety_002, resnet50")
     kwargs: dict = {"pretrained": pretrained, "num_classes": 0}
     if pretrained and pretrained_file:
@@ -37,7 +37,7 @@ def create_timm_backbone(name: str, pretrained: bool, pretrained_file: str | Non
     except (OSError, RuntimeError, ValueError) as exc:
         if not pretrained:
             raise
-        hub_id = timm.models.get_pretrained_cfg(name).hf_hub_id if timm.models.get_pretrained_cfg(name) else None
+        hub_id = getattr(timm.models.get_pretrained_cfg(name), "hf_hub_id", None)
         hint = (f"on a machine with internet run `python -c \"import timm; timm.create_model('{name}', "
                 f"pretrained=True)\"` and copy its Hugging Face cache (~/.cache/huggingface/hub"
                 f"{f', repo {hub_id}' if hub_id else ''}) here, or download the weights file and set "

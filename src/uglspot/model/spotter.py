@@ -8,7 +8,6 @@ registry of named variants.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Literal, NamedTuple
@@ -163,6 +162,3 @@ def create_model(name: str = DEFAULT_MODEL, num_classes: int = 1, **overrides: A
     """A new, randomly initialised (ImageNet backbone if ``pretrained``) spotter."""
     return UGLSpotter(build_config(name, num_classes, **overrides))
 
-
-def config_fields() -> list[str]:
-    return [f.name for f in dataclasses.fields(SpotterConfig)]
