@@ -79,15 +79,18 @@ def reset_peak(device: torch.device) -> None:
         torch.cuda.reset_peak_memory_stats(device)
 
 
-def time_steps(step, warmup: int, iters: int, device: torch.device) -> float:
-    for _ in range(warmup):
-        step()
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def timed(step, device: torch.device) -> float:
     sync(device)
     start = time.perf_counter()
-    for _ in range(iters):
-        step()
+    step()
     sync(device)
-    return (time.perf_counter() - start) / iters
+    return time.perf_counter() - start
 
 
 def main() -> int:
@@ -106,19 +109,25 @@ def main() -> int:
     frames, entities, targets = make_batch(args, device)
     common = dict(device=str(torch.cuda.get_device_name(device) if gpu else "cpu"), batch=args.batch,
                   frames=args.frames, height=args.height, width=args.width, slots=args.slots,
-                  valid=args.valid, amp=args.amp_dtype if gpu else "fp32", threads=torch.get_num_threads())
+                  valid=args.valid, amp=args.amp_dtype if gpu else "fp32", threads=torch.get_num_threads(),
+                  steps=args.iters)
     clip_frames = args.batch * args.frames
-    seconds: dict[tuple[str, str], float] = {}
+    memory_unit = "GiB" if gpu else "GiB (process max RSS so far)"
+
+    # Every model is built at once and the phases time one step of each in
+    # turn, so a slowdown of the machine hits every model alike and the
+    # ugl / e2e ratio stays fair; figures use the median step.
+    steps: dict[str, dict[str, object]] = {}
     for name in args.models:
         model = create_model(name, args.classes, clip_len=args.frames).to(device)
         if gpu:
             to_channels_last(model)
-        use_entities = model.config.use_entities
-        inputs = (frames, entities if use_entities else None)
+        inputs = (frames, entities if model.config.use_entities else None)
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=gpu)
         scaler = torch.amp.GradScaler("cuda", enabled=gpu and amp_dtype == torch.float16)
 
-        def train_step():
+        def train_step(model=model, inputs=inputs, optimizer=optimizer, scaler=scaler):
+            model.train()
             with autocast():
                 out = model(*inputs)
                 loss = model.loss(out.logits, targets)
@@ -127,37 +136,45 @@ def main() -> int:
             scaler.update()
             optimizer.zero_grad(set_to_none=True)
 
-        model.train()
-        reset_peak(device)
-        seconds[name, "train"] = time_steps(train_step, args.warmup, args.iters, device)
-        emit(figure="train_frames_per_s", model=name, value=round(clip_frames / seconds[name, "train"], 1),
-             unit="frames/s", step="forward+backward+AdamW", **common)
-        emit(figure="train_peak_memory", model=name, value=round(peak_gib(device), 3),
-             unit="GiB" if gpu else "GiB (process max RSS so far)", **common)
-        del optimizer
-        model.eval()
-        runs = [("eager", model)]
-        if args.compile:
-            runs.append(("compiled", torch.compile(model)))
-        for mode, runner in runs:
-            def infer_step(runner=runner):
+        def infer(runner, inputs=inputs, model=model):
+            def step():
+                model.eval()
                 with torch.inference_mode(), autocast():
                     runner(*inputs)
+            return step
 
+        steps[name] = {"train": train_step, "infer_eager": infer(model)}
+        if args.compile:
+            steps[name]["infer_compiled"] = infer(torch.compile(model))
+
+    seconds: dict[tuple[str, str], float] = {}
+    for phase in ["train", "infer_eager"] + (["infer_compiled"] if args.compile else []):
+        peaks = {}
+        for name in args.models:  # warm-up, and the peak memory of one step
+            for _ in range(args.warmup + (2 if phase == "infer_compiled" else 0)):
+                steps[name][phase]()
             reset_peak(device)
-            seconds[name, f"infer_{mode}"] = time_steps(infer_step, args.warmup + (2 if mode == "compiled" else 0),
-                                                        args.iters, device)
-            emit(figure="infer_frames_per_s", model=name, mode=mode,
-                 value=round(clip_frames / seconds[name, f"infer_{mode}"], 1), unit="frames/s", **common)
-            emit(figure="infer_peak_memory", model=name, mode=mode, value=round(peak_gib(device), 3),
-                 unit="GiB" if gpu else "GiB (process max RSS so far)", **common)
-        del model, runs
-    pairs = [(a, b) for a in args.models for b in args.models if a.startswith("ugl_") and b == "e2e_" + a[4:]]
-    for ugl, e2e in pairs:
+            timed(steps[name][phase], device)
+            peaks[name] = peak_gib(device)
+        times: dict[str, list[float]] = {name: [] for name in args.models}
+        for _ in range(args.iters):
+            for name in args.models:
+                times[name].append(timed(steps[name][phase], device))
+        for name in args.models:
+            seconds[name, phase] = median(times[name])
+            figure = "train_frames_per_s" if phase == "train" else "infer_frames_per_s"
+            mode = {"step": "forward+backward+AdamW"} if phase == "train" else {"mode": phase.split("_")[1]}
+            emit(figure=figure, model=name, value=round(clip_frames / seconds[name, phase], 2), unit="frames/s",
+                 best=round(clip_frames / min(times[name]), 2), **mode, **common)
+            emit(figure=f"{phase.split('_')[0]}_peak_memory", model=name, **({} if phase == "train" else mode),
+                 value=round(peaks[name], 3), unit=memory_unit, **common)
+    for ugl in args.models:
+        e2e = "e2e_" + ugl[4:]
+        if not ugl.startswith("ugl_") or e2e not in args.models:
+            continue
         for phase in sorted({p for (_, p) in seconds}):
-            if (ugl, phase) in seconds and (e2e, phase) in seconds:
-                emit(figure="entity_branch_time_ratio", model=ugl, reference=e2e, phase=phase,
-                     value=round(seconds[ugl, phase] / seconds[e2e, phase], 3), unit="ugl time / e2e time", **common)
+            emit(figure="entity_branch_time_ratio", model=ugl, reference=e2e, phase=phase,
+                 value=round(seconds[ugl, phase] / seconds[e2e, phase], 3), unit="ugl time / e2e time", **common)
     return 0
 
 

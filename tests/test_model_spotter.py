@@ -103,3 +103,18 @@ def test_config_round_trips_through_plain_data():
 def test_bad_configs_are_user_errors(name, overrides, message):
     with pytest.raises(UserError, match=message):
         create_model(name, K, **overrides)
+
+
+def test_ugl_trains_under_bf16_autocast_in_channels_last():
+    from uglspot.model.shift import to_channels_last
+
+    torch.manual_seed(0)
+    model = to_channels_last(create_model("ugl_rny002", K, **TINY).train())
+    open_gates(model)
+    x, entities = tiny_inputs()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(x, entities)
+        loss = model.loss(out.logits, F.one_hot(torch.zeros(B, T, dtype=torch.long), K + 1).float())
+    loss.backward()
+    assert torch.isfinite(out.logits.float()).all() and torch.isfinite(loss)
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
