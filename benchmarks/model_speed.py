@@ -39,6 +39,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--iters", type=int, help="timed steps (GPU 20, CPU 3)")
     parser.add_argument("--amp-dtype", choices=["bf16", "fp16"], default="bf16", help="GPU autocast dtype")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile inference")
+    parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     return parser.parse_args()
 
@@ -95,6 +96,8 @@ def timed(step, device: torch.device) -> float:
 
 def main() -> int:
     args = parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     gpu = device.type == "cuda"
     defaults = dict(batch=8, frames=100, height=224, width=398, warmup=5, iters=20) if gpu else \

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
@@ -9,6 +10,16 @@ from uglspot.entities.batch import EntityBatch
 from uglspot.model.shift import GateShift
 
 TINY = {"clip_len": 4}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models run fastest on one thread, and far faster than several
+    threads on a machine whose few cores other jobs share."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 B, T, H, W, N = 2, 4, 32, 48, 3
 
 

@@ -7,6 +7,7 @@ import timm
 import torch
 from safetensors.torch import save_file
 
+from _model_helpers import one_thread  # noqa: F401  (autouse fixture)
 from uglspot.errors import UserError
 from uglspot.model.backbone import Backbone
 

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from _model_helpers import TINY, open_gates, tiny_inputs
+from _model_helpers import TINY, one_thread, open_gates, tiny_inputs  # noqa: F401  (one_thread: autouse fixture)
 from uglspot.engine.checkpoint import (
     load_foreign_checkpoint, load_model, load_model_metadata, save_model)
 from uglspot.errors import UserError

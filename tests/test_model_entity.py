@@ -8,6 +8,7 @@ import math
 import pytest
 import torch
 
+from _model_helpers import one_thread  # noqa: F401  (autouse fixture)
 from uglspot.entities.batch import EntityBatch
 from uglspot.model.entity import KEEP_RTOL, AdaptiveAttention, EntityTokens, roi_features
 

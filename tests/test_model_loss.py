@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from _model_helpers import one_thread  # noqa: F401  (autouse fixture)
 from uglspot.model.loss import focal_loss, weighted_cross_entropy
 
 

@@ -7,6 +7,7 @@ import timm
 import torch
 from torch import nn
 
+from _model_helpers import one_thread  # noqa: F401  (autouse fixture)
 from uglspot.model.shift import (
     GateShift, ShiftThenConv, TemporalShift, gsm_fold, insert_temporal_shift, shift_sites, to_channels_last)
 

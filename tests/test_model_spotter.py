@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from _model_helpers import B, H, N, T, TINY, W, open_gates, tiny_inputs
+from _model_helpers import B, H, N, T, TINY, W, one_thread, open_gates, tiny_inputs  # noqa: F401  (one_thread: autouse fixture)
 from uglspot.config import from_dict, to_dict
 from uglspot.errors import UserError
 from uglspot.model import SpotterConfig, create_model, list_models
