@@ -66,15 +66,16 @@ def write_video(path: Path, frames: np.ndarray, fps: int = FPS) -> None:
 
 
 def write_entities(store_dir: Path, video: Video) -> None:
-    from uglspot.entities.store import EntityStore
+    from uglspot.entities.store import EntityStore, StoreKey
 
     detections = []
     for t in range(video.num_frames):
         box = np.array([square_box(t, video.num_frames), [0.0, 0.0, 0.2, 0.3]], dtype=np.float32)
         detections.append({"boxes": box, "cls": np.array([0, 1], dtype=np.int64),
                            "score": np.array([0.9, 0.4], dtype=np.float32)})
-    EntityStore.write(store_dir, {"video": video.video, "detector": "test", "vocabulary": VOCABULARY},
-                      video.num_frames, detections)
+    key = StoreKey(video=video.video, detector="test", model="none", prompt=tuple(VOCABULARY),
+                   box_threshold=0.0, text_threshold=0.0, max_per_frame=len(VOCABULARY), fps=None, size=None)
+    EntityStore.write(store_dir, key, video.num_frames, detections)
 
 
 def make_dataset(root: Path, videos_per_split: dict[str, int] | None = None, num_frames: int = 40,

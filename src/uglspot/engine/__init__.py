@@ -1,0 +1,1 @@
+"""Training, inference and checkpointing around the spotting model."""

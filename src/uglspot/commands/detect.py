@@ -1,0 +1,191 @@
+"""``uglspot detect``: find scene entities in videos with an open-vocabulary
+detector and write one entity store per video."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ORDER = 35
+
+
+def _image_size(text: str) -> tuple[int, int]:
+    try:
+        short, long = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected SHORTxLONG such as 448x800, got {text!r}") from None
+    return short, long
+
+
+def _frame_size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 398x224, got {text!r}") from None
+    return width, height
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from uglspot.entities.detectors import DEFAULT_MODELS, SOCCER_PROMPT
+
+    parser = subparsers.add_parser(
+        "detect", help="detect scene entities in videos into entity stores",
+        description="Run an open-vocabulary detector on every frame of each video at --fps and write "
+                    "DIR/<video>.entities.safetensors. Videos already done with the same settings are "
+                    "skipped. Under `torchrun --nproc-per-node G -m uglspot detect ...` the videos are "
+                    "split across ranks, one GPU each. With --detector glip-import the inputs are "
+                    "released UGL entity .pt files, converted without running a model.")
+    parser.add_argument("videos", nargs="+", metavar="VIDEO_OR_LIST",
+                        help="video files, folders, or .txt lists of paths (.pt files for glip-import)")
+    parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="output directory of stores")
+    parser.add_argument("--fps", type=float, required=True, help="frame rate the stores index (e.g. 2 or 25)")
+    parser.add_argument("--detector", choices=tuple(DEFAULT_MODELS), default=None,
+                        help="backend (default grounding-dino)")
+    parser.add_argument("--model", default=None, metavar="ID_OR_PATH",
+                        help="hub id or local model directory; defaults: "
+                             + ", ".join(f"{k}: {v}" for k, v in DEFAULT_MODELS.items() if k != "glip-import"))
+    parser.add_argument("--config", type=Path, default=None, metavar="YAML",
+                        help="detector settings (its `detector:` section, or the whole file); flags override it")
+    parser.add_argument("--prompt", default=None, metavar="NAMES",
+                        help=f"comma-separated entity names (default: {','.join(SOCCER_PROMPT)})")
+    parser.add_argument("--box-threshold", type=float, default=None, help="minimum box score (default 0.3)")
+    parser.add_argument("--text-threshold", type=float, default=None,
+                        help="grounding-dino: minimum token score for a class (default 0.25)")
+    parser.add_argument("--max-per-frame", type=int, default=None, help="entities kept per frame (default 50)")
+    parser.add_argument("--image-size", type=_image_size, default=None, metavar="SHORTxLONG",
+                        help="grounding-dino input size (default the model's, 800x1333)")
+    parser.add_argument("--batch-size", type=int, default=8, help="frames per detector batch")
+    parser.add_argument("--device", default="auto", help="auto (cuda:LOCAL_RANK if available, else cpu), cpu, cuda:N")
+    parser.add_argument("--dtype", choices=("auto", "float32", "bfloat16", "float16"), default=None,
+                        help="compute precision (auto: bf16 on GPU, fp32 on CPU)")
+    parser.add_argument("--force", action="store_true", help="redo videos that are already done")
+    parser.add_argument("--class-base", type=int, default=1,
+                        help="glip-import: the class number of the first prompt name in the files (default 1)")
+    parser.add_argument("--glip-frame-size", type=_frame_size, default=None, metavar="WxH",
+                        help="glip-import: frame size of pixel boxes (boxes in [0,1] need none)")
+    parser.set_defaults(func=run)
+
+
+def build_config(args: argparse.Namespace):
+    from uglspot.config import from_dict
+    from uglspot.entities.detect import DetectorConfig
+    from uglspot.errors import UserError
+
+    data: dict = {}
+    if args.config is not None:
+        import yaml
+
+        if not args.config.is_file():
+            raise UserError(f"{args.config}: config file not found")
+        loaded = yaml.safe_load(args.config.read_text(encoding="utf-8")) or {}
+        data = dict(loaded.get("detector", loaded)) if isinstance(loaded, dict) else loaded
+    overrides = {"name": args.detector, "model": args.model, "box_threshold": args.box_threshold,
+                 "text_threshold": args.text_threshold, "max_per_frame": args.max_per_frame,
+                 "image_size": list(args.image_size) if args.image_size else None, "dtype": args.dtype}
+    if args.prompt is not None:
+        overrides["prompt"] = [p.strip() for p in args.prompt.split(",") if p.strip()]
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    return from_dict(DetectorConfig, data, str(args.config or "detector settings"))
+
+
+def store_key(config, video_id: str, source: Path, fps: float):
+    from uglspot.entities.store import StoreKey
+
+    stat = source.stat()
+    return StoreKey(video=video_id, detector=config.name, model=config.model_id, prompt=tuple(config.prompt),
+                    box_threshold=config.box_threshold, text_threshold=config.text_threshold,
+                    max_per_frame=config.max_per_frame, fps=fps,
+                    size=tuple(config.image_size) if config.image_size else None,
+                    source_bytes=stat.st_size, source_mtime=stat.st_mtime)
+
+
+def is_done(path: Path, key) -> bool:
+    from uglspot.entities.store import EntityStore, StoreKey, key_differences
+    from uglspot.errors import UserError
+
+    if not path.is_file():
+        return False
+    try:
+        header = EntityStore.read_header(path)
+    except UserError:
+        return False
+    return not header.get("extra", {}).get("damage") and \
+        not key_differences(StoreKey.from_json(header["key"]), key)
+
+
+def pick_device(name: str) -> str:
+    import os
+
+    import torch
+
+    if name != "auto":
+        return name
+    if torch.cuda.is_available():
+        return f"cuda:{int(os.environ.get('LOCAL_RANK', 0)) % torch.cuda.device_count()}"
+    return "cpu"
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from uglspot.data.inputs import expand_video_inputs, rank_from_env, shard, video_ids
+    from uglspot.entities.store import EntityStore, import_glip, store_path
+    from uglspot.errors import BatchFailures, UserError
+
+    config = build_config(args)
+    if args.batch_size < 1:
+        raise UserError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.fps <= 0:
+        raise UserError(f"--fps must be positive, got {args.fps}")
+    paths = expand_video_inputs(args.videos)
+    ids = video_ids(paths)
+    rank, world = rank_from_env()
+    mine = shard(list(zip(paths, ids)), rank, world)
+    who = f"rank {rank}/{world}: " if world > 1 else ""
+    failures: list[tuple[str, str]] = []
+    todo = []
+    for path, video_id in mine:
+        if not path.is_file():
+            failures.append((str(path), "no such file" if not path.exists() else "not a file"))
+            continue
+        key = store_key(config, video_id, path, args.fps)
+        if not args.force and is_done(store_path(args.out, video_id), key):
+            continue
+        todo.append((path, video_id, key))
+    skipped = len(mine) - len(todo) - len(failures)
+    if skipped:
+        print(f"{who}{skipped} video(s) already done in {args.out}, skipped", file=sys.stderr)
+    if config.name == "glip-import":
+        for path, video_id, key in tqdm(todo, desc=f"{who}import", unit="file", file=sys.stderr,
+                                        disable=not todo):
+            try:
+                import_glip(path, key, class_base=args.class_base, box_scale=args.glip_frame_size,
+                            out_path=store_path(args.out, video_id))
+            except UserError as exc:
+                failures.append((str(path), str(exc)))
+    elif todo:
+        from uglspot.entities.detect import create_detector, detect_video
+
+        detector = create_detector(config, pick_device(args.device))
+        videos_bar = tqdm(total=len(todo), desc=f"{who}videos", unit="video", file=sys.stderr, position=2 * rank)
+        frames_bar = tqdm(desc=f"{who}frames", unit="frame", file=sys.stderr, position=2 * rank + 1)
+        for path, video_id, key in todo:
+            try:
+                num_frames, detections, damage = detect_video(detector, path, args.fps, args.batch_size,
+                                                              progress=frames_bar.update)
+                extra = {"input_size": list(detector.input_size), "device": str(pick_device(args.device))}
+                if damage is not None:
+                    extra["damage"] = str(damage)
+                EntityStore.write(store_path(args.out, video_id), key, num_frames, detections, extra=extra)
+                if damage is not None:
+                    failures.append((str(path), str(damage)))
+            except (UserError, OSError) as exc:
+                failures.append((str(path), str(exc)))
+            videos_bar.update(1)
+        frames_bar.close()
+        videos_bar.close()
+    if failures:
+        raise BatchFailures(f"video(s) on {who.rstrip(': ')}" if who else "video(s)",
+                            [(name, reason.removeprefix(f"{name}: ")) for name, reason in failures])
+    return 0

@@ -1,0 +1,145 @@
+"""Model folders: ``model.safetensors`` (weights) + ``config.json`` (the full
+SpotterConfig and free metadata), so a model rebuilds from its folder alone
+and loading never unpickles. Foreign ``.pt`` files are read with
+``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from uglspot.config import from_dict, to_dict
+from uglspot.errors import UserError
+from uglspot.io import atomic_path, read_json, write_json_atomic
+from uglspot.model.spotter import SpotterConfig, UGLSpotter
+
+MODEL_FORMAT = "uglspot-model"
+FORMAT_VERSION = 1
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+
+
+def unwrap(model: nn.Module) -> UGLSpotter:
+    """The UGLSpotter inside a DistributedDataParallel and/or torch.compile wrapper."""
+    for _ in range(3):
+        model = getattr(model, "module", None) or getattr(model, "_orig_mod", None) or model
+    if not isinstance(model, UGLSpotter):
+        raise TypeError(f"expected a UGLSpotter, got {type(model).__name__}")
+    return model
+
+
+def save_model(model: nn.Module, directory: str | Path, metadata: dict[str, Any] | None = None) -> Path:
+    """Write the weights and config of ``model`` into ``directory`` (created if
+    needed); each file is replaced atomically. ``metadata`` (JSON data, e.g.
+    class names) is stored beside the config. Returns the directory."""
+    from safetensors.torch import save_file
+
+    spotter = unwrap(model)
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise UserError(f"{directory}: exists and is not a directory; choose a folder for the model")
+    state = {name: tensor.detach().to("cpu").contiguous() for name, tensor in spotter.state_dict().items()}
+    with atomic_path(directory / WEIGHTS_FILE) as tmp:
+        save_file(state, str(tmp), metadata={"format": MODEL_FORMAT})
+    write_json_atomic(directory / CONFIG_FILE, {
+        "format": MODEL_FORMAT,
+        "version": FORMAT_VERSION,
+        "model": to_dict(spotter.config),
+        "metadata": metadata or {},
+    })
+    return directory
+
+
+def _read_config(directory: Path) -> dict[str, Any]:
+    if not directory.is_dir():
+        raise UserError(f"{directory}: model folder not found (expected {CONFIG_FILE} and {WEIGHTS_FILE})")
+    data = read_json(directory / CONFIG_FILE)
+    if not isinstance(data, dict) or data.get("format") != MODEL_FORMAT:
+        raise UserError(f"{directory / CONFIG_FILE}: not an uglspot model config (no \"format\": "
+                        f"\"{MODEL_FORMAT}\"); E2E-Spot folders are converted with `uglspot import-e2e-spot`")
+    if data.get("version") != FORMAT_VERSION:
+        raise UserError(f"{directory / CONFIG_FILE}: model format version {data.get('version')!r}, this uglspot "
+                        f"reads version {FORMAT_VERSION}; upgrade uglspot")
+    return data
+
+
+def load_model_config(directory: str | Path) -> SpotterConfig:
+    directory = Path(directory)
+    return from_dict(SpotterConfig, _read_config(directory).get("model"), where=str(directory / CONFIG_FILE))
+
+
+def load_model_metadata(directory: str | Path) -> dict[str, Any]:
+    return dict(_read_config(Path(directory)).get("metadata") or {})
+
+
+def load_model(directory: str | Path, map_location: str | torch.device = "cpu") -> UGLSpotter:
+    """Rebuild the model saved in ``directory`` and load its weights (strict)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    directory = Path(directory)
+    config = load_model_config(directory)
+    weights = directory / WEIGHTS_FILE
+    if not weights.is_file():
+        raise UserError(f"{weights}: weights file not found beside {CONFIG_FILE}")
+    try:
+        state = load_file(str(weights), device=str(torch.device(map_location)))
+    except (SafetensorError, OSError) as exc:
+        raise UserError(f"{weights}: unreadable safetensors file ({exc}); save the model again") from None
+    model = UGLSpotter(config, load_pretrained=False)
+    check_state_keys(model, state, str(weights))
+    model.load_state_dict(state, strict=True)
+    return model.to(map_location)
+
+
+def check_state_keys(model: nn.Module, state: dict[str, torch.Tensor], where: str) -> None:
+    """Refuse a state dict whose keys or shapes differ from the model's."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} missing (e.g. {', '.join(missing[:3])})")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected (e.g. {', '.join(unexpected[:3])})")
+    if wrong:
+        k = wrong[0]
+        problems.append(f"{len(wrong)} of another shape (e.g. {k}: {tuple(state[k].shape)} vs "
+                        f"{tuple(own[k].shape)})")
+    if problems:
+        raise UserError(f"{where}: weights do not fit the model in its config: {'; '.join(problems)}")
+
+
+def load_foreign_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
+    """The tensors of a foreign PyTorch checkpoint (a state dict, possibly
+    under a "state_dict" / "model" key), read without unpickling code."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: checkpoint file not found")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[-1][:200] if str(exc).strip() else ""
+        raise UserError(
+            f"{path}: holds Python objects that only full unpickling can read, and unpickling an untrusted "
+            f"file can run any code, so uglspot refuses ({first}). If you trust the file, re-save just its "
+            f"tensors in a separate Python: torch.save(dict(state_dict), 'clean.pt')") from None
+    except Exception as exc:  # any other failure: truncated, not a checkpoint, wrong format
+        raise UserError(f"{path}: not a readable PyTorch checkpoint ({type(exc).__name__}: {str(exc)[:160]})") from None
+    for key in ("state_dict", "model", "model_state_dict"):
+        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
+            obj = obj[key]
+            break
+    if not isinstance(obj, dict) or not obj:
+        raise UserError(f"{path}: expected a state dict (name → tensor), found {type(obj).__name__}")
+    bad = [k for k, v in obj.items() if not isinstance(k, str) or not isinstance(v, torch.Tensor)]
+    if bad:
+        raise UserError(f"{path}: expected only tensors in the state dict; {bad[0]!r} is not one "
+                        f"(top-level keys: {', '.join(map(str, list(obj)[:8]))})")
+    return dict(obj)

@@ -1,0 +1,393 @@
+"""Open-vocabulary entity detectors: a batch of frames in, per frame the
+boxes (xyxy in [0, 1]), class (index into the prompt vocabulary), score and a
+feature vector per box out.
+
+Backends (``create_detector``):
+
+- ``grounding-dino``: transformers ``GroundingDinoForObjectDetection``. A
+  box's class score is the highest token probability among the prompt
+  tokens of that class; its feature is the decoder's query embedding
+  (``last_hidden_state``, 256-d for the released models, the width of the
+  paper's GLIP features).
+- ``owlv2``: transformers ``Owlv2ForObjectDetection``; a box's feature is its
+  image embedding in the joint image-text space (``class_embeds``).
+- ``glip-import`` reads released UGL entity files instead of running a model
+  (``uglspot.entities.store.import_glip``).
+
+Preprocessing (resize, normalise) runs on the detector's device on the uint8
+batch, so a GPU is fed compact frames and does the float work itself.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Literal, Protocol
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from uglspot.entities.detectors import DEFAULT_MODELS, DETECTOR_NAMES, SOCCER_PROMPT
+from uglspot.errors import UserError
+
+
+
+@dataclass
+class DetectorConfig:
+    name: Literal["grounding-dino", "owlv2", "glip-import"] = "grounding-dino"
+    model: str | None = None  # hub id or local directory; None = the backend's default
+    prompt: list[str] = field(default_factory=lambda: list(SOCCER_PROMPT))
+    box_threshold: float = 0.3
+    text_threshold: float = 0.25
+    max_per_frame: int = 50
+    image_size: tuple[int, int] | None = None  # grounding-dino (shortest, longest edge); None = the model's
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"  # auto: bf16 on GPU, fp32 on CPU
+
+    @property
+    def model_id(self) -> str:
+        return self.model or DEFAULT_MODELS[self.name]
+
+
+Detections = list[dict[str, np.ndarray]]
+"""One dict per frame: boxes (n,4) float32 xyxy [0,1], cls (n,) int64,
+score (n,) float32 (highest first), feat (n,De) float32."""
+
+
+class EntityDetector(Protocol):
+    config: DetectorConfig
+    vocabulary: list[str]
+    feat_dim: int | None
+    input_size: tuple[int, int]  # what goes into the store key's ``size``
+
+    def detect(self, frames: torch.Tensor) -> Detections:
+        """frames uint8 (B, 3, H, W) → one detections dict per frame."""
+        ...
+
+    def decode_height(self, height: int, width: int) -> int:
+        """Height to decode a video at: no more pixels than the model uses."""
+        ...
+
+
+def _resolve_dtype(name: str, device: torch.device) -> torch.dtype:
+    if name == "auto":
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    return getattr(torch, name)
+
+
+def _offline_error(model: str, exc: Exception) -> UserError:
+    return UserError(
+        f"cannot load detector model {model!r} ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
+        f"if this machine cannot download it, run `huggingface-cli download {model} --local-dir DIR` "
+        "on a connected machine, copy DIR here and pass --model DIR")
+
+
+def _cached_or_unreachable(model_id: str) -> bool:
+    """True if the hub model is in the local cache; an error at once (not
+    after minutes of retries) if it is not and the hub cannot be reached."""
+    import socket
+    from urllib.parse import urlparse
+
+    from huggingface_hub import try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(model_id, "config.json"), str):
+        return True
+    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
+        raise _offline_error(model_id, OSError("HF_HUB_OFFLINE is set and the model is not in the cache"))
+    endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    try:
+        socket.create_connection((endpoint.hostname, endpoint.port or 443), timeout=5).close()
+    except OSError as exc:
+        raise _offline_error(model_id, OSError(f"cannot reach {endpoint.hostname}: {exc}")) from None
+    return False
+
+
+def _load(model_cls, model_id: str):
+    """Model and processor from a local directory or the Hugging Face hub."""
+    from transformers import AutoProcessor
+
+    local = Path(model_id).expanduser()
+    if not local.exists() and (model_id.startswith((".", "/", "~")) or model_id.count("/") > 1):
+        raise UserError(f"{model_id}: model directory not found; pass a directory made by "
+                        "`huggingface-cli download MODEL_ID --local-dir DIR` or a hub id such as "
+                        f"{DEFAULT_MODELS['grounding-dino']}")
+    if local.exists() and not local.is_dir():
+        raise UserError(f"{model_id}: --model must be a hub id or a model directory, not a file")
+    source = str(local) if local.is_dir() else model_id
+    local_only = local.is_dir() or _cached_or_unreachable(model_id)
+    try:
+        processor = AutoProcessor.from_pretrained(source, local_files_only=local_only)
+        model = model_cls.from_pretrained(source, local_files_only=local_only)
+    except (OSError, ValueError) as exc:
+        raise _offline_error(model_id, exc) from None
+    return model.eval(), processor
+
+
+def top_detections(scores: torch.Tensor, classes: torch.Tensor, boxes: torch.Tensor, feats: torch.Tensor | None,
+                   threshold: float, limit: int) -> Detections:
+    """Keep, per image, the queries scoring above ``threshold``, at most
+    ``limit`` of them, highest score first.
+
+    scores (B, Q), classes (B, Q), boxes (B, Q, 4) xyxy [0,1], feats (B, Q, D).
+    """
+    B, Q = scores.shape
+    k = min(limit, Q)
+    top_score, top_index = scores.float().topk(k, dim=1)  # (B, k), sorted
+    keep = (top_score > threshold).cpu().numpy()
+    top_score = top_score.cpu().numpy()
+    top_cls = classes.gather(1, top_index).cpu().numpy()
+    top_boxes = boxes.float().gather(1, top_index[..., None].expand(B, k, 4)).cpu().numpy()
+    top_feat = None
+    if feats is not None:
+        top_feat = feats.float().gather(1, top_index[..., None].expand(B, k, feats.shape[-1])).cpu().numpy()
+    out = []
+    for b in range(B):
+        n = int(keep[b].sum())  # scores are sorted, so the kept ones come first
+        det = {"boxes": top_boxes[b, :n].astype(np.float32), "cls": top_cls[b, :n].astype(np.int64),
+               "score": top_score[b, :n].astype(np.float32)}
+        if top_feat is not None:
+            det["feat"] = top_feat[b, :n].astype(np.float32)
+        out.append(det)
+    return out
+
+
+def cxcywh_to_xyxy(boxes: torch.Tensor) -> torch.Tensor:
+    cx, cy, w, h = boxes.unbind(-1)
+    return torch.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], dim=-1)
+
+
+def phrase_token_classes(text: str, phrases: list[str], offsets: list[tuple[int, int]]) -> list[int]:
+    """Class index of each token of ``text`` (``-1`` for separators and
+    special tokens), from the tokens' character offsets and where each phrase
+    sits in ``text``."""
+    spans = []
+    position = 0
+    for c, phrase in enumerate(phrases):
+        begin = text.index(phrase.lower(), position)
+        spans.append((begin, begin + len(phrase), c))
+        position = begin + len(phrase)
+    out = []
+    for start, end in offsets:
+        owner = -1
+        if end > start:
+            for begin, stop, c in spans:
+                if begin <= start and end <= stop:
+                    owner = c
+                    break
+        out.append(owner)
+    return out
+
+
+class GroundingDinoDetector:
+    """Grounding DINO through transformers (see the module docstring)."""
+
+    def __init__(self, config: DetectorConfig, device: str | torch.device = "cpu"):
+        from transformers import GroundingDinoForObjectDetection
+
+        self.config = config
+        self.device = torch.device(device)
+        self.vocabulary = list(config.prompt)
+        if not self.vocabulary:
+            raise UserError("the detector prompt is empty; give at least one entity name")
+        self.model, processor = _load(GroundingDinoForObjectDetection, config.model_id)
+        self.model.to(self.device)
+        self.dtype = _resolve_dtype(config.dtype, self.device)
+        image_processor = processor.image_processor
+        size = image_processor.size
+        default = (size.get("shortest_edge") or 800, size.get("longest_edge") or 1333) \
+            if hasattr(size, "get") else (800, 1333)
+        self.input_size = tuple(config.image_size or default)
+        self.mean = torch.tensor(image_processor.image_mean, device=self.device).view(1, 3, 1, 1)
+        self.std = torch.tensor(image_processor.image_std, device=self.device).view(1, 3, 1, 1)
+        text = ". ".join(p.lower() for p in self.vocabulary) + "."
+        encoded = processor.tokenizer([text], return_offsets_mapping=True, return_tensors="pt")
+        max_len = self.model.config.max_text_len
+        if encoded.input_ids.shape[1] > max_len:
+            raise UserError(f"the detector prompt is {encoded.input_ids.shape[1]} tokens, the model takes "
+                            f"{max_len}; use fewer or shorter entity names")
+        self.text = {k: encoded[k].to(self.device) for k in ("input_ids", "attention_mask", "token_type_ids")
+                     if k in encoded}
+        token_class = phrase_token_classes(text, self.vocabulary, encoded.offset_mapping[0].tolist())
+        # (L, C) one-hot: which tokens belong to which class
+        one_hot = torch.zeros(len(token_class), len(self.vocabulary), dtype=torch.bool)
+        for position, c in enumerate(token_class):
+            if c >= 0:
+                one_hot[position, c] = True
+        missing = [self.vocabulary[c] for c in range(len(self.vocabulary)) if not one_hot[:, c].any()]
+        if missing:
+            raise UserError(f"prompt entries {missing} give no tokens with this model's tokenizer")
+        self.token_class = one_hot.to(self.device)
+        self.feat_dim = self.model.config.d_model
+
+    def decode_height(self, height: int, width: int) -> int:
+        return min(height, self.input_size[0] if height <= width else self.input_size[1])
+
+    def preprocess(self, frames: torch.Tensor) -> torch.Tensor:
+        """uint8 (B,3,H,W) → normalised float (B,3,h,w), shortest edge
+        ``input_size[0]``, longest at most ``input_size[1]``."""
+        B, _, H, W = frames.shape
+        short, long = self.input_size
+        scale = min(short / min(H, W), long / max(H, W))
+        h, w = int(round(H * scale)), int(round(W * scale))
+        x = frames.to(self.device, non_blocking=True).float().div_(255)
+        if (h, w) != (H, W):
+            x = F.interpolate(x, size=(h, w), mode="bilinear", antialias=True, align_corners=False)
+        return (x - self.mean) / self.std
+
+    def forward(self, pixels: torch.Tensor):
+        """The bare model on a preprocessed batch (B,3,h,w)."""
+        B = pixels.shape[0]
+        text = {k: v.expand(B, -1) for k, v in self.text.items()}
+        with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
+            return self.model(pixel_values=pixels, pixel_mask=None, **text)
+
+    def postprocess(self, outputs) -> Detections:
+        """Per query: class score = max token probability over each class's
+        tokens; keep above the thresholds, best first."""
+        L = self.token_class.shape[0]
+        probs = outputs.logits[..., :L].float().sigmoid()  # (B, Q, L)
+        class_scores = (probs[..., :, None] * self.token_class).amax(dim=2)  # (B, Q, C)
+        scores, classes = class_scores.max(dim=-1)  # (B, Q)
+        threshold = max(self.config.box_threshold, self.config.text_threshold)
+        boxes = cxcywh_to_xyxy(outputs.pred_boxes.float()).clamp(0, 1)
+        return top_detections(scores, classes, boxes, outputs.last_hidden_state, threshold,
+                              self.config.max_per_frame)
+
+    @torch.inference_mode()
+    def detect(self, frames: torch.Tensor) -> Detections:
+        return self.postprocess(self.forward(self.preprocess(frames)))
+
+
+class Owlv2Detector:
+    """OWLv2 through transformers (see the module docstring)."""
+
+    def __init__(self, config: DetectorConfig, device: str | torch.device = "cpu"):
+        from transformers import Owlv2ForObjectDetection
+
+        self.config = config
+        self.device = torch.device(device)
+        self.vocabulary = list(config.prompt)
+        if not self.vocabulary:
+            raise UserError("the detector prompt is empty; give at least one entity name")
+        self.model, processor = _load(Owlv2ForObjectDetection, config.model_id)
+        self.model.to(self.device)
+        self.dtype = _resolve_dtype(config.dtype, self.device)
+        side = self.model.config.vision_config.image_size
+        self.input_size = (side, side)
+        image_processor = processor.image_processor
+        self.mean = torch.tensor(image_processor.image_mean, device=self.device).view(1, 3, 1, 1)
+        self.std = torch.tensor(image_processor.image_std, device=self.device).view(1, 3, 1, 1)
+        max_len = self.model.config.text_config.max_position_embeddings
+        encoded = processor.tokenizer([f"a photo of a {p}" for p in self.vocabulary], padding="max_length",
+                                      max_length=max_len, truncation=True, return_tensors="pt")
+        self.text = {"input_ids": encoded.input_ids.to(self.device),
+                     "attention_mask": encoded.attention_mask.to(self.device)}
+        self.feat_dim = self.model.config.text_config.hidden_size
+
+    def decode_height(self, height: int, width: int) -> int:
+        return min(height, int(round(self.input_size[0] * height / max(height, width))))
+
+    def preprocess(self, frames: torch.Tensor) -> torch.Tensor:
+        """uint8 (B,3,H,W) → padded to a square (grey, bottom/right as OWLv2
+        was trained), resized to the model's side, normalised."""
+        B, _, H, W = frames.shape
+        side = max(H, W)
+        x = frames.to(self.device, non_blocking=True).float().div_(255)
+        x = F.pad(x, (0, side - W, 0, side - H), value=0.5)
+        x = F.interpolate(x, size=self.input_size, mode="bilinear", antialias=True, align_corners=False)
+        return (x - self.mean) / self.std
+
+    def forward(self, pixels: torch.Tensor):
+        B = pixels.shape[0]
+        C = self.text["input_ids"].shape[0]
+        text = {k: v.repeat(B, 1) for k, v in self.text.items()}  # (B*C, L)
+        with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
+            return self.model(pixel_values=pixels, **text)
+
+    def postprocess(self, outputs, frame_size: tuple[int, int]) -> Detections:
+        H, W = frame_size
+        side = max(H, W)
+        scores, classes = outputs.logits.float().sigmoid().max(dim=-1)  # (B, P)
+        boxes = cxcywh_to_xyxy(outputs.pred_boxes.float())  # relative to the padded square
+        boxes = boxes * boxes.new_tensor([side / W, side / H, side / W, side / H])
+        return top_detections(scores, classes, boxes.clamp(0, 1), outputs.class_embeds,
+                              self.config.box_threshold, self.config.max_per_frame)
+
+    @torch.inference_mode()
+    def detect(self, frames: torch.Tensor) -> Detections:
+        return self.postprocess(self.forward(self.preprocess(frames)), tuple(frames.shape[-2:]))
+
+
+def create_detector(config: DetectorConfig, device: str | torch.device = "cpu") -> EntityDetector:
+    """The detector backend named by ``config.name``."""
+    if config.max_per_frame < 1:
+        raise UserError(f"max entities per frame must be at least 1, got {config.max_per_frame}")
+    if config.name == "grounding-dino":
+        return GroundingDinoDetector(config, device)
+    if config.name == "owlv2":
+        return Owlv2Detector(config, device)
+    if config.name == "glip-import":
+        raise UserError("glip-import reads released entity files instead of running a model; "
+                        "give it the .pt files: `uglspot detect FILE.pt... --detector glip-import`")
+    raise UserError(f"unknown detector {config.name!r}; choose one of {', '.join(DETECTOR_NAMES)}")
+
+
+def prefetch(batches: Iterator, depth: int = 2) -> Iterator:
+    """Run an iterator (video decoding) in a background thread, ``depth``
+    items ahead, so decoding overlaps the detector; errors are re-raised here."""
+    box: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in batches:
+                if stop.is_set():
+                    return
+                box.put(item)
+            box.put(done)
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            box.put(exc)
+
+    worker = threading.Thread(target=produce, daemon=True, name="uglspot-decode")
+    worker.start()
+    try:
+        while True:
+            item = box.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():
+            try:
+                box.get(timeout=0.1)
+            except queue.Empty:
+                pass
+
+
+def detect_video(detector: EntityDetector, path: str | Path, fps: float | None, batch_size: int = 8,
+                 progress=None) -> tuple[int, Detections, UserError | None]:
+    """Run ``detector`` on every target frame of a video. Returns the number
+    of target frames, the detections of the frames decoded, and the decode
+    error if the video broke part-way (the frames before it are kept)."""
+    from uglspot.data.video import DecodeError, VideoReader, probe
+
+    info = probe(path)
+    height = detector.decode_height(info.height, info.width)
+    reader = VideoReader(path, fps=fps, size=height if height < info.height else None,
+                         threads=max(1, (os.cpu_count() or 2) // 2))
+    detections: Detections = []
+    try:
+        for _, frames in prefetch(reader.iter_batches(batch_size=batch_size)):
+            detections.extend(detector.detect(frames))
+            if progress is not None:
+                progress(len(frames))
+    except DecodeError as exc:
+        return reader.num_frames, detections, exc
+    return reader.num_frames, detections, None

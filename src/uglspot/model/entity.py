@@ -1,0 +1,137 @@
+"""The local branch: one token per entity slot, and the Adaptive Attention
+Mechanism (AAM) that picks the relevant entities of each frame and fuses
+them into f_ent.
+
+Letters: B batch, T frames, N entity slots, D common width, De detector
+feature width, C' channels of the backbone map.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from einops import rearrange
+from torch import nn
+from torchvision.ops import roi_align
+
+from uglspot.entities.batch import EntityBatch
+
+EntitySource = Literal["detector", "backbone"]
+
+# Relative slack on the hard-attention threshold 1/n_valid, so entities whose
+# softmax weight equals the uniform weight up to rounding are kept.
+KEEP_RTOL = 1e-5
+
+
+def roi_features(fmap: torch.Tensor, boxes: torch.Tensor, image_size: tuple[int, int], stride: int,
+                 roi_size: int = 2) -> torch.Tensor:
+    """RoIAlign of every box on its own frame's map, averaged over the bins.
+
+    fmap (B·T, C', h, w); boxes (B, T, N, 4) xyxy in [0, 1] of a frame of
+    ``image_size`` (H, W) pixels; the map has stride ``stride``. Returns
+    (B, T, N, C').
+    """
+    B, T, N, _ = boxes.shape
+    H, W = image_size
+    scale = boxes.new_tensor([W, H, W, H])
+    pixels = (boxes.float() * scale).reshape(B * T * N, 4)  # (B·T·N, 4)
+    frame_index = torch.arange(B * T, device=boxes.device).repeat_interleave(N)
+    rois = torch.cat([frame_index.to(pixels.dtype).unsqueeze(1), pixels], dim=1)  # (B·T·N, 5)
+    pooled = roi_align(fmap, rois, output_size=roi_size, spatial_scale=1.0 / stride,
+                       sampling_ratio=2, aligned=True)  # (B·T·N, C', r, r)
+    return pooled.mean(dim=(2, 3)).reshape(B, T, N, -1)
+
+
+class EntityTokens(nn.Module):
+    """Per-slot entity tokens of width D: the box feature (stored detector
+    feature, or RoIAlign on the backbone map) normalised and projected, plus a
+    learned embedding of the detector class when ``num_classes`` > 0."""
+
+    def __init__(self, source: EntitySource, in_dim: int, width: int, num_classes: int = 0, roi_size: int = 2):
+        super().__init__()
+        if source not in ("detector", "backbone"):
+            raise ValueError(f"unknown entity source {source!r}; use detector or backbone")
+        self.source = source
+        self.in_dim = in_dim
+        self.roi_size = roi_size
+        self.num_classes = num_classes
+        self.norm = nn.LayerNorm(in_dim)
+        self.proj = nn.Linear(in_dim, width)
+        self.cls_embed = nn.Embedding(num_classes, width) if num_classes > 0 else None
+
+    def forward(self, entities: EntityBatch, fmap: torch.Tensor | None = None,
+                image_size: tuple[int, int] | None = None, stride: int = 32) -> torch.Tensor:
+        """entities with boxes (B, T, N, 4) [and feat (B, T, N, De)]; fmap
+        (B·T, C', h, w) for the backbone source → tokens (B, T, N, D).
+        Class indices outside [0, num_classes) are clamped: the caller checks
+        the store's vocabulary against the model's num_entity_classes."""
+        B, T, N = entities.mask.shape
+        if self.source == "detector":
+            feat = entities.feat
+            if feat is None:
+                raise ValueError("entity_source 'detector' needs entity features (EntityBatch.feat); "
+                                 "the entity store holds none: re-run detection with features or use "
+                                 "entity_source 'backbone'")
+            if feat.shape[-1] != self.in_dim:
+                raise ValueError(f"entity features are {feat.shape[-1]}-d but the model expects "
+                                 f"entity_feat_dim {self.in_dim}")
+        else:
+            if fmap is None or image_size is None:
+                raise ValueError("entity_source 'backbone' needs the backbone map and the frame size")
+            feat = roi_features(fmap, entities.boxes, image_size, stride, self.roi_size)  # (B, T, N, C')
+        tokens = self.proj(self.norm(feat.to(self.proj.weight.dtype)))  # (B, T, N, D)
+        if self.cls_embed is not None:
+            tokens = tokens + self.cls_embed(entities.cls.clamp(0, self.num_classes - 1))
+        return tokens
+
+
+class AdaptiveAttention(nn.Module):
+    """AAM: hard attention keeps the entities at least as relevant as the
+    uniform weight 1/n_valid, soft attention (one encoder layer) relates the
+    kept ones, and their masked mean is f_ent.
+
+    Relevance of entity i in frame t is ‖env_t + token_{t,i}‖₂, turned into
+    weights by a softmax over the valid slots. Frames without a valid entity
+    get f_ent = 0. All frames are processed at once (no loop over frames).
+    """
+
+    def __init__(self, width: int, heads: int = 8, ff_mult: int = 2, dropout: float = 0.1):
+        super().__init__()
+        if width % heads:
+            raise ValueError(f"AAM width {width} is not divisible by {heads} heads")
+        self.encoder = nn.TransformerEncoderLayer(width, heads, ff_mult * width, dropout, batch_first=True)
+
+    def forward(self, env: torch.Tensor, tokens: torch.Tensor,
+                mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """env (B, T, D), tokens (B, T, N, D), mask (B, T, N) bool →
+        f_ent (B, T, D) and attention (B, T, N): the relevance weights of the
+        kept entities, 0 for dropped and empty slots."""
+        B, T, N, D = tokens.shape
+        weights, keep = self.select(env, tokens, mask)
+        kept_tokens = torch.where(keep.unsqueeze(-1), tokens, torch.zeros((), dtype=tokens.dtype,
+                                                                          device=tokens.device))
+        has_any = keep.any(dim=-1, keepdim=True)  # (B, T, 1)
+        # A frame with no kept entity attends to its (zeroed) slots instead of
+        # to nothing, which would be NaN; its output is discarded below.
+        padding = ~keep & has_any
+        flat = rearrange(kept_tokens, "b t n d -> (b t) n d")
+        encoded = self.encoder(flat, src_key_padding_mask=rearrange(padding, "b t n -> (b t) n"))
+        encoded = rearrange(encoded, "(b t) n d -> b t n d", b=B)  # (B, T, N, D)
+        encoded = torch.where(keep.unsqueeze(-1), encoded, torch.zeros((), dtype=encoded.dtype,
+                                                                       device=encoded.device))
+        count = keep.sum(dim=-1, keepdim=True).clamp(min=1).to(encoded.dtype)  # (B, T, 1)
+        f_ent = encoded.sum(dim=2) / count  # (B, T, D)
+        return f_ent, weights * keep
+
+    @staticmethod
+    def select(env: torch.Tensor, tokens: torch.Tensor,
+               mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Hard attention: relevance weights (B, T, N) (masked softmax, 0 on
+        empty slots) and the kept slots (B, T, N) bool."""
+        relevance = torch.linalg.vector_norm((env.unsqueeze(2) + tokens).float(), dim=-1)  # (B, T, N)
+        relevance = relevance.masked_fill(~mask, torch.finfo(relevance.dtype).min)
+        weights = relevance.softmax(dim=-1) * mask
+        n_valid = mask.sum(dim=-1, keepdim=True).clamp(min=1)  # (B, T, 1)
+        keep = mask & (weights * n_valid >= 1.0 - KEEP_RTOL)
+        return weights, keep

@@ -1,0 +1,164 @@
+"""UGLSpotter: the whole network, built from one typed config, and the
+registry of named variants.
+
+    frames ─> Backbone (+GSM) ─> f_env ──────────────┐
+                 └─ map ─> EntityTokens ─> AAM ─> f_ent ─> fusion ─> biGRU ─> logits
+    (the e2e_* variants skip the entity branch: f_env goes straight to the GRU)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Literal, NamedTuple
+
+import torch
+from torch import nn
+
+from uglspot.config import from_dict
+from uglspot.entities.batch import EntityBatch
+from uglspot.errors import UserError
+from uglspot.model.backbone import Backbone
+from uglspot.model.entity import AdaptiveAttention, EntityTokens
+from uglspot.model.fusion import EnvEntityFusion
+from uglspot.model.head import GRUHead
+from uglspot.model.loss import focal_loss, weighted_cross_entropy
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass
+class SpotterConfig:
+    """Everything needed to rebuild the network (saved beside its weights)."""
+
+    name: str = "ugl_rny008"
+    num_classes: int = 1  # K event classes; the model outputs K+1 columns
+    backbone: str = "regnety_008"  # any timm model whose blocks expose conv1 / conv_dw
+    pretrained: bool = False  # ImageNet weights for the backbone (needs the HF cache or pretrained_file)
+    pretrained_file: str | None = None
+    shift: Literal["gsm", "tsm", "none"] = "gsm"
+    clip_len: int = 100  # frames per clip; shorter clips are zero-padded (shift needs a fixed length)
+    use_entities: bool = True
+    entity_source: Literal["detector", "backbone"] = "backbone"
+    entity_slots: int = 50  # entity slots per frame read from the store
+    entity_feat_dim: int = 256  # width of stored detector features (entity_source detector)
+    num_entity_classes: int = 6  # detector vocabulary size; 0 = no class embedding
+    entity_roi_size: int = 2  # RoIAlign bins per side (entity_source backbone)
+    attn_heads: int = 8
+    attn_ff_mult: int = 2
+    attn_dropout: float = 0.1
+    gru_hidden_max: int = 768
+    dropout: float = 0.5
+    loss: Literal["focal", "ce"] = "focal"
+    focal_gamma: float = 5.0
+    focal_alpha: float | None = None
+    fg_weight: float = 5.0  # foreground weight of the "ce" loss
+    pixel_mean: tuple[float, float, float] = IMAGENET_MEAN
+    pixel_std: tuple[float, float, float] = IMAGENET_STD
+
+    def __post_init__(self) -> None:
+        if self.num_classes < 1:
+            raise ValueError(f"num_classes must be at least 1, got {self.num_classes}")
+        if self.clip_len < 1:
+            raise ValueError(f"clip_len must be positive, got {self.clip_len}")
+        if self.entity_slots < 1 or self.entity_feat_dim < 1 or self.entity_roi_size < 1:
+            raise ValueError("entity_slots, entity_feat_dim and entity_roi_size must be positive")
+        if self.num_entity_classes < 0:
+            raise ValueError(f"num_entity_classes must be >= 0, got {self.num_entity_classes}")
+        if len(self.pixel_mean) != 3 or len(self.pixel_std) != 3 or min(self.pixel_std) <= 0:
+            raise ValueError("pixel_mean and pixel_std need 3 values each, std positive")
+        if self.focal_alpha is not None and not 0 <= self.focal_alpha <= 1:
+            raise ValueError(f"focal_alpha must be in [0, 1], got {self.focal_alpha}")
+
+
+VARIANTS: MappingProxyType[str, MappingProxyType[str, Any]] = MappingProxyType({
+    "ugl_rny008": MappingProxyType({"backbone": "regnety_008", "use_entities": True}),
+    "ugl_rny002": MappingProxyType({"backbone": "regnety_002", "use_entities": True}),
+    "e2e_rny008": MappingProxyType({"backbone": "regnety_008", "use_entities": False, "loss": "ce"}),
+    "e2e_rny002": MappingProxyType({"backbone": "regnety_002", "use_entities": False, "loss": "ce"}),
+})
+DEFAULT_MODEL = "ugl_rny008"
+
+
+class SpotterOutput(NamedTuple):
+    logits: torch.Tensor  # (B, T, K+1)
+    attention: torch.Tensor | None  # (B, T, N) weight of each kept entity, None without entities
+
+
+class UGLSpotter(nn.Module):
+    def __init__(self, config: SpotterConfig, load_pretrained: bool = True):
+        super().__init__()
+        self.config = config
+        self.backbone = Backbone(config.backbone, config.shift, config.clip_len,
+                                 pretrained=config.pretrained and load_pretrained,
+                                 pretrained_file=config.pretrained_file)
+        width = self.backbone.feat_dim
+        if config.use_entities:
+            if width % config.attn_heads:
+                raise UserError(f"model {config.name}: backbone width {width} is not divisible by "
+                                f"attn_heads {config.attn_heads}; choose a divisor of {width}")
+            in_dim = config.entity_feat_dim if config.entity_source == "detector" else self.backbone.map_dim
+            self.env_proj = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, width))
+            self.entity_tokens = EntityTokens(config.entity_source, in_dim, width, config.num_entity_classes,
+                                              config.entity_roi_size)
+            self.aam = AdaptiveAttention(width, config.attn_heads, config.attn_ff_mult, config.attn_dropout)
+            self.fusion = EnvEntityFusion(width, config.attn_heads, config.attn_ff_mult, config.attn_dropout)
+        self.head = GRUHead(width, config.num_classes + 1, min(width, config.gru_hidden_max), config.dropout)
+        self.register_buffer("pixel_mean", torch.tensor(config.pixel_mean).view(1, 1, 3, 1, 1), persistent=False)
+        self.register_buffer("pixel_std", torch.tensor(config.pixel_std).view(1, 1, 3, 1, 1), persistent=False)
+
+    @property
+    def feat_dim(self) -> int:
+        return self.backbone.feat_dim
+
+    def normalize(self, frames: torch.Tensor) -> torch.Tensor:
+        """uint8 frames (B, T, 3, H, W) → float32 normalised, on the model's device."""
+        frames = frames.to(self.pixel_mean.device, non_blocking=True)
+        return (frames.float() / 255.0 - self.pixel_mean) / self.pixel_std
+
+    def forward(self, frames: torch.Tensor, entities: EntityBatch | None = None) -> SpotterOutput:
+        """frames (B, T, 3, H, W) normalised; entities with (B, T, N) slots or
+        None (no entity anywhere) → logits (B, T, K+1), attention (B, T, N)."""
+        B, T, C, H, W = frames.shape
+        f_env, fmap = self.backbone(frames)  # (B, T, D), (B·T, C', h, w)
+        if not self.config.use_entities:
+            return SpotterOutput(self.head(f_env), None)
+        env = self.env_proj(f_env)  # (B, T, D)
+        attention = None
+        if entities is None:
+            f_ent = torch.zeros_like(env)
+        else:
+            if entities.mask.shape[:2] != (B, T):
+                raise ValueError(f"entities cover {tuple(entities.mask.shape[:2])} (B, T) but frames "
+                                 f"{(B, T)}")
+            tokens = self.entity_tokens(entities, fmap, (H, W), self.backbone.map_stride)  # (B, T, N, D)
+            f_ent, attention = self.aam(env, tokens.to(env.dtype), entities.mask)
+        fused = self.fusion([env, f_ent.to(env.dtype)])  # (B, T, D)
+        return SpotterOutput(self.head(fused), attention)
+
+    def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """logits, targets (B, T, K+1) → scalar loss of the configured kind."""
+        if self.config.loss == "focal":
+            return focal_loss(logits, targets, self.config.focal_gamma, self.config.focal_alpha)
+        return weighted_cross_entropy(logits, targets, self.config.fg_weight)
+
+
+def list_models() -> list[str]:
+    return list(VARIANTS)
+
+
+def build_config(name: str, num_classes: int, **overrides: Any) -> SpotterConfig:
+    """The config of variant ``name`` with ``overrides`` applied; unknown
+    variants and unknown or ill-typed keys are errors."""
+    if name not in VARIANTS:
+        raise UserError(f"unknown model {name!r}; choose one of {', '.join(VARIANTS)}")
+    overrides.pop("name", None)
+    data = {**VARIANTS[name], **overrides, "name": name, "num_classes": num_classes}
+    return from_dict(SpotterConfig, data, where=f"model {name}")
+
+
+def create_model(name: str = DEFAULT_MODEL, num_classes: int = 1, **overrides: Any) -> UGLSpotter:
+    """A new, randomly initialised (ImageNet backbone if ``pretrained``) spotter."""
+    return UGLSpotter(build_config(name, num_classes, **overrides))
+
