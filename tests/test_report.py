@@ -77,6 +77,7 @@ def test_inputs_layout_and_summary(tmp_path):
     assert "<script>" not in document
     assert html_escaped(EVIL) in document
     assert document.count('class="gallery-item"') == 2 * len(CLASSES)
+    assert document.count("video not found") == 2 * len(CLASSES)  # no videos in this run
 
 
 def html_escaped(text: str) -> str:

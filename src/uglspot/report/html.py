@@ -226,8 +226,9 @@ def build_report(inputs: ReportInputs, tolerances: Sequence[int] = (1, 2), galle
             png = plots.gallery_figure(frame, item.event, size)
             status = (f' · <span class="{item.status.lower()}">{_e(item.status)}</span>'
                       if item.status is not None else "")
+            missing = " · video not found" if frame is None else ""
             caption = (f"<b>{_e(item.event.label)}</b> score {item.event.score:.2f}{status}<br>"
-                       f"{_e(item.video.video)} · frame {item.event.frame} · {item.event.time:.1f} s")
+                       f"{_e(item.video.video)} · frame {item.event.frame} · {item.event.time:.1f} s{missing}")
             gallery.append(f'<figure class="gallery-item" data-class="{_e(item.event.label)}">'
                            f'{_img(png, f"{item.event.label} at frame {item.event.frame}", "gallery")}'
                            f"<figcaption>{caption}</figcaption></figure>")
