@@ -34,8 +34,8 @@ class DemoProfile:
     open_play_seconds: tuple[float, float] = (1.5, 5.0)  # denser incidents than the benchmark default
     clip_len: int = 32
     batch_size: int = 4
-    epochs: int = 3
-    epoch_frames: int = 2048  # the budget is epochs × epoch_frames training frames, the same for both variants
+    epochs: int = 4
+    epoch_frames: int = 3072  # the budget is epochs × epoch_frames training frames, the same for both variants
     lr: float = 2e-3
     dilate: int = 1  # frames on each side of an event that also carry its label in training
     entity_slots: int = 16
