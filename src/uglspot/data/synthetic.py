@@ -448,27 +448,20 @@ class _MatchSimulator:
             self.pose[keeper] = draw.STAND
             return
         end = np.array([beyond, aim_y, self.seconds(0.2, 1.8)])
-        crossed = {"done": False}
-
-        def crossing() -> bool:
-            over = self.ball[0] > goal_x if team == 0 else self.ball[0] < goal_x
-            if over and not crossed["done"] and outcome == "goal":
-                crossed["done"] = True
-            return False
-
         total = float(np.linalg.norm(end[:2] - self.ball[:2]))
         speed = self.seconds(20, 28)
         frames = max(1, int(math.ceil(total / (speed * self.dt))))
         start = self.ball.copy()
+        crossed = False
         self.event("Shot")
         for k in range(1, frames + 1):
             s = k / frames
             self.ball[:2] = start[:2] + (end[:2] - start[:2]) * s
             self.ball[2] = end[2] * s + 4 * 0.6 * s * (1 - s)
-            was = crossed["done"]
-            crossing()
-            if crossed["done"] and not was:
-                self.event("Goal")
+            over = self.ball[0] > goal_x if team == 0 else self.ball[0] < goal_x
+            if outcome == "goal" and over and not crossed:
+                crossed = True
+                self.event("Goal")  # the first frame with the ball across the line
             self._ref_follow()
             self.tick()
         if outcome == "goal":
