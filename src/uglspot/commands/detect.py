@@ -7,6 +7,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from uglspot.commands.frames import parse_size
+
 ORDER = 35
 
 
@@ -16,14 +18,6 @@ def _image_size(text: str) -> tuple[int, int]:
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected SHORTxLONG such as 448x800, got {text!r}") from None
     return short, long
-
-
-def _frame_size(text: str) -> tuple[int, int]:
-    try:
-        width, height = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 398x224, got {text!r}") from None
-    return width, height
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -62,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--force", action="store_true", help="redo videos that are already done")
     parser.add_argument("--class-base", type=int, default=1,
                         help="glip-import: the class number of the first prompt name in the files (default 1)")
-    parser.add_argument("--glip-frame-size", type=_frame_size, default=None, metavar="WxH",
+    parser.add_argument("--glip-frame-size", type=parse_size, default=None, metavar="WxH",
                         help="glip-import: frame size of pixel boxes (boxes in [0,1] need none)")
     parser.set_defaults(func=run)
 
