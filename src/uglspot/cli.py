@@ -52,6 +52,11 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"uglspot {args.command}: error: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # output piped into `head` and friends: stop quietly
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except KeyboardInterrupt:
         print(f"uglspot {args.command}: interrupted", file=sys.stderr)
         return 130
