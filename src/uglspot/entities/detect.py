@@ -302,8 +302,7 @@ class Owlv2Detector:
 
     def forward(self, pixels: torch.Tensor):
         B = pixels.shape[0]
-        C = self.text["input_ids"].shape[0]
-        text = {k: v.repeat(B, 1) for k, v in self.text.items()}  # (B*C, L)
+        text = {k: v.repeat(B, 1) for k, v in self.text.items()}  # (B*C, L) for C prompt phrases
         with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
             return self.model(pixel_values=pixels, **text)
 
