@@ -53,6 +53,11 @@ def run(args: argparse.Namespace) -> int:
     if spotter.model.config.use_entities:
         if not config.data.entities:
             raise UserError("this model uses entities; set data.entities to the entity store folder")
+        from uglspot.engine.entities import check_entity_stores
+        from uglspot.engine.train import expected_frames
+
+        check_entity_stores(config.data.entities, [(v.video, expected_frames(config, v)) for v in videos],
+                            spotter.model.config, (spotter.settings.get("entities") or {}).get("prompt"))
         entities = EntityWindows(config.data.entities, spotter.settings["entity_slots"])
     amp_dtype, _ = amp_mode("auto", device)
 

@@ -173,6 +173,14 @@ def inference_settings(config: RunConfig, classes: Sequence[str], videos: Sequen
             "entity_slots": config.data.entity_slots}
 
 
+def expected_frames(config: RunConfig, video: Video) -> int | None:
+    """The frame count a video's entity store should have: the labels' when
+    frames are decoded at the labels' rate, else unknown."""
+    if config.data.fps is None or video.fps <= 0 or abs(config.data.fps - video.fps) < 1e-6:
+        return video.num_frames
+    return None
+
+
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:
     return model.module if isinstance(model, torch.nn.parallel.DistributedDataParallel) else model
 
@@ -318,6 +326,12 @@ def _train(config: RunConfig, resume: bool, hooks: Sequence[Hook], dist: Distrib
     entities = (EntityWindows(config.data.entities, config.data.entity_slots)
                 if model.config.use_entities else None)
     settings = inference_settings(config, splits.classes, splits.train)
+    if entities is not None:
+        from uglspot.engine.entities import check_entity_stores
+
+        settings["entities"] = check_entity_stores(
+            config.data.entities, [(v.video, expected_frames(config, v)) for v in splits.train + splits.val],
+            model.config)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.optim.lr, weight_decay=config.optim.weight_decay)
     amp_dtype, use_scaler = amp_mode(cfg.amp, device)
     scaler = torch.amp.GradScaler(device.type, enabled=use_scaler)
