@@ -81,8 +81,10 @@ def run(args: argparse.Namespace) -> int:
     amp_dtype, _ = amp_mode("auto", device)
     uses_entities = bool(spotter.model.config.use_entities)
     if uses_entities and args.entities is None and args.detector is None:
+        trained = (spotter.settings.get("entities") or {}).get("detector")
         raise UserError(f"{spotter.directory}: this model uses scene entities; pass --entities STORE_DIR "
-                        "(from `uglspot detect`) or --detector NAME")
+                        f"(from `uglspot detect`) or --detector {trained or 'NAME'}"
+                        + (" (the detector of its training stores)" if trained else ""))
     entity_root = args.entities
     failures: list[tuple[str, str]] = []
     if uses_entities and args.detector is not None:

@@ -88,20 +88,15 @@ def _offline_error(model: str, exc: Exception) -> UserError:
 def _cached_or_unreachable(model_id: str) -> bool:
     """True if the hub model is in the local cache; an error at once (not
     after minutes of retries) if it is not and the hub cannot be reached."""
-    import socket
-    from urllib.parse import urlparse
-
     from huggingface_hub import try_to_load_from_cache
+
+    from uglspot.hub import offline_reason
 
     if isinstance(try_to_load_from_cache(model_id, "config.json"), str):
         return True
-    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
-        raise _offline_error(model_id, OSError("HF_HUB_OFFLINE is set and the model is not in the cache"))
-    endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
-    try:
-        socket.create_connection((endpoint.hostname, endpoint.port or 443), timeout=5).close()
-    except OSError as exc:
-        raise _offline_error(model_id, OSError(f"cannot reach {endpoint.hostname}: {exc}")) from None
+    reason = offline_reason(model_id)
+    if reason is not None:
+        raise _offline_error(model_id, OSError(reason))
     return False
 
 
@@ -397,7 +392,9 @@ def store_key(config: DetectorConfig, video_id: str, source: Path, fps: float | 
     from uglspot.entities.store import StoreKey
 
     stat = Path(source).stat()
-    return StoreKey(video=video_id, detector=config.name, model=config.model_id, prompt=tuple(config.prompt),
+    local = Path(config.model_id).expanduser()
+    model = str(local.resolve()) if local.is_dir() else config.model_id  # a local model from any folder
+    return StoreKey(video=video_id, detector=config.name, model=model, prompt=tuple(config.prompt),
                     box_threshold=config.box_threshold, text_threshold=config.text_threshold,
                     max_per_frame=config.max_per_frame, fps=fps,
                     size=tuple(config.image_size) if config.image_size else None,
