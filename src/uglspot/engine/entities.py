@@ -19,6 +19,13 @@ from uglspot.errors import UserError
 DETECTION_FIELDS = ("detector", "model", "prompt", "box_threshold", "text_threshold", "max_per_frame", "size")
 
 
+def counts_disagree(have: int, expected: int) -> bool:
+    """Whether a frame count is too far from the labels' to be the same video
+    at the same rate: more than 15 % off (a wrong --fps is off by a factor;
+    label files made from match lengths, like SoccerNet's, are a few % off)."""
+    return abs(have - expected) > 2 + 0.15 * expected
+
+
 def check_entity_stores(root: str | Path, videos: Sequence[tuple[str, int | None]], model_config: Any,
                         expected_prompt: Sequence[str] | None = None) -> dict[str, Any]:
     """Open the header of the store of every ``(video id, expected frame
@@ -49,7 +56,7 @@ def check_entity_stores(root: str | Path, videos: Sequence[tuple[str, int | None
         if list(key["prompt"]) != prompt:
             where = "the model was trained on" if expected_prompt is not None else f"the store of {first[0]!r} has"
             problems.append(f"{path.name}: vocabulary {key['prompt']} but {where} {prompt}")
-        if num_frames is not None and abs(header["num_frames"] - num_frames) > 2 + num_frames // 100:
+        if num_frames is not None and counts_disagree(header["num_frames"], num_frames):
             problems.append(f"{path.name}: {header['num_frames']} frames but the video has {num_frames} "
                             f"(detected at fps {key['fps']}?)")
         if model_config.entity_source == "detector" and header["feat_dim"] != model_config.entity_feat_dim:

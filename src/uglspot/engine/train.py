@@ -144,6 +144,8 @@ def check_frame_cache(cache: Any, config: RunConfig, videos: Sequence[Video]) ->
     """Every video is in the cache, with frames of the configured height
     (and width) at the rate training decodes at, and the labels' frame count;
     otherwise one line saying which video differs and how to fix it."""
+    from uglspot.engine.entities import counts_disagree
+
     where = f"data.frame_cache={config.data.frame_cache}"
     for video in videos:
         height, width = cache.frame_size(video.video)  # an error naming the video if it is missing
@@ -161,7 +163,7 @@ def check_frame_cache(cache: Any, config: RunConfig, videos: Sequence[Video]) ->
             raise UserError(f"{where}: video {video.video!r} is cached at {cached_fps:g} fps but its labels are at "
                             f"{fps:g} fps; {remedy}")
         count, expected = cache.num_frames(video.video), expected_frames(config, video)
-        if expected is not None and abs(count - expected) > 2 + expected // 100:
+        if expected is not None and counts_disagree(count, expected):
             raise UserError(f"{where}: video {video.video!r} has {count} cached frames but its labels say "
                             f"{expected}; {remedy}")
 
