@@ -40,6 +40,9 @@ from uglspot.engine.config import DataConfig, InferConfig, ModelConfig, OptimCon
 from uglspot.io import write_text_atomic
 
 
+VOCABULARY = ("red card", "yellow card", "goal", "referee", "ball")
+
+
 def emit(figure: str, value: float | None, unit: str, **extra: object) -> None:
     print(json.dumps({"figure": figure, "value": None if value is None else round(value, 4), "unit": unit, **extra}),
           flush=True)
@@ -67,7 +70,7 @@ def write_video(path: Path, minutes: float, fps: int, width: int, height: int) -
 
 
 def write_store(path: Path, video: str, num_frames: int) -> None:
-    from uglspot.entities.store import EntityStore
+    from uglspot.entities.store import EntityStore, StoreKey
 
     rng = np.random.default_rng(0)
     detections = []
@@ -76,8 +79,9 @@ def write_store(path: Path, video: str, num_frames: int) -> None:
         xy = rng.uniform(0, 0.8, (n, 2)).astype(np.float32)
         detections.append({"boxes": np.concatenate([xy, xy + 0.1], 1), "cls": rng.integers(0, 5, n),
                            "score": rng.uniform(0.3, 1.0, n).astype(np.float32)})
-    EntityStore.write(path, {"video": video, "detector": "benchmark", "vocabulary":
-                             ["red card", "yellow card", "goal", "referee", "ball"]}, num_frames, detections)
+    key = StoreKey(video=video, detector="benchmark", model="random", prompt=VOCABULARY, box_threshold=0.3,
+                   text_threshold=0.25, max_per_frame=50, fps=None, size=None)
+    EntityStore.write(path, key, num_frames, detections)
 
 
 def spot_stages(args: argparse.Namespace, video_path: Path, work: Path, device: torch.device) -> None:
@@ -132,8 +136,7 @@ def spot_stages(args: argparse.Namespace, video_path: Path, work: Path, device: 
 
     start = time.perf_counter()
     events = spot_events(VideoScores(scores.probs, scores.attention), classes, 0.01, 2,
-                         lambda s, c: windows.window("match", s, c), ["red card", "yellow card", "goal",
-                                                                     "referee", "ball"], 3)
+                         lambda s, c: windows.window("match", s, c), list(VOCABULARY), 3)
     emit("spot.post", time.perf_counter() - start, "s", events=len(events))
 
 
