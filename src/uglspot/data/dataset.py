@@ -21,11 +21,12 @@ import torch
 from torch.utils.data import Dataset
 
 from uglspot.data.clips import Clip, dense_labels, video_events
+from uglspot.data.inputs import VIDEO_SUFFIXES
 from uglspot.data.labels import Video
 from uglspot.entities.batch import EntityBatch
 from uglspot.errors import UserError
 
-VIDEO_EXTENSIONS = (".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".mpg", ".ts")
+VIDEO_EXTENSIONS = tuple(sorted(VIDEO_SUFFIXES))
 
 
 class FrameSource(Protocol):
