@@ -9,9 +9,10 @@ and on a GPU with the full 10-minute 25 fps 720p video (the default):
 
     python benchmarks/pipeline_speed.py --device cuda
 
-Stages: ``decode`` (PyAV at the model's rate and size), ``detect`` (a
-detector named with ``--detector`` when one is installed, else the entity
-store read that replaces it), ``model`` (sliding windows, frames already
+Stages: ``decode`` (PyAV at the model's rate and size), ``detect`` (with
+``--detector [--detector-model DIR]``: the same per-video detection as
+``uglspot detect`` and ``uglspot spot --detector``, store written), the entity
+store read, ``model`` (sliding windows, frames already
 decoded), ``post`` (stitching, candidates, NMS, entity look-up). The
 training figures come from the real training loop (``engine.train``) and
 from iterating its DataLoader alone over the same clips; their ratio is the
@@ -37,6 +38,9 @@ from uglspot.data.dataset import ClipDataset, EntityWindows, VideoFrames, entity
 from uglspot.data.labels import Event, Video, write_e2e_labels
 from uglspot.engine.config import DataConfig, InferConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
 from uglspot.io import write_text_atomic
+
+
+VOCABULARY = ("red card", "yellow card", "goal", "referee", "ball")
 
 
 def emit(figure: str, value: float | None, unit: str, **extra: object) -> None:
@@ -66,7 +70,7 @@ def write_video(path: Path, minutes: float, fps: int, width: int, height: int) -
 
 
 def write_store(path: Path, video: str, num_frames: int) -> None:
-    from uglspot.entities.store import EntityStore
+    from uglspot.entities.store import EntityStore, StoreKey
 
     rng = np.random.default_rng(0)
     detections = []
@@ -75,8 +79,9 @@ def write_store(path: Path, video: str, num_frames: int) -> None:
         xy = rng.uniform(0, 0.8, (n, 2)).astype(np.float32)
         detections.append({"boxes": np.concatenate([xy, xy + 0.1], 1), "cls": rng.integers(0, 5, n),
                            "score": rng.uniform(0.3, 1.0, n).astype(np.float32)})
-    EntityStore.write(path, {"video": video, "detector": "benchmark", "vocabulary":
-                             ["red card", "yellow card", "goal", "referee", "ball"]}, num_frames, detections)
+    key = StoreKey(video=video, detector="benchmark", model="random", prompt=VOCABULARY, box_threshold=0.3,
+                   text_threshold=0.25, max_per_frame=50, fps=None, size=None)
+    EntityStore.write(path, key, num_frames, detections)
 
 
 def spot_stages(args: argparse.Namespace, video_path: Path, work: Path, device: torch.device) -> None:
@@ -98,11 +103,19 @@ def spot_stages(args: argparse.Namespace, video_path: Path, work: Path, device: 
     write_store(store, "match", num_frames)
     start = time.perf_counter()
     if args.detector:
-        from uglspot.entities.detect import detect_video_to_store  # noqa: F401  (optional module)
+        from uglspot.entities.detect import DetectorConfig, detect_to_stores
 
-        detect_video_to_store(args.detector, video_path, entity_store_path(work / "detected", "match"),
-                              fps=args.spot_fps, device=device)
-        emit("spot.detect", time.perf_counter() - start, "s", detector=args.detector)
+        config = DetectorConfig(name=args.detector, model=args.detector_model,
+                                image_size=tuple(args.detector_size) if args.detector_size else None)
+        outcome = detect_to_stores(config, [(video_path, "match")], work / "detected", args.spot_fps, str(device),
+                                   args.detector_batch)
+        if outcome.failures:
+            raise SystemExit(f"detection failed: {outcome.failures}")
+        seconds = time.perf_counter() - start
+        emit("spot.detect", seconds, "s", detector=args.detector, model=config.model_id,
+             frames_per_s=round(num_frames / seconds, 1), image_size=args.detector_size, device=str(device),
+             note="decode at the detector's size + detection + store write")
+        start = time.perf_counter()
     windows = EntityWindows(work / "entities", 50)
     for s in range(0, num_frames, 512):
         windows.window("match", s, min(512, num_frames - s))
@@ -123,8 +136,7 @@ def spot_stages(args: argparse.Namespace, video_path: Path, work: Path, device: 
 
     start = time.perf_counter()
     events = spot_events(VideoScores(scores.probs, scores.attention), classes, 0.01, 2,
-                         lambda s, c: windows.window("match", s, c), ["red card", "yellow card", "goal",
-                                                                     "referee", "ball"], 3)
+                         lambda s, c: windows.window("match", s, c), list(VOCABULARY), 3)
     emit("spot.post", time.perf_counter() - start, "s", events=len(events))
 
 
@@ -196,7 +208,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="ugl_rny008")
     parser.add_argument("--clip-len", type=int, default=100)
     parser.add_argument("--infer-batch", type=int, default=4)
-    parser.add_argument("--detector", default=None, help="time this detector too (needs uglspot.entities.detect)")
+    parser.add_argument("--detector", default=None, choices=("grounding-dino", "owlv2"),
+                        help="time this detector too, on the video at --spot-fps")
+    parser.add_argument("--detector-model", default=None, help="its hub id or local directory (default: the backend's)")
+    parser.add_argument("--detector-size", type=int, nargs=2, default=None, metavar=("SHORT", "LONG"),
+                        help="grounding-dino input size (e.g. 448 800)")
+    parser.add_argument("--detector-batch", type=int, default=8)
     parser.add_argument("--train-batch", type=int, default=8)
     parser.add_argument("--train-height", type=int, default=224)
     parser.add_argument("--train-steps", type=int, default=6)

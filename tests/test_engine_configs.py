@@ -42,6 +42,7 @@ def test_model_options_are_valid_spotter_fields(dataset: str) -> None:
     config = load_run_config(CONFIGS / f"{dataset}.yaml")
     built = spotter.build_config(config.model.name, 4, clip_len=config.data.clip_len, **config.model.options)
     assert built.clip_len == 100 and built.focal_gamma == 5.0
+    assert built.pretrained, "real training starts from ImageNet weights (tests set pretrained false)"
 
 
 def test_soccernet_config_decodes_at_the_labels_rate(shared_labels: Path) -> None:

@@ -7,6 +7,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from uglspot.commands.frames import parse_size
+
 ORDER = 35
 
 
@@ -18,12 +20,16 @@ def _image_size(text: str) -> tuple[int, int]:
     return short, long
 
 
-def _frame_size(text: str) -> tuple[int, int]:
+def _fps(text: str) -> float | None:
+    if text.lower() == "native":
+        return None
     try:
-        width, height = (int(v) for v in text.lower().split("x"))
+        value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 398x224, got {text!r}") from None
-    return width, height
+        raise argparse.ArgumentTypeError(f"expected a frame rate such as 2 or 25, or `native`, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"the frame rate must be positive, got {text}")
+    return value
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -39,7 +45,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("videos", nargs="+", metavar="VIDEO_OR_LIST",
                         help="video files, folders, or .txt lists of paths (.pt files for glip-import)")
     parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="output directory of stores")
-    parser.add_argument("--fps", type=float, required=True, help="frame rate the stores index (e.g. 2 or 25)")
+    parser.add_argument("--fps", type=_fps, required=True,
+                        help="frame rate the stores index: the rate training decodes at (data.fps, e.g. 2 or "
+                             "25), or `native` for each file's own rate (configs with data.fps: null)")
     parser.add_argument("--detector", choices=tuple(DEFAULT_MODELS), default=None,
                         help="backend (default grounding-dino)")
     parser.add_argument("--model", default=None, metavar="ID_OR_PATH",
@@ -62,7 +70,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--force", action="store_true", help="redo videos that are already done")
     parser.add_argument("--class-base", type=int, default=1,
                         help="glip-import: the class number of the first prompt name in the files (default 1)")
-    parser.add_argument("--glip-frame-size", type=_frame_size, default=None, metavar="WxH",
+    parser.add_argument("--glip-frame-size", type=parse_size, default=None, metavar="WxH",
                         help="glip-import: frame size of pixel boxes (boxes in [0,1] need none)")
     parser.set_defaults(func=run)
 
@@ -89,103 +97,55 @@ def build_config(args: argparse.Namespace):
     return from_dict(DetectorConfig, data, str(args.config or "detector settings"))
 
 
-def store_key(config, video_id: str, source: Path, fps: float):
-    from uglspot.entities.store import StoreKey
-
-    stat = source.stat()
-    return StoreKey(video=video_id, detector=config.name, model=config.model_id, prompt=tuple(config.prompt),
-                    box_threshold=config.box_threshold, text_threshold=config.text_threshold,
-                    max_per_frame=config.max_per_frame, fps=fps,
-                    size=tuple(config.image_size) if config.image_size else None,
-                    source_bytes=stat.st_size, source_mtime=stat.st_mtime)
-
-
-def is_done(path: Path, key) -> bool:
-    from uglspot.entities.store import EntityStore, StoreKey, key_differences
-    from uglspot.errors import UserError
-
-    if not path.is_file():
-        return False
-    try:
-        header = EntityStore.read_header(path)
-    except UserError:
-        return False
-    return not header.get("extra", {}).get("damage") and \
-        not key_differences(StoreKey.from_json(header["key"]), key)
-
-
-def pick_device(name: str) -> str:
-    import os
-
-    import torch
-
-    if name != "auto":
-        return name
-    if torch.cuda.is_available():
-        return f"cuda:{int(os.environ.get('LOCAL_RANK', 0)) % torch.cuda.device_count()}"
-    return "cpu"
-
-
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from uglspot.data.inputs import expand_video_inputs, rank_from_env, shard, video_ids
-    from uglspot.entities.store import EntityStore, import_glip, store_path
+    from uglspot.data.inputs import rank_from_env, shard, video_entries
     from uglspot.errors import BatchFailures, UserError
 
     config = build_config(args)
     if args.batch_size < 1:
         raise UserError(f"--batch-size must be at least 1, got {args.batch_size}")
-    if args.fps <= 0:
-        raise UserError(f"--fps must be positive, got {args.fps}")
-    paths = expand_video_inputs(args.videos)
-    ids = video_ids(paths)
     rank, world = rank_from_env()
-    mine = shard(list(zip(paths, ids)), rank, world)
+    mine = shard(video_entries(args.videos), rank, world)
     who = f"rank {rank}/{world}: " if world > 1 else ""
-    failures: list[tuple[str, str]] = []
-    todo = []
-    for path, video_id in mine:
-        if not path.is_file():
-            failures.append((str(path), "no such file" if not path.exists() else "not a file"))
-            continue
-        key = store_key(config, video_id, path, args.fps)
-        if not args.force and is_done(store_path(args.out, video_id), key):
-            continue
-        todo.append((path, video_id, key))
-    skipped = len(mine) - len(todo) - len(failures)
+    if config.name == "glip-import":
+        failures, skipped = _import_glip(args, config, mine, who)
+    else:
+        from uglspot.entities.detect import detect_to_stores
+
+        outcome = detect_to_stores(config, mine, args.out, args.fps, args.device, args.batch_size, args.force,
+                                   label=who, position=2 * rank)
+        failures, skipped = outcome.failures, len(outcome.skipped)
+        if outcome.done:
+            print(f"{who}{len(outcome.done)} store(s) written to {args.out}", file=sys.stderr)
     if skipped:
         print(f"{who}{skipped} video(s) already done in {args.out}, skipped", file=sys.stderr)
-    if config.name == "glip-import":
-        for path, video_id, key in tqdm(todo, desc=f"{who}import", unit="file", file=sys.stderr,
-                                        disable=not todo):
-            try:
-                import_glip(path, key, class_base=args.class_base, box_scale=args.glip_frame_size,
-                            out_path=store_path(args.out, video_id))
-            except UserError as exc:
-                failures.append((str(path), str(exc)))
-    elif todo:
-        from uglspot.entities.detect import create_detector, detect_video
-
-        detector = create_detector(config, pick_device(args.device))
-        videos_bar = tqdm(total=len(todo), desc=f"{who}videos", unit="video", file=sys.stderr, position=2 * rank)
-        frames_bar = tqdm(desc=f"{who}frames", unit="frame", file=sys.stderr, position=2 * rank + 1)
-        for path, video_id, key in todo:
-            try:
-                num_frames, detections, damage = detect_video(detector, path, args.fps, args.batch_size,
-                                                              progress=frames_bar.update)
-                extra = {"input_size": list(detector.input_size), "device": str(pick_device(args.device))}
-                if damage is not None:
-                    extra["damage"] = str(damage)
-                EntityStore.write(store_path(args.out, video_id), key, num_frames, detections, extra=extra)
-                if damage is not None:
-                    failures.append((str(path), str(damage)))
-            except (UserError, OSError) as exc:
-                failures.append((str(path), str(exc)))
-            videos_bar.update(1)
-        frames_bar.close()
-        videos_bar.close()
     if failures:
         raise BatchFailures(f"video(s) on {who.rstrip(': ')}" if who else "video(s)",
                             [(name, reason.removeprefix(f"{name}: ")) for name, reason in failures])
     return 0
+
+
+def _import_glip(args: argparse.Namespace, config, items: list, who: str) -> tuple[list[tuple[str, str]], int]:
+    """Released UGL entity files into stores (no model runs); (failures, skipped)."""
+    from tqdm import tqdm
+
+    from uglspot.entities.detect import is_done, store_key
+    from uglspot.entities.store import import_glip, store_path
+    from uglspot.errors import UserError
+
+    failures: list[tuple[str, str]] = []
+    todo = []
+    for path, video_id in items:
+        if not path.is_file():
+            failures.append((str(path), "no such file" if not path.exists() else "not a file"))
+            continue
+        key = store_key(config, video_id, path, args.fps)
+        if args.force or not is_done(store_path(args.out, video_id), key):
+            todo.append((path, video_id, key))
+    for path, video_id, key in tqdm(todo, desc=f"{who}import", unit="file", file=sys.stderr, disable=not todo):
+        try:
+            import_glip(path, key, class_base=args.class_base, box_scale=args.glip_frame_size,
+                        out_path=store_path(args.out, video_id))
+        except UserError as exc:
+            failures.append((str(path), str(exc)))
+    return failures, len(items) - len(todo) - len(failures)

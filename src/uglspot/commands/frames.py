@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from uglspot.data.frame_cache import CacheSettings, build_cache, is_done
-    from uglspot.data.inputs import expand_video_inputs, video_ids
+    from uglspot.data.inputs import video_entries
     from uglspot.errors import BatchFailures, UserError
     from uglspot.io import safe_name
 
@@ -67,8 +67,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--workers must be at least 1, got {args.workers}")
     settings = CacheSettings(fps=args.fps, size=args.size or args.height, format=args.format,
                              quality=args.quality)
-    paths = expand_video_inputs(args.videos)
-    ids = video_ids(paths)
+    entries = video_entries(args.videos)
+    paths, ids = [p for p, _ in entries], [i for _, i in entries]
     names = [safe_name(i) for i in ids]
     clash = sorted({n for n in names if names.count(n) > 1})
     if clash:

@@ -27,6 +27,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+def run_directory(model: Path) -> Path:
+    """The run a model belongs to: ``model`` itself for a run directory, the
+    run of a checkpoint folder (``RUN/checkpoints/best-...``), else the folder."""
+    if model.parent.name == "checkpoints" and not (model / "checkpoints").is_dir():
+        return model.parent.parent
+    return model
+
+
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -47,12 +55,17 @@ def run(args: argparse.Namespace) -> int:
     videos = split_videos(config, split, classes)
     if not videos:
         raise UserError(f"{config.data.labels}/{split}.json holds no video")
-    out = args.out or Path(config.out) / f"predict-{split}"
+    out = args.out or run_directory(args.model or Path(config.out)) / f"predict-{split}"
     frames = frame_source(config, videos)
     entities = None
     if spotter.model.config.use_entities:
         if not config.data.entities:
             raise UserError("this model uses entities; set data.entities to the entity store folder")
+        from uglspot.engine.entities import check_entity_stores
+        from uglspot.engine.train import expected_frames
+
+        check_entity_stores(config.data.entities, [(v.video, expected_frames(config, v)) for v in videos],
+                            spotter.model.config, (spotter.settings.get("entities") or {}).get("prompt"))
         entities = EntityWindows(config.data.entities, spotter.settings["entity_slots"])
     amp_dtype, _ = amp_mode("auto", device)
 

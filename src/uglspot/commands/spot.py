@@ -3,29 +3,42 @@
 from __future__ import annotations
 
 import argparse
-import re
+import sys
 from pathlib import Path
 from typing import Any
 
 ORDER = 40
 
-SOCCERNET_HALF = re.compile(r"^([12])(_\d+p)?$")
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from uglspot.entities.detectors import DETECTOR_NAMES
+
     parser = subparsers.add_parser(
         "spot", help="spot events in video files with a trained model",
         description="Decode each video at the model's frame rate, read (or detect) its entities, score "
                     "overlapping windows, stitch, keep candidates and apply per-class NMS. Writes "
                     "OUT/<video>/events.json and timeline.png, OUT/predictions.json (E2E-Spot format) and, "
-                    "for SoccerNet halves (<game>/1_224p.mkv ...), OUT/<game>/results_spotting.json.")
-    parser.add_argument("input", type=Path, metavar="VIDEO_OR_DIR", help="a video file or a folder of videos")
+                    "for SoccerNet halves (<game>/1_224p.mkv ...), OUT/<game>/results_spotting.json. "
+                    "Video ids are paths below the folder given, without extension, as in "
+                    "`uglspot frames` and `uglspot detect`.")
+    parser.add_argument("videos", nargs="+", type=Path, metavar="VIDEO_OR_DIR",
+                        help="video files, folders of videos, or .txt lists of paths")
     parser.add_argument("--model", type=Path, required=True, metavar="RUN_OR_MODEL_DIR",
                         help="a run directory of `uglspot train` (its best checkpoint) or a checkpoint directory")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--entities", type=Path, metavar="STORE_DIR",
-                        help="entity stores of these videos (one per video, named by video id)")
-    source.add_argument("--detector", metavar="NAME", help="detect entities now with this detector")
+                        help="entity stores of these videos (`uglspot detect --out STORE_DIR`)")
+    source.add_argument("--detector", choices=tuple(n for n in DETECTOR_NAMES if n != "glip-import"),
+                        help="detect entities now into OUT/entities/ (reused by the next run), at the model's "
+                             "frame rate, with the vocabulary and thresholds of the stores the model was "
+                             "trained on")
+    parser.add_argument("--detector-model", metavar="ID_OR_PATH",
+                        help="--detector's hub id or local model directory (default: the one the training "
+                             "stores were made with, else the backend's default)")
+    parser.add_argument("--prompt", metavar="NAMES",
+                        help="--detector's comma-separated entity names (default: the training stores' "
+                             "vocabulary; the order must be the one the model was trained with)")
+    parser.add_argument("--detector-batch-size", type=int, default=8, metavar="N", help="frames per detector batch")
     parser.add_argument("--out", type=Path, required=True, metavar="OUT_DIR", help="output folder")
     parser.add_argument("--threshold", type=float, help="candidate score threshold (default: the model's)")
     parser.add_argument("--nms-window", type=int, help="per-class NMS radius in frames (default: the model's)")
@@ -34,38 +47,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def find_videos(path: Path) -> list[tuple[str, Path]]:
-    """(video id, file) of the input: the file's stem, or paths relative to the
-    folder without extension; a SoccerNet half ``<game>/1_224p.mkv`` is ``<game>/1``."""
-    from uglspot.data.dataset import VIDEO_EXTENSIONS
-    from uglspot.errors import UserError
-
-    if path.is_file():
-        files, root = [path], path.parent
-    elif path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS)
-        root = path
-        if not files:
-            raise UserError(f"{path}: no video files ({', '.join(VIDEO_EXTENSIONS)}) in this folder")
-    else:
-        raise UserError(f"{path}: no such file or folder")
-    out = []
-    for file in files:
-        relative = file.relative_to(root).with_suffix("")
-        match = SOCCERNET_HALF.match(relative.name)
-        if match and len(relative.parts) > 1:
-            relative = relative.with_name(match.group(1))
-        out.append((relative.as_posix(), file))
-    return out
+def settings_fps(settings: dict[str, Any]) -> str:
+    """The model's frame rate as ``uglspot detect --fps`` takes it."""
+    return "native" if not settings.get("fps") else f"{settings['fps']:g}"
 
 
 def soccernet_half(video_id: str, file: Path) -> bool:
+    from uglspot.data.inputs import SOCCERNET_HALF
+
     return bool(SOCCERNET_HALF.match(file.stem)) and "/" in video_id
 
 
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from uglspot.data.inputs import video_entries
     from uglspot.data.labels import Event, VideoPredictions, write_predictions
     from uglspot.engine.infer import load_spotter
     from uglspot.engine.timeline import plot_timeline
@@ -73,7 +69,10 @@ def run(args: argparse.Namespace) -> int:
     from uglspot.errors import BatchFailures, UserError
     from uglspot.io import safe_name, write_json_atomic
 
-    videos = find_videos(args.input)
+    if args.detector is None and (args.detector_model or args.prompt):
+        raise UserError("--detector-model and --prompt set up --detector; add --detector NAME "
+                        "(or drop them when reading stores with --entities)")
+    videos = [(video_id, file) for file, video_id in video_entries(args.videos)]
     for _, file in videos:
         if args.out.resolve() == file.resolve():
             raise UserError(f"--out {args.out} is an input video; choose an output folder")
@@ -82,11 +81,36 @@ def run(args: argparse.Namespace) -> int:
     amp_dtype, _ = amp_mode("auto", device)
     uses_entities = bool(spotter.model.config.use_entities)
     if uses_entities and args.entities is None and args.detector is None:
+        trained = (spotter.settings.get("entities") or {}).get("detector")
         raise UserError(f"{spotter.directory}: this model uses scene entities; pass --entities STORE_DIR "
-                        "(from `uglspot detect`) or --detector NAME")
+                        f"(from `uglspot detect`) or --detector {trained or 'NAME'}"
+                        + (" (the detector of its training stores)" if trained else ""))
     entity_root = args.entities
+    failures: list[tuple[str, str]] = []
     if uses_entities and args.detector is not None:
-        entity_root = detect_entities(args.detector, videos, spotter.settings, args.out / "entities", device)
+        entity_root = args.out / "entities"
+        failures = detect_entities(args, videos, spotter.settings, entity_root, device)
+        bad = {name for name, _ in failures}
+        videos = [(video_id, file) for video_id, file in videos if str(file) not in bad]
+    elif not uses_entities and (args.detector or args.entities):
+        print(f"note: {spotter.directory} does not use entities; --detector / --entities ignored", file=sys.stderr)
+    if uses_entities:
+        from uglspot.engine.entities import check_entity_stores
+        from uglspot.entities.store import store_path
+
+        if args.detector is None and not entity_root.is_dir():
+            raise UserError(f"--entities {entity_root}: no such folder; create the stores with "
+                            f"`uglspot detect VIDEOS --fps {settings_fps(spotter.settings)} --out {entity_root}`")
+        for video_id, file in videos:
+            if not store_path(entity_root, video_id).is_file():
+                failures.append((str(file), f"no entity store {store_path(entity_root, video_id)}; create it with "
+                                            f"`uglspot detect {file} --fps {settings_fps(spotter.settings)} "
+                                            f"--out {entity_root}`"))
+        bad = {name for name, _ in failures}
+        videos = [(video_id, file) for video_id, file in videos if str(file) not in bad]
+        if videos:
+            check_entity_stores(entity_root, [(video_id, None) for video_id, _ in videos], spotter.model.config,
+                                (spotter.settings.get("entities") or {}).get("prompt"))
     settings = spotter.settings
     size: Any = (settings["width"], settings["height"]) if settings.get("width") else settings["height"]
     names = {}
@@ -96,7 +120,6 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"{file} and {names[name]} map to the same output folder {name!r}; rename one")
         names[name] = file
 
-    failures: list[tuple[str, str]] = []
     predictions: list[VideoPredictions] = []
     halves: dict[str, float] = {}
     for video_id, file in tqdm(videos, desc="videos", unit="video", disable=len(videos) < 2):
@@ -150,18 +173,33 @@ def _spot_one(spotter: Any, video_id: str, file: Path, size: Any, entity_root: P
                           amp_dtype, args.threshold, args.nms_window, bar.update)
 
 
-def detect_entities(name: str, videos: list[tuple[str, Path]], settings: dict[str, Any], out: Path,
-                    device: Any) -> Path:
-    """Run detector ``name`` over the videos at the model's frame rate into entity stores under ``out``."""
-    from uglspot.errors import UserError
+def detect_entities(args: argparse.Namespace, videos: list[tuple[str, Path]], settings: dict[str, Any],
+                    out: Path, device: Any) -> list[tuple[str, str]]:
+    """Detect the videos' entities into stores under ``out`` at the model's
+    frame rate, set up like the stores the model was trained on (its
+    ``inference.json`` ``entities``) unless the options say otherwise.
+    Videos already detected with the same settings are reused. Returns failures."""
+    from uglspot.config import from_dict
+    from uglspot.entities.detect import DetectorConfig, detect_to_stores
+    from uglspot.entities.detectors import DEFAULT_MODELS
 
-    try:
-        from uglspot.entities.detect import detect_video_to_store
-    except ImportError:
-        raise UserError(f"--detector {name}: entity detection is not available in this installation; "
-                        "run `uglspot detect` first and pass --entities STORE_DIR") from None
-    from uglspot.data.dataset import entity_store_path
-
-    for video_id, file in videos:
-        detect_video_to_store(name, file, entity_store_path(out, video_id), fps=settings.get("fps"), device=device)
-    return out
+    trained = settings.get("entities") or {}
+    data: dict[str, Any] = {"name": args.detector}
+    if trained.get("detector") == args.detector:  # same backend: same model, thresholds and input size
+        data.update(model=trained["model"], box_threshold=trained["box_threshold"],
+                    text_threshold=trained["text_threshold"], max_per_frame=trained["max_per_frame"],
+                    image_size=trained["size"])
+    if trained.get("prompt"):
+        data["prompt"] = list(trained["prompt"])
+    if args.detector_model:
+        data["model"] = args.detector_model
+    if args.prompt is not None:
+        data["prompt"] = [p.strip() for p in args.prompt.split(",") if p.strip()]
+    if data.get("model") == DEFAULT_MODELS.get(args.detector):
+        data["model"] = None
+    config = from_dict(DetectorConfig, data, "spot --detector settings")
+    outcome = detect_to_stores(config, [(file, video_id) for video_id, file in videos], out, settings.get("fps"),
+                               str(device), args.detector_batch_size)
+    if outcome.skipped:
+        print(f"{len(outcome.skipped)} video(s) already detected in {out}, reused", file=sys.stderr)
+    return outcome.failures

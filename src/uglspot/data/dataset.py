@@ -21,12 +21,12 @@ import torch
 from torch.utils.data import Dataset
 
 from uglspot.data.clips import Clip, dense_labels, video_events
+from uglspot.data.inputs import VIDEO_SUFFIXES
 from uglspot.data.labels import Video
 from uglspot.entities.batch import EntityBatch
 from uglspot.errors import UserError
-from uglspot.io import safe_name
 
-VIDEO_EXTENSIONS = (".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".mpg", ".ts")
+VIDEO_EXTENSIONS = tuple(sorted(VIDEO_SUFFIXES))
 
 
 class FrameSource(Protocol):
@@ -103,8 +103,11 @@ class CachedFrames:
 
 
 def entity_store_path(root: str | Path, video_id: str) -> Path:
-    """Where the entity store of ``video_id`` lives under an entity directory."""
-    return Path(root) / safe_name(video_id)
+    """Where the entity store of ``video_id`` lives under an entity directory:
+    the same place ``uglspot detect --out`` writes it."""
+    from uglspot.entities.store import store_path
+
+    return store_path(root, video_id)
 
 
 class EntityWindows:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from uglspot.errors import UserError
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".ts", ".mts", ".mpg", ".mpeg", ".flv"})
 LIST_SUFFIXES = frozenset({".txt", ".lst", ".list"})
+SOCCERNET_HALF = re.compile(r"^([12])(_\d+p)?$")
 
 
 def expand_video_inputs(items: list[str | Path]) -> list[Path]:
@@ -25,17 +27,27 @@ def expand_video_inputs(items: list[str | Path]) -> list[Path]:
                 raise UserError(f"{path}: directory contains no video files ({', '.join(sorted(VIDEO_SUFFIXES))})")
             out.extend(found)
         elif path.suffix.lower() in LIST_SUFFIXES:
-            if not path.is_file():
-                raise UserError(f"{path}: video list not found")
-            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-                line = line.split("#", 1)[0].strip()
-                if line:
-                    entry = Path(line)
-                    out.append(entry if entry.is_absolute() else path.parent / entry)
+            out.extend(file for file, _ in _read_list(path))
         else:
             out.append(path)
     if not out:
         raise UserError("no videos given")
+    return out
+
+
+def _read_list(path: Path) -> list[tuple[Path, str | None]]:
+    """(file, id) per line of a video list: a relative line is relative to the
+    list and its id is the line without extension; an absolute one has no id yet."""
+    if not path.is_file():
+        raise UserError(f"{path}: video list not found")
+    out: list[tuple[Path, str | None]] = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            entry = Path(line)
+            relative = not entry.is_absolute() and ".." not in entry.parts
+            out.append((entry if entry.is_absolute() else path.parent / entry,
+                        entry.with_suffix("").as_posix() if relative else None))
     return out
 
 
@@ -48,7 +60,7 @@ def video_ids(paths: list[Path]) -> list[str]:
         return stems
     resolved = [p.resolve() for p in paths]
     root = Path(os.path.commonpath([str(p.parent) for p in resolved]))
-    ids = [str(p.relative_to(root).with_suffix("")) for p in resolved]
+    ids = [p.relative_to(root).with_suffix("").as_posix() for p in resolved]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
         raise UserError(f"the same video is given twice: {', '.join(duplicates)}")
@@ -70,3 +82,41 @@ def rank_from_env() -> tuple[int, int]:
     except ValueError:
         raise UserError(f"RANK={os.environ.get('RANK')!r} / WORLD_SIZE={os.environ.get('WORLD_SIZE')!r} "
                         "must be integers (they are set by torchrun)") from None
+
+
+def soccernet_id(video_id: str) -> str:
+    """``<game>/1_224p`` (a SoccerNet half file) → ``<game>/1``, the id its labels use."""
+    game, _, name = video_id.rpartition("/")
+    match = SOCCERNET_HALF.match(name)
+    return f"{game}/{match.group(1)}" if game and match else video_id
+
+
+def video_entries(items: list[str | Path]) -> list[tuple[Path, str]]:
+    """(file, video id) of every video named by ``items`` (see
+    ``expand_video_inputs``), with one id rule shared by ``frames``,
+    ``detect``, ``spot`` and training's ``data.videos``: a file inside a
+    folder given on the command line (or named by a relative line of a list)
+    is its path below that folder (list) without extension, so
+    ``uglspot detect VIDEOS/`` names stores as ``data.videos: VIDEOS`` finds
+    the files; a file given directly is its name without extension (the path
+    below the files' common folder when names clash). A SoccerNet half
+    ``<game>/1_224p.mkv`` is ``<game>/1``."""
+    entries: list[tuple[Path, str | None]] = []
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            entries.extend((p, p.relative_to(path).with_suffix("").as_posix()) for p in expand_video_inputs([path]))
+        elif path.suffix.lower() in LIST_SUFFIXES:
+            entries.extend(_read_list(path))
+        else:
+            entries.append((path, None))
+    loose = [i for i, (_, video_id) in enumerate(entries) if video_id is None]
+    for i, video_id in zip(loose, video_ids([entries[i][0] for i in loose]) if loose else []):
+        entries[i] = (entries[i][0], video_id)
+    out = [(path, soccernet_id(str(video_id))) for path, video_id in entries]
+    ids = [video_id for _, video_id in out]
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        raise UserError(f"two inputs have the same video id: {', '.join(duplicates[:5])}; "
+                        "give each video once (ids are paths below the folder given, without extension)")
+    return out

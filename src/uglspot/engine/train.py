@@ -140,10 +140,40 @@ def split_videos(config: RunConfig, split: str, classes: Sequence[str]) -> list[
     return read_e2e_labels(path, classes, allow_past_end=config.data.allow_events_past_end)
 
 
+def check_frame_cache(cache: Any, config: RunConfig, videos: Sequence[Video]) -> None:
+    """Every video is in the cache, with frames of the configured height
+    (and width) at the rate training decodes at, and the labels' frame count;
+    otherwise one line saying which video differs and how to fix it."""
+    from uglspot.engine.entities import counts_disagree
+
+    where = f"data.frame_cache={config.data.frame_cache}"
+    for video in videos:
+        height, width = cache.frame_size(video.video)  # an error naming the video if it is missing
+        meta = cache.meta(video.video)
+        fps = config.data.fps or (video.fps if video.fps > 0 else None)
+        remedy = (f"rebuild it with `uglspot frames VIDEOS --out {config.data.frame_cache} "
+                  f"{'--fps ' + format(fps, 'g') + ' ' if fps else ''}"
+                  f"{'--size ' + str(config.data.width) + 'x' + str(config.data.height) if config.data.width else '--height ' + str(config.data.height)}`")
+        if height != config.data.height or (config.data.width and width != config.data.width):
+            raise UserError(f"{where}: video {video.video!r} is cached at {width}x{height} but the config asks for "
+                            f"height {config.data.height}{f', width {config.data.width}' if config.data.width else ''}; "
+                            f"{remedy}, or set data.height={height}")
+        cached_fps = meta.get("fps")
+        if fps and cached_fps and abs(cached_fps - fps) > 1e-3 * fps:
+            raise UserError(f"{where}: video {video.video!r} is cached at {cached_fps:g} fps but its labels are at "
+                            f"{fps:g} fps; {remedy}")
+        count, expected = cache.num_frames(video.video), expected_frames(config, video)
+        if expected is not None and counts_disagree(count, expected):
+            raise UserError(f"{where}: video {video.video!r} has {count} cached frames but its labels say "
+                            f"{expected}; {remedy}")
+
+
 def frame_source(config: RunConfig, videos: Sequence[Video]) -> FrameSource:
     """Frames from the frame cache when configured, else decoded from the video files."""
     if config.data.frame_cache:
-        return CachedFrames(config.data.frame_cache)
+        frames = CachedFrames(config.data.frame_cache)
+        check_frame_cache(frames.cache, config, videos)
+        return frames
     if not config.data.videos:
         raise UserError("no frames: set data.videos (a folder of video files) or data.frame_cache")
     fps = {v.video: (config.data.fps or (v.fps if v.fps > 0 else None)) for v in videos}
@@ -171,6 +201,14 @@ def inference_settings(config: RunConfig, classes: Sequence[str], videos: Sequen
             "pad": config.data.pad, "threshold": config.infer.threshold, "nms_window": config.infer.nms_window,
             "batch_size": config.infer.batch_size, "entities_per_event": config.infer.entities_per_event,
             "entity_slots": config.data.entity_slots}
+
+
+def expected_frames(config: RunConfig, video: Video) -> int | None:
+    """The frame count a video's entity store should have: the labels' when
+    frames are decoded at the labels' rate, else unknown."""
+    if config.data.fps is None or video.fps <= 0 or abs(config.data.fps - video.fps) < 1e-6:
+        return video.num_frames
+    return None
 
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:
@@ -318,6 +356,12 @@ def _train(config: RunConfig, resume: bool, hooks: Sequence[Hook], dist: Distrib
     entities = (EntityWindows(config.data.entities, config.data.entity_slots)
                 if model.config.use_entities else None)
     settings = inference_settings(config, splits.classes, splits.train)
+    if entities is not None:
+        from uglspot.engine.entities import check_entity_stores
+
+        settings["entities"] = check_entity_stores(
+            config.data.entities, [(v.video, expected_frames(config, v)) for v in splits.train + splits.val],
+            model.config)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.optim.lr, weight_decay=config.optim.weight_decay)
     amp_dtype, use_scaler = amp_mode(cfg.amp, device)
     scaler = torch.amp.GradScaler(device.type, enabled=use_scaler)

@@ -88,20 +88,15 @@ def _offline_error(model: str, exc: Exception) -> UserError:
 def _cached_or_unreachable(model_id: str) -> bool:
     """True if the hub model is in the local cache; an error at once (not
     after minutes of retries) if it is not and the hub cannot be reached."""
-    import socket
-    from urllib.parse import urlparse
-
     from huggingface_hub import try_to_load_from_cache
+
+    from uglspot.hub import offline_reason
 
     if isinstance(try_to_load_from_cache(model_id, "config.json"), str):
         return True
-    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
-        raise _offline_error(model_id, OSError("HF_HUB_OFFLINE is set and the model is not in the cache"))
-    endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
-    try:
-        socket.create_connection((endpoint.hostname, endpoint.port or 443), timeout=5).close()
-    except OSError as exc:
-        raise _offline_error(model_id, OSError(f"cannot reach {endpoint.hostname}: {exc}")) from None
+    reason = offline_reason(model_id)
+    if reason is not None:
+        raise _offline_error(model_id, OSError(reason))
     return False
 
 
@@ -302,8 +297,7 @@ class Owlv2Detector:
 
     def forward(self, pixels: torch.Tensor):
         B = pixels.shape[0]
-        C = self.text["input_ids"].shape[0]
-        text = {k: v.repeat(B, 1) for k, v in self.text.items()}  # (B*C, L)
+        text = {k: v.repeat(B, 1) for k, v in self.text.items()}  # (B*C, L) for C prompt phrases
         with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
             return self.model(pixel_values=pixels, **text)
 
@@ -391,3 +385,117 @@ def detect_video(detector: EntityDetector, path: str | Path, fps: float | None, 
     except DecodeError as exc:
         return reader.num_frames, detections, exc
     return reader.num_frames, detections, None
+
+
+def store_key(config: DetectorConfig, video_id: str, source: Path, fps: float | None):
+    """The ``StoreKey`` of ``source`` detected with ``config`` at ``fps``."""
+    from uglspot.entities.store import StoreKey
+
+    stat = Path(source).stat()
+    local = Path(config.model_id).expanduser()
+    model = str(local.resolve()) if local.is_dir() else config.model_id  # a local model from any folder
+    return StoreKey(video=video_id, detector=config.name, model=model, prompt=tuple(config.prompt),
+                    box_threshold=config.box_threshold, text_threshold=config.text_threshold,
+                    max_per_frame=config.max_per_frame, fps=fps,
+                    size=tuple(config.image_size) if config.image_size else None,
+                    source_bytes=stat.st_size, source_mtime=stat.st_mtime)
+
+
+def is_done(path: Path, key) -> bool:
+    """Whether the store at ``path`` is complete (no damage) and made with ``key``."""
+    from uglspot.entities.store import EntityStore, StoreKey, key_differences
+
+    if not path.is_file():
+        return False
+    try:
+        header = EntityStore.read_header(path)
+    except UserError:
+        return False
+    return not header.get("extra", {}).get("damage") and \
+        not key_differences(StoreKey.from_json(header["key"]), key)
+
+
+def pick_device(name: str) -> str:
+    """``auto``: cuda:LOCAL_RANK when CUDA is available, else cpu; other names as given."""
+    if name != "auto":
+        return name
+    if torch.cuda.is_available():
+        return f"cuda:{int(os.environ.get('LOCAL_RANK', 0)) % torch.cuda.device_count()}"
+    return "cpu"
+
+
+def detect_video_to_store(detector: EntityDetector, source: Path, key, out_path: Path, batch_size: int = 8,
+                          progress=None) -> UserError | None:
+    """Detect the entities of one video into the store ``out_path`` (atomic).
+    A video that breaks part-way still gets a store of the frames before the
+    damage, with the damage recorded in its header (so it is redone next
+    time); the damage is returned."""
+    from uglspot.entities.store import EntityStore
+
+    num_frames, detections, damage = detect_video(detector, source, key.fps, batch_size, progress=progress)
+    extra = {"input_size": list(detector.input_size), "device": str(getattr(detector, "device", "cpu"))}
+    if damage is not None:
+        extra["damage"] = str(damage)
+    EntityStore.write(out_path, key, num_frames, detections, extra=extra)
+    return damage
+
+
+@dataclass
+class DetectOutcome:
+    done: list[str] = field(default_factory=list)  # video ids whose store was written
+    skipped: list[str] = field(default_factory=list)  # already done with the same key
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
+
+
+def detect_to_stores(config: DetectorConfig, videos: list[tuple[Path, str]], out_dir: str | Path,
+                     fps: float | None, device: str = "auto", batch_size: int = 8, force: bool = False,
+                     label: str = "", position: int = 0) -> DetectOutcome:
+    """Detect every video of ``videos`` ((file, video id) pairs) into
+    ``store_path(out_dir, video id)``, skipping videos whose store is already
+    complete with the same key (unless ``force``). The detector is loaded only
+    when a video needs it. Goes on past a bad video; failures are returned.
+    This is the per-video work of ``uglspot detect`` and ``uglspot spot --detector``."""
+    import sys
+
+    from tqdm import tqdm
+
+    from uglspot.entities.store import store_path
+
+    if batch_size < 1:
+        raise UserError(f"the detector batch size must be at least 1, got {batch_size}")
+    if fps is not None and fps <= 0:
+        raise UserError(f"the detection frame rate must be positive, got {fps}")
+    outcome = DetectOutcome()
+    todo = []
+    for path, video_id in videos:
+        path = Path(path)
+        if not path.is_file():
+            outcome.failures.append((str(path), "no such file" if not path.exists() else "not a file"))
+            continue
+        key = store_key(config, video_id, path, fps)
+        if not force and is_done(store_path(out_dir, video_id), key):
+            outcome.skipped.append(video_id)
+            continue
+        todo.append((path, video_id, key))
+    if not todo:
+        return outcome
+    device = pick_device(device)
+    detector = create_detector(config, device)
+    videos_bar = tqdm(total=len(todo), desc=f"{label}videos", unit="video", file=sys.stderr,
+                      position=position, disable=len(todo) < 2)
+    frames_bar = tqdm(desc=f"{label}detect", unit="frame", file=sys.stderr, position=position + 1)
+    try:
+        for path, video_id, key in todo:
+            try:
+                damage = detect_video_to_store(detector, path, key, store_path(out_dir, video_id), batch_size,
+                                               progress=frames_bar.update)
+                outcome.done.append(video_id)
+                if damage is not None:
+                    outcome.failures.append((str(path), str(damage)))
+            except (UserError, OSError) as exc:
+                outcome.failures.append((str(path), str(exc)))
+            videos_bar.update(1)
+    finally:
+        frames_bar.close()
+        videos_bar.close()
+    return outcome

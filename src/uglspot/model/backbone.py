@@ -32,18 +32,28 @@ def create_timm_backbone(name: str, pretrained: bool, pretrained_file: str | Non
             raise UserError(f"pretrained_file {pretrained_file}: file not found; give the path of the "
                             f"{name} ImageNet weights (.safetensors or .pth) or set pretrained: false")
         kwargs["pretrained_cfg_overlay"] = {"file": str(pretrained_file)}
+    hub_id = getattr(timm.models.get_pretrained_cfg(name), "hf_hub_id", None) if pretrained else None
+
+    def failed(reason: str) -> UserError:
+        hint = (f"on a machine with internet run `python -c \"import timm; timm.create_model('{name}', "
+                f"pretrained=True)\"` and copy its Hugging Face cache (~/.cache/huggingface/hub"
+                f"{f', repo {hub_id}' if hub_id else ''}) here, or download the weights file and set "
+                "pretrained_file (model.options.pretrained_file=PATH in a training config), or set "
+                "pretrained: false (--set model.options.pretrained=false) to start from random weights")
+        return UserError(f"ImageNet weights for backbone {name} could not be loaded ({reason}); {hint}")
+
+    if hub_id and not pretrained_file:
+        from uglspot.hub import offline_reason
+
+        reason = offline_reason(hub_id, ("model.safetensors", "pytorch_model.bin"))
+        if reason is not None:  # fail now, not after a minute of download retries
+            raise failed(reason)
     try:
         return timm.create_model(name, **kwargs)
     except (OSError, RuntimeError, ValueError) as exc:
         if not pretrained:
             raise
-        hub_id = getattr(timm.models.get_pretrained_cfg(name), "hf_hub_id", None)
-        hint = (f"on a machine with internet run `python -c \"import timm; timm.create_model('{name}', "
-                f"pretrained=True)\"` and copy its Hugging Face cache (~/.cache/huggingface/hub"
-                f"{f', repo {hub_id}' if hub_id else ''}) here, or download the weights file and set "
-                f"model.pretrained_file: PATH, or set model.pretrained: false to start from random weights")
-        raise UserError(f"ImageNet weights for backbone {name} could not be loaded "
-                        f"({type(exc).__name__}: {str(exc).splitlines()[0][:160]}); {hint}") from None
+        raise failed(f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}") from None
 
 
 class Backbone(nn.Module):

@@ -1,0 +1,80 @@
+"""Checks of a folder of entity stores against the videos and the model that
+will read them, done once before training or inference starts, so a missing
+store or a vocabulary the model cannot embed is one clear line instead of an
+error deep inside a data-loader worker (or, worse, silently wrong classes).
+
+The detector settings of the stores a model was trained on are kept in its
+``inference.json`` (``entities``) so ``uglspot spot --detector`` can detect
+new videos with the same vocabulary, in the same order.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+from uglspot.errors import UserError
+
+# Store-key fields that describe how entities were detected (not which video).
+DETECTION_FIELDS = ("detector", "model", "prompt", "box_threshold", "text_threshold", "max_per_frame", "size")
+
+
+def counts_disagree(have: int, expected: int) -> bool:
+    """Whether a frame count is too far from the labels' to be the same video
+    at the same rate: more than 15 % off (a wrong --fps is off by a factor;
+    label files made from match lengths, like SoccerNet's, are a few % off)."""
+    return abs(have - expected) > 2 + 0.15 * expected
+
+
+def check_entity_stores(root: str | Path, videos: Sequence[tuple[str, int | None]], model_config: Any,
+                        expected_prompt: Sequence[str] | None = None) -> dict[str, Any]:
+    """Open the header of the store of every ``(video id, expected frame
+    count or None)`` under ``root`` and check: every store exists and is
+    readable; all share one vocabulary (``expected_prompt`` when given, the
+    vocabulary the model was trained on); the model can embed it
+    (``num_entity_classes``); with ``entity_source: detector`` the stores hold
+    features of ``entity_feat_dim``; a store's frame count matches the video's.
+    Returns the detection settings of the stores (``DETECTION_FIELDS`` and fps)."""
+    from uglspot.entities.store import EntityStore, store_path
+
+    root = Path(root)
+    if not root.is_dir():
+        raise UserError(f"entity folder {root} does not exist; create the stores with "
+                        f"`uglspot detect VIDEOS --fps F --out {root}`")
+    missing, problems = [], []
+    first: tuple[str, dict[str, Any]] | None = None
+    for video_id, num_frames in videos:
+        path = store_path(root, video_id)
+        if not path.is_file():
+            missing.append(video_id)
+            continue
+        header = EntityStore.read_header(path)
+        key = header["key"]
+        if first is None:
+            first = (video_id, header)
+        prompt = list(expected_prompt if expected_prompt is not None else first[1]["key"]["prompt"])
+        if list(key["prompt"]) != prompt:
+            where = "the model was trained on" if expected_prompt is not None else f"the store of {first[0]!r} has"
+            problems.append(f"{path.name}: vocabulary {key['prompt']} but {where} {prompt}")
+        if num_frames is not None and counts_disagree(header["num_frames"], num_frames):
+            problems.append(f"{path.name}: {header['num_frames']} frames but the video has {num_frames} "
+                            f"(detected at fps {key['fps']}?)")
+        if model_config.entity_source == "detector" and header["feat_dim"] != model_config.entity_feat_dim:
+            problems.append(f"{path.name}: features of width {header['feat_dim']} but the model "
+                            f"(entity_source detector) needs entity_feat_dim {model_config.entity_feat_dim}")
+    if missing:
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise UserError(f"{root}: no entity store for {len(missing)} video(s): {shown}; create them with "
+                        f"`uglspot detect VIDEOS --fps F --out {root}` (stores are named by video id)")
+    if problems:
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise UserError(f"{root}: entity stores do not fit: " + "; ".join(problems[:3]) + more)
+    if first is None:
+        return {}
+    key = first[1]["key"]
+    classes = model_config.num_entity_classes
+    if classes and len(key["prompt"]) > classes:
+        raise UserError(f"{root}: the stores' vocabulary has {len(key['prompt'])} names ({', '.join(key['prompt'])}) "
+                        f"but the model embeds {classes} entity classes; set "
+                        f"model.options.num_entity_classes={len(key['prompt'])}")
+    return {**{name: key[name] for name in DETECTION_FIELDS}, "fps": key["fps"]}
