@@ -82,7 +82,7 @@ def ap_table(inputs: ReportInputs, tolerances: Sequence[int]) -> tuple[str, dict
 
     def cells(values: list[float | None]) -> str:
         present = [v for v in values if v is not None]
-        best = max(present) if len(present) > 1 else None
+        best = max(present) if len(present) > 1 and present.count(max(present)) == 1 else None  # no bold on ties
         out = []
         for value in values:
             mark = ' class="best"' if best is not None and value == best else ""
@@ -170,7 +170,7 @@ def build_report(inputs: ReportInputs, tolerances: Sequence[int] = (1, 2), galle
         table, summary = ap_table(inputs, tolerances)
         parts.append('<section id="ap"><h2>Average precision per class (%)</h2>'
                      '<p class="note">E2E-Spot frame mAP: a spotted event is correct within δ frames of a '
-                     "ground-truth event of its class. Bold: best variant in the row.</p>"
+                     "ground-truth event of its class. Bold: the best variant in the row, when one is best.</p>"
                      f"{table}</section>")
         step("precision-recall curves")
         figures = []
