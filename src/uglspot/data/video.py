@@ -28,12 +28,14 @@ slice threads) and scaling uses FFmpeg's own scaler on the decoded frame.
 
 from __future__ import annotations
 
+import collections
 import math
 import os
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import av
 import numpy as np
@@ -163,10 +165,14 @@ class VideoReader:
     """
 
     def __init__(self, path: str | Path, fps: float | None = None, size: Size = None,
-                 threads: int = 0, interpolation: str = "BILINEAR"):
+                 threads: int = 0, interpolation: str = "BILINEAR", convert_threads: int | None = None):
         self.path = str(path)
         self.interpolation = interpolation
         self.threads = threads
+        # Scaling and colour conversion run on a few threads beside the
+        # decoder (PyAV releases the GIL there); on one thread they cost more
+        # than decoding itself.
+        self.convert_threads = convert_threads or max(1, min(4, os.cpu_count() or 1))
         container, stream = _open(path)
         try:
             self._time_base: Fraction = stream.time_base or Fraction(1, 90000)
@@ -297,7 +303,31 @@ class VideoReader:
 
     def _iter_arrays(self, start: int, end: int) -> Iterator[tuple[int, np.ndarray]]:
         """Apply the mapping rule: yield ``(target_index, HWC uint8)`` for every
-        target frame in ``[start, end)``."""
+        target frame in ``[start, end)``, in order. Conversions run ahead on a
+        thread pool; on damage the frames converted before it are yielded
+        before the DecodeError is raised."""
+        depth = 2 * self.convert_threads + 2
+        with ThreadPoolExecutor(self.convert_threads) as pool:
+            pending: collections.deque[tuple[int, Future]] = collections.deque()
+            try:
+                for index, future in self._iter_conversions(start, end, lambda f: pool.submit(self._convert, f)):
+                    pending.append((index, future))
+                    if len(pending) >= depth:
+                        index, future = pending.popleft()
+                        yield index, future.result()
+            except DecodeError:
+                while pending:
+                    index, future = pending.popleft()
+                    yield index, future.result()
+                raise
+            while pending:
+                index, future = pending.popleft()
+                yield index, future.result()
+
+    def _iter_conversions(self, start: int, end: int,
+                          submit: Callable[[av.VideoFrame], Future]) -> Iterator[tuple[int, Future]]:
+        """The mapping rule: ``(target_index, conversion)`` for every target
+        frame in ``[start, end)``, in order."""
         half_tick = Fraction(1, 2)
         targets = (self.target_pts(i) + half_tick for i in range(start, end))
         seek_pts = int(self.target_pts(start))
@@ -314,7 +344,7 @@ class VideoReader:
                 if late:  # the demuxer landed after the wanted frame: seek further back
                     margin = max(2 * margin, int(Fraction(2) / self._time_base))
                     continue
-                yield from self._hold(head, frames, start, end, targets)
+                yield from self._hold(head, frames, start, end, targets, submit)
             finally:
                 container.close()
             if self._fps is None and end == self.num_frames and self.num_frames < self.info.num_frames:
@@ -339,17 +369,18 @@ class VideoReader:
             raise DecodeError(f"{self.path}: damaged video data after {when} ({exc.strerror or exc})",
                               self.path, -1, None) from None
 
-    def _hold(self, head, frames, start: int, end: int, targets) -> Iterator[tuple[int, np.ndarray]]:
+    def _hold(self, head, frames, start: int, end: int, targets,
+              submit: Callable[[av.VideoFrame], Future]) -> Iterator[tuple[int, Future]]:
         index = start
         target = next(targets)
         previous: av.VideoFrame | None = None
         previous_pts = None
-        converted: tuple[int, np.ndarray] | None = None  # (pts, array) of the last conversion
+        converted: tuple[int, Future] | None = None  # (pts, conversion) of the last frame shown
 
         def emit(frame, pts):
             nonlocal converted
             if converted is None or converted[0] != pts:
-                converted = (pts, self._convert(frame))
+                converted = (pts, submit(frame))
             return converted[1]
 
         stream_frames = frames if head is None else _chain(head, frames)
