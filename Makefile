@@ -22,8 +22,9 @@ $(STAMP): pyproject.toml
 test: $(STAMP)
 	$(PY) -m pytest -q
 
+# Each `make demo` writes a new folder, so an earlier run is never overwritten.
 demo: $(STAMP)
-	$(PY) -m uglspot demo
+	$(PY) -m uglspot demo --out demo-runs/$$(date +%Y%m%d-%H%M%S)
 
 clean-venv:
 	rm -rf $(VENV)
