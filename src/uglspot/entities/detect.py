@@ -176,27 +176,37 @@ def phrase_token_classes(text: str, phrases: list[str], offsets: list[tuple[int,
     return out
 
 
-class GroundingDinoDetector:
-    """Grounding DINO through transformers (see the module docstring)."""
+class _TransformersDetector:
+    """What the transformers backends share: the prompt vocabulary, the model
+    on its device in its dtype, and the image processor's normalisation."""
 
-    def __init__(self, config: DetectorConfig, device: str | torch.device = "cpu"):
-        from transformers import GroundingDinoForObjectDetection
-
+    def _setup(self, model_cls, config: DetectorConfig, device: str | torch.device):
+        """Load ``model_cls`` from ``config.model_id``; returns its processor."""
         self.config = config
         self.device = torch.device(device)
         self.vocabulary = list(config.prompt)
         if not self.vocabulary:
             raise UserError("the detector prompt is empty; give at least one entity name")
-        self.model, processor = _load(GroundingDinoForObjectDetection, config.model_id)
+        self.model, processor = _load(model_cls, config.model_id)
         self.model.to(self.device)
         self.dtype = _resolve_dtype(config.dtype, self.device)
         image_processor = processor.image_processor
-        size = image_processor.size
+        self.mean = torch.tensor(image_processor.image_mean, device=self.device).view(1, 3, 1, 1)
+        self.std = torch.tensor(image_processor.image_std, device=self.device).view(1, 3, 1, 1)
+        return processor
+
+
+class GroundingDinoDetector(_TransformersDetector):
+    """Grounding DINO through transformers (see the module docstring)."""
+
+    def __init__(self, config: DetectorConfig, device: str | torch.device = "cpu"):
+        from transformers import GroundingDinoForObjectDetection
+
+        processor = self._setup(GroundingDinoForObjectDetection, config, device)
+        size = processor.image_processor.size
         default = (size.get("shortest_edge") or 800, size.get("longest_edge") or 1333) \
             if hasattr(size, "get") else (800, 1333)
         self.input_size = tuple(config.image_size or default)
-        self.mean = torch.tensor(image_processor.image_mean, device=self.device).view(1, 3, 1, 1)
-        self.std = torch.tensor(image_processor.image_std, device=self.device).view(1, 3, 1, 1)
         text = ". ".join(p.lower() for p in self.vocabulary) + "."
         encoded = processor.tokenizer([text], return_offsets_mapping=True, return_tensors="pt")
         max_len = self.model.config.max_text_len
@@ -256,25 +266,15 @@ class GroundingDinoDetector:
         return self.postprocess(self.forward(self.preprocess(frames)))
 
 
-class Owlv2Detector:
+class Owlv2Detector(_TransformersDetector):
     """OWLv2 through transformers (see the module docstring)."""
 
     def __init__(self, config: DetectorConfig, device: str | torch.device = "cpu"):
         from transformers import Owlv2ForObjectDetection
 
-        self.config = config
-        self.device = torch.device(device)
-        self.vocabulary = list(config.prompt)
-        if not self.vocabulary:
-            raise UserError("the detector prompt is empty; give at least one entity name")
-        self.model, processor = _load(Owlv2ForObjectDetection, config.model_id)
-        self.model.to(self.device)
-        self.dtype = _resolve_dtype(config.dtype, self.device)
+        processor = self._setup(Owlv2ForObjectDetection, config, device)
         side = self.model.config.vision_config.image_size
         self.input_size = (side, side)
-        image_processor = processor.image_processor
-        self.mean = torch.tensor(image_processor.image_mean, device=self.device).view(1, 3, 1, 1)
-        self.std = torch.tensor(image_processor.image_std, device=self.device).view(1, 3, 1, 1)
         max_len = self.model.config.text_config.max_position_embeddings
         encoded = processor.tokenizer([f"a photo of a {p}" for p in self.vocabulary], padding="max_length",
                                       max_length=max_len, truncation=True, return_tensors="pt")
