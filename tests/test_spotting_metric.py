@@ -7,7 +7,7 @@ import pytest
 
 from _frames_helpers import random_case, reference_map
 from uglspot.data.labels import Event, Video, VideoPredictions
-from uglspot.metrics.spotting import FrameMapEvaluator, frame_map
+from uglspot.metrics.spotting import frame_map
 
 
 def gt(video: str, num_frames: int, *events: tuple[str, int]) -> Video:
@@ -158,19 +158,6 @@ def test_json_shape_and_selection_mean() -> None:
     assert all(0 <= x <= 1 for x in data["mAP"].values())
     assert result.selection_map == pytest.approx((result.map[1] + result.map[2] + result.map[4]) / 3)
     assert frame_map(truth, preds, ["a"], (0, 1)).selection_map is None
-
-
-def test_streaming_evaluator_equals_one_call() -> None:
-    rng = random.Random(3)
-    truth, preds = random_case(rng, 8, ["a", "b"], 8, 3)
-    truth[0].events.append(Event(frame=0, label="a"))
-    evaluator = FrameMapEvaluator(truth, ["a", "b"], (0, 2))
-    evaluator.process(VideoPredictions("v0", [Event(frame=3, label="a", score=.1)]))
-    evaluator.reset()
-    evaluator.process(preds[:3])
-    for pred in preds[3:]:
-        evaluator.process(pred)
-    assert evaluator.evaluate() == frame_map(truth, preds, ["a", "b"], (0, 2))
 
 
 @pytest.mark.parametrize("preds, tolerances, message", [

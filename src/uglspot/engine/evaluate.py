@@ -22,12 +22,12 @@ def as_video_predictions(predictions: PredictedEvents) -> list[VideoPredictions]
 
 def evaluate_frames(videos: Sequence[Video], predictions: Sequence[VideoPredictions],
                     classes: Sequence[str]) -> dict[str, Any]:
-    """mAP at frame tolerances 0, 1, 2, 4 and the selection mean over 1, 2, 4."""
+    """mAP at frame tolerances 0, 1, 2, 4 and the selection mean over 1, 2, 4,
+    by the scorer of ``uglspot eval frames``: every video counts, so the
+    predictions in a video without ground-truth events are false positives."""
     from uglspot.metrics.spotting import frame_map
 
-    truth = [v for v in videos if v.events] or list(videos)
-    known = {v.video for v in truth}
-    result = frame_map(truth, [p for p in predictions if p.video in known], classes)
+    result = frame_map(videos, predictions, classes)
     return {"metric": "frame_map", "value": result.selection_map, **result.to_json()}
 
 

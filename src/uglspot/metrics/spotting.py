@@ -192,9 +192,33 @@ def _greedy_match(candidates: np.ndarray, pos: np.ndarray, lo: np.ndarray, hi: n
     return np.asarray(hits, dtype=bool)
 
 
-def frame_map(truth: Sequence[Video], preds: Sequence[VideoPredictions], classes: Sequence[str],
-              tolerances: Sequence[int] = DEFAULT_TOLERANCES) -> FrameMapResult:
-    """mAP at each frame tolerance, E2E-Spot's definition (module docstring).
+@dataclass
+class FrameMatches:
+    """The outcome of E2E-Spot's matching (module docstring) at each
+    tolerance: for every class, whether each of its predictions, in rank
+    order (score descending, ties in input order), is a true positive."""
+
+    classes: list[str]
+    tolerances: tuple[int, ...]
+    num_truth: dict[str, int]  # ground-truth events per class, duplicates included
+    hits: dict[int, dict[str, np.ndarray]]  # tolerance -> class -> (P_c,) bool, in rank order
+
+
+def average_precision(hits: np.ndarray, num_truth: int) -> float | None:
+    """Precision at each true positive of a ranking, made monotone from the
+    right, summed in rank order and divided by ``num_truth``; None without
+    ground truth."""
+    if num_truth == 0:
+        return None
+    rank = np.flatnonzero(hits) + 1
+    precision = np.arange(1, len(rank) + 1) / rank
+    monotone = np.maximum.accumulate(precision[::-1])[::-1]
+    return sum(monotone.tolist()) / num_truth  # summed in rank order, as E2E-Spot does
+
+
+def match_frames(truth: Sequence[Video], preds: Sequence[VideoPredictions], classes: Sequence[str],
+                 tolerances: Sequence[int] = DEFAULT_TOLERANCES) -> FrameMatches:
+    """Match ``preds`` to ``truth`` at each tolerance (module docstring).
 
     Raises ValueError for a prediction of a video not in ``truth``, a label
     not in ``classes``, a non-finite score, bad tolerances, or ground truth
@@ -242,49 +266,28 @@ def frame_map(truth: Sequence[Video], preds: Sequence[VideoPredictions], classes
     # Per class: class, then score descending, then input order.
     class_order = np.lexsort((np.arange(len(pr.score)), -pr.score, pr.label))
     class_bounds = np.searchsorted(pr.label[class_order], np.arange(len(classes) + 1))
-    names_sorted = sorted(range(len(classes)), key=lambda c: classes[c])  # E2E-Spot averages in name order
 
-    result_map: dict[int, float] = {}
-    per_class: dict[int, dict[str, float | None]] = {}
+    hits: dict[int, dict[str, np.ndarray]] = {}
     for tol in tols:
         candidates = rank_order[nearest[rank_order] <= tol]
         is_tp = np.zeros(len(pos), dtype=bool)
         is_tp[candidates] = _greedy_match(candidates, pos, lo, hi, pr.frame, gt, tol)
-        aps: dict[str, float | None] = {}
-        for c, name in enumerate(classes):
-            total = int(gt.count[c])
-            if total == 0:
-                aps[name] = None
-                continue
-            hits = is_tp[class_order[class_bounds[c]:class_bounds[c + 1]]]
-            rank = np.flatnonzero(hits) + 1
-            precision = np.arange(1, len(rank) + 1) / rank
-            monotone = np.maximum.accumulate(precision[::-1])[::-1]
-            aps[name] = sum(monotone.tolist()) / total  # summed in rank order, as E2E-Spot does
+        hits[tol] = {name: is_tp[class_order[class_bounds[c]:class_bounds[c + 1]]] for c, name in enumerate(classes)}
+    return FrameMatches(classes=list(classes), tolerances=tols,
+                        num_truth={name: int(gt.count[c]) for c, name in enumerate(classes)}, hits=hits)
+
+
+def frame_map(truth: Sequence[Video], preds: Sequence[VideoPredictions], classes: Sequence[str],
+              tolerances: Sequence[int] = DEFAULT_TOLERANCES) -> FrameMapResult:
+    """mAP at each frame tolerance, E2E-Spot's definition (module docstring):
+    the one scorer behind ``uglspot eval frames``, validation, ``predict``,
+    ``demo`` and the report. Raises ValueError as :func:`match_frames`."""
+    matches = match_frames(truth, preds, classes, tolerances)
+    names_sorted = sorted(classes)  # E2E-Spot averages in name order
+    result_map: dict[int, float] = {}
+    per_class: dict[int, dict[str, float | None]] = {}
+    for tol in matches.tolerances:
+        aps = {name: average_precision(matches.hits[tol][name], matches.num_truth[name]) for name in classes}
         per_class[tol] = aps
-        result_map[tol] = float(np.mean([aps[classes[c]] for c in names_sorted if aps[classes[c]] is not None]))
-    return FrameMapResult(tolerances=tols, map=result_map, per_class=per_class)
-
-
-class FrameMapEvaluator:
-    """Streaming form of :func:`frame_map` (detectron2 style): ``reset``, then
-    ``process`` the predictions of each video as they come, then ``evaluate``."""
-
-    def __init__(self, truth: Sequence[Video], classes: Sequence[str],
-                 tolerances: Sequence[int] = DEFAULT_TOLERANCES):
-        self.truth = list(truth)
-        self.classes = list(classes)
-        self.tolerances = check_tolerances(tolerances)
-        self._preds: list[VideoPredictions] = []
-
-    def reset(self) -> None:
-        self._preds = []
-
-    def process(self, video_preds: VideoPredictions | Iterable[VideoPredictions]) -> None:
-        if isinstance(video_preds, VideoPredictions):
-            self._preds.append(video_preds)
-        else:
-            self._preds.extend(video_preds)
-
-    def evaluate(self) -> FrameMapResult:
-        return frame_map(self.truth, self._preds, self.classes, self.tolerances)
+        result_map[tol] = float(np.mean([aps[name] for name in names_sorted if aps[name] is not None]))
+    return FrameMapResult(tolerances=matches.tolerances, map=result_map, per_class=per_class)

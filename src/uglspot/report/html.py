@@ -14,7 +14,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from uglspot.report.curves import pr_curve
+from uglspot.metrics.spotting import match_frames
+from uglspot.report.curves import pr_curves
 from uglspot.report.inputs import ReportInputs, SpottedEvent, VideoEvents
 
 _STYLE = """
@@ -174,9 +175,11 @@ def build_report(inputs: ReportInputs, tolerances: Sequence[int] = (1, 2), galle
                      f"{table}</section>")
         step("precision-recall curves")
         figures = []
+        matched = {name: pr_curves(match_frames(inputs.truth, [v.as_predictions() for v in videos], inputs.classes,
+                                                tolerances))
+                   for name, videos in inputs.variants.items()}
         for label in inputs.classes:
-            curves = {(name, t): pr_curve(inputs.truth, [v.as_predictions() for v in videos], label, t)
-                      for name, videos in inputs.variants.items() for t in tolerances}
+            curves = {(name, t): matched[name][(label, t)] for name in inputs.variants for t in tolerances}
             png = plots.pr_figure(label, curves, variants)
             figures.append(f'<figure class="pr" data-class="{_e(label)}">{_img(png, f"PR curve {label}", "plot")}'
                            f"<figcaption>{_e(label)}</figcaption></figure>")
