@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torchvision.transforms.v2 import functional as TF
 
 from uglspot.data.augment import (
-    AugmentConfig, ClipAugment, crop_clips, flip_boxes, gaussian_blur, normalize, shift_hue, union_entities,
+    AugmentConfig, ClipAugment, flip_boxes, gaussian_blur, normalize, random_crop, shift_hue, union_entities,
 )
 from uglspot.entities.batch import EntityBatch
 
@@ -70,14 +70,14 @@ def test_crop_expresses_boxes_in_the_crop_and_drops_boxes_outside() -> None:
     rng = np.random.default_rng(5)
     held = 0
     for _ in range(10):
-        out, cropped = crop_clips(frames, entities, (24, 32), rng)
+        out, cropped = random_crop(frames, entities, (24, 32), rng)
         assert out.shape == (1, 3, 3, 24, 32)
         if (out[0, 0, 0] > 0).sum() == 100:  # the whole square is in this crop
             assert white_box(out[0, 0].float() / 255) == pytest.approx(cropped.boxes[0, 0, 0].tolist())
             assert not cropped.mask[0, 0, 1]  # the corner box never reaches a crop that holds the square
             held += 1
     assert held
-    top_left = crop_clips(frames, entities, (40, 60), rng)[1]  # crop = frame: nothing changes
+    top_left = random_crop(frames, entities, (40, 60), rng)[1]  # crop = frame: nothing changes
     assert torch.allclose(top_left.boxes, entities.boxes) and torch.equal(top_left.mask, entities.mask)
 
 
@@ -87,7 +87,7 @@ def test_crop_masks_an_entity_that_leaves_the_crop() -> None:
     rng = np.random.default_rng(0)
     masks = set()
     for _ in range(20):
-        _, cropped = crop_clips(frames, entities, (20, 20), rng)
+        _, cropped = random_crop(frames, entities, (20, 20), rng)
         masks.add(bool(cropped.mask[0, 0, 0]))
         if not cropped.mask[0, 0, 0]:
             box = cropped.boxes[0, 0, 0]

@@ -40,7 +40,8 @@ def weights(run: Path) -> dict[str, torch.Tensor]:
     return load_file(str(resolve(run / "checkpoints", "last") / "model.safetensors"))
 
 
-def test_killed_then_resumed_run_matches_an_uninterrupted_one_and_spots(tiny, tmp_path: Path) -> None:
+def test_killed_then_resumed_run_matches_an_uninterrupted_one_and_spots(tiny, tmp_path: Path,
+                                                                        capsys: pytest.CaptureFixture) -> None:
     whole = tmp_path / "whole"
     progress = train(tiny_config(tiny, whole))
     assert (progress.epoch, progress.step, progress.bad_total) == (2, 6, 0)  # 48 frames / (2 clips x 8) = 3 steps
@@ -103,6 +104,12 @@ def test_killed_then_resumed_run_matches_an_uninterrupted_one_and_spots(tiny, tm
     metrics = json.loads((tmp_path / "pred" / "metrics.json").read_text())
     assert metrics["metric"] == "frame_map" and 0.0 <= metrics["value"] <= 1.0
     assert set(metrics["mAP"]) == {"0", "1", "2", "4"}
+    # ... with the numbers `eval frames` gives on the same predictions.json
+    capsys.readouterr()
+    assert main(["eval", "frames", str(tiny.labels / "test.json"), str(tmp_path / "pred" / "predictions.json"),
+                 "--json"]) == 0
+    official = json.loads(capsys.readouterr().out)
+    assert (metrics["mAP"], metrics["per_class"]) == (official["mAP"], official["per_class"])
 
 
 def test_spot_goes_on_past_a_bad_video_and_lists_it(tiny, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 import torch
 
+from uglspot.data.events import EntityWeight, SpottedEvent
 from uglspot.engine.infer import (
-    SequentialReader, SpotResult, SpottedEvent, VideoScores, center_crop, crop_entity_boxes, most_attended,
-    score_video, spot_events,
+    SequentialReader, SpotResult, VideoScores, center_crop, most_attended, score_video, spot_events,
 )
+from uglspot.entities.batch import EntityBatch
 
 
 def test_sequential_reader_decodes_each_frame_once() -> None:
@@ -32,16 +33,19 @@ def test_sequential_reader_decodes_each_frame_once() -> None:
     ((4, 4), (8, 8), (slice(0, 4), slice(0, 4))),
 ])
 def test_center_crop(hw: tuple[int, int], size, expected) -> None:
-    frames = torch.arange(hw[0] * hw[1]).view(1, *hw)
-    assert torch.equal(center_crop(frames, size), frames[:, expected[0], expected[1]])
+    frames = torch.arange(hw[0] * hw[1]).view(1, 1, 1, *hw)
+    cropped, _ = center_crop(frames, None, size)
+    assert torch.equal(cropped, frames[..., expected[0], expected[1]])
 
 
 def test_center_crop_moves_boxes_and_masks_the_ones_cut_away() -> None:
-    window = {"boxes": torch.tensor([[[0.4, 0.4, 0.6, 0.6], [0.0, 0.0, 0.1, 0.1]]]),
-              "mask": torch.tensor([[True, True]]), "cls": torch.zeros(1, 2, dtype=torch.long)}
-    out = crop_entity_boxes(window, (100, 200), (50, 100))  # keeps x 50..150, y 25..75
-    assert out["boxes"][0, 0].tolist() == pytest.approx([0.3, 0.3, 0.7, 0.7])
-    assert out["mask"].tolist() == [[True, False]]
+    entities = EntityBatch(boxes=torch.tensor([[[[0.4, 0.4, 0.6, 0.6], [0.0, 0.0, 0.1, 0.1]]]]),
+                           cls=torch.zeros(1, 1, 2, dtype=torch.long), score=torch.ones(1, 1, 2),
+                           mask=torch.tensor([[[True, True]]]))
+    frames = torch.zeros(1, 1, 3, 100, 200, dtype=torch.uint8)
+    _, out = center_crop(frames, entities, (50, 100))  # keeps x 50..150, y 25..75
+    assert out.boxes[0, 0, 0].tolist() == pytest.approx([0.3, 0.3, 0.7, 0.7])
+    assert out.mask.tolist() == [[[True, False]]]
 
 
 def test_most_attended_orders_by_weight_and_skips_empty_slots() -> None:
@@ -49,8 +53,8 @@ def test_most_attended_orders_by_weight_and_skips_empty_slots() -> None:
               "cls": torch.tensor([[0, 1, 1]]), "mask": torch.tensor([[True, True, False]])}
     weights = np.array([0.2, 0.7, 0.9], dtype=np.float32)
     out = most_attended(window, weights, ["ball", "referee"], top=3)
-    assert [(e["class"], e["weight"]) for e in out] == [("referee", 0.7), ("ball", 0.2)]
-    assert out[0]["box"] == pytest.approx([0.3, 0.3, 0.4, 0.4])
+    assert [(e.cls, e.weight) for e in out] == [("referee", pytest.approx(0.7)), ("ball", pytest.approx(0.2))]
+    assert out[0].box == pytest.approx([0.3, 0.3, 0.4, 0.4])
 
 
 class ConstantSpotter(torch.nn.Module):
@@ -59,10 +63,10 @@ class ConstantSpotter(torch.nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.scale = torch.nn.Parameter(torch.ones(()))
-        self.config = SimpleNamespace(loss="ce")
+        self.config = SimpleNamespace(pixel_mean=(0.0, 0.0, 0.0), pixel_std=(1 / 255,) * 3)  # normalised = raw value
 
-    def normalize(self, frames: torch.Tensor) -> torch.Tensor:
-        return frames.float()
+    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(logits, -1)
 
     def forward(self, frames: torch.Tensor, entities: object) -> SimpleNamespace:
         """frames (B, T, 3, H, W) → logits (B, T, 2)."""
@@ -99,7 +103,7 @@ def test_spot_events_thresholds_and_suppresses_per_class() -> None:
 
 def test_events_json_record() -> None:
     result = SpotResult("v", 25.0, 100, VideoScores(np.zeros((100, 2)), None),
-                        [SpottedEvent(50, "goal", 0.87654321, [{"box": [0, 0, 1, 1], "class": "ball", "weight": 1.0}])])
+                        [SpottedEvent(50, "goal", 0.87654321, [EntityWeight((0, 0, 1, 1), "ball", 1.0)])])
     assert result.to_json() == {"video": "v", "fps": 25.0, "num_frames": 100, "events": [
         {"frame": 50, "time": 2.0, "label": "goal", "score": 0.876543,
          "entities": [{"box": [0, 0, 1, 1], "class": "ball", "weight": 1.0}]}]}

@@ -77,12 +77,15 @@ def test_entities_none_means_no_entity():
     torch.testing.assert_close(a.logits, b.logits)
 
 
-def test_normalize_uses_the_configured_mean_and_std():
-    model = create_model("e2e_rny002", K, **TINY, pixel_mean=[0.5, 0.5, 0.5], pixel_std=[0.25, 0.5, 1.0])
-    frames = torch.full((1, 2, 3, 4, 4), 255, dtype=torch.uint8)
-    out = model.normalize(frames)
-    assert out.dtype == torch.float32
-    torch.testing.assert_close(out[0, 0, :, 0, 0], torch.tensor([2.0, 1.0, 0.5]))
+def test_probabilities_follow_the_loss():
+    logits = torch.randn(2, 3, K + 1)
+    focal = create_model("ugl_rny002", K, **TINY)
+    ce = create_model("e2e_rny002", K, **TINY)
+    assert focal.config.loss == "focal" and ce.config.loss == "ce"
+    torch.testing.assert_close(focal.probabilities(logits), 1 / (1 + torch.exp(-logits)))
+    probs = ce.probabilities(logits)
+    torch.testing.assert_close(probs.sum(-1), torch.ones(2, 3))
+    torch.testing.assert_close(probs, torch.exp(logits) / torch.exp(logits).sum(-1, keepdim=True))
 
 
 def test_config_round_trips_through_plain_data():

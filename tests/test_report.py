@@ -97,8 +97,8 @@ def test_predictions_folder_alone_gives_timelines_without_a_table(tmp_path):
 
 @pytest.mark.parametrize("mutate, message", [
     (lambda d: d.update(events="x"), "'events' should be a list"),
-    (lambda d: d["events"][1].update(frame=1.5), "event #1: frame should be an integer"),
-    (lambda d: d["events"][0].update(score="high"), "event #0: key 'score' should be a number"),
+    (lambda d: d["events"][1].update(frame=1.5), "event #1: key 'frame' should be int"),
+    (lambda d: d["events"][0].update(score="high"), "event #0: key 'score' should be int or float"),
     (lambda d: d["events"][0]["entities"][0].update(box=[0, 1]), "entity #0: 'box'"),
     (lambda d: d.update(video="not_in_truth"), "not in the ground truth"),
     (lambda d: d["events"][0].update(label="Penalty"), "label 'Penalty' is not in the class list"),

@@ -12,7 +12,7 @@ import pytest
 from uglspot.data.labels import Event, Video, VideoPredictions, read_e2e_labels
 from uglspot.data.soccernet import (GamePredictions, Prediction, e2e_to_soccernet, find_games, format_game_time,
                                     frame_to_position, game_dir, labels_to_json, load_json_fast, parse_game_time, parse_labels,
-                                    parse_predictions, position_to_frame, prediction_position,
+                                    parse_game_predictions, position_to_frame, prediction_position,
                                     predictions_to_json, predictions_to_soccernet, read_labels_dir,
                                     read_predictions_dir, soccernet_to_e2e, write_game_predictions, write_labels)
 from uglspot.errors import BatchFailures, UserError
@@ -123,7 +123,7 @@ PREDICTIONS = {
 
 
 def test_predictions_accept_numbers_and_numeric_strings_and_keep_other_keys() -> None:
-    game = parse_predictions(PREDICTIONS, "results_spotting.json", GAME)
+    game = parse_game_predictions(PREDICTIONS, "results_spotting.json", GAME)
     assert game.half.tolist() == [1, 2, 2]
     assert game.position.tolist() == [2440, 1500, 1500]  # a fraction truncates, as int() does
     assert game.confidence.tolist() == [0.25, 0.875, -1.0]
@@ -150,14 +150,14 @@ def test_bad_prediction_names_file_and_index(change: dict, message: str) -> None
     records = [dict(r) for r in PREDICTIONS["predictions"]]
     records[1].update(change)
     with pytest.raises(UserError, match=message):
-        parse_predictions({"predictions": records}, "f", "g")
+        parse_game_predictions({"predictions": records}, "f", "g")
 
 
 def test_prediction_missing_a_key() -> None:
     records = [dict(r) for r in PREDICTIONS["predictions"]]
     del records[2]["confidence"]
     with pytest.raises(UserError, match=r"prediction #2: missing key 'confidence'"):
-        parse_predictions({"predictions": records}, "f", "g")
+        parse_game_predictions({"predictions": records}, "f", "g")
 
 
 def test_games_are_found_at_any_depth_and_read_back(tmp_path: Path) -> None:

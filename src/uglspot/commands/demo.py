@@ -103,12 +103,8 @@ def _train_config(root: Path, variant: str, profile: DemoProfile) -> Any:
 def _spot_split(root: Path, variant: str, videos: list, profile: DemoProfile) -> list:
     """Spot every test video with the trained variant; write
     predictions/<variant>/<video>/events.json; return VideoPredictions."""
-    from tqdm import tqdm
-
-    from uglspot.data.clips import inference_windows
     from uglspot.data.dataset import EntityWindows, VideoFrames
-    from uglspot.data.labels import Event, VideoPredictions
-    from uglspot.engine.infer import load_spotter, spot_video
+    from uglspot.engine.infer import load_spotter, spot_videos
     from uglspot.io import safe_name, write_json_atomic
 
     spotter = load_spotter(root / "runs" / variant, "cpu")
@@ -117,20 +113,9 @@ def _spot_split(root: Path, variant: str, videos: list, profile: DemoProfile) ->
     entities = (EntityWindows(data / "entities", profile.entity_slots)
                 if spotter.model.config.use_entities else None)
     predictions = []
-    clip_len, pad = spotter.settings["clip_len"], spotter.settings["pad"]
-    total = sum(len(inference_windows(v.num_frames, clip_len, pad)) for v in videos)
-    with tqdm(total=total, desc=f"spot test ({variant})", unit="window", dynamic_ncols=True) as bar:
-        for video in videos:
-            read_entities = None if entities is None else (
-                lambda start, count, vid=video.video: entities.window(vid, start, count))
-            result = spot_video(spotter, video.video, video.num_frames, video.fps,
-                                lambda start, count, vid=video.video: frames.read(vid, start, count),
-                                read_entities, entities.vocabulary(video.video) if entities else (),
-                                progress=lambda n: bar.update(n))
-            write_json_atomic(root / "predictions" / variant / safe_name(video.video) / "events.json",
-                              result.to_json())
-            predictions.append(VideoPredictions(video.video, [Event(e.frame, e.label, score=e.score)
-                                                              for e in result.events]))
+    for result in spot_videos(spotter, videos, frames, entities, desc=f"spot test ({variant})"):
+        write_json_atomic(root / "predictions" / variant / safe_name(result.video) / "events.json", result.to_json())
+        predictions.append(result.record.as_predictions())
     return predictions
 
 

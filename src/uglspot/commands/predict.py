@@ -36,13 +36,11 @@ def run_directory(model: Path) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from uglspot.data.dataset import EntityWindows
-    from uglspot.data.labels import Event, VideoPredictions, write_predictions
+    from uglspot.data.labels import write_predictions
     from uglspot.engine.config import load_run_config
     from uglspot.engine.evaluate import evaluate
-    from uglspot.engine.infer import load_spotter, spot_video
+    from uglspot.engine.infer import load_spotter, spot_videos
     from uglspot.engine.runtime import amp_mode, pick_device
     from uglspot.engine.sources import expected_frames, frame_source, split_videos
     from uglspot.errors import BatchFailures, UserError
@@ -65,24 +63,12 @@ def run(args: argparse.Namespace) -> int:
         from uglspot.engine.entities import check_entity_stores
 
         check_entity_stores(config.data.entities, [(v.video, expected_frames(config, v)) for v in videos],
-                            spotter.model.config, (spotter.settings.get("entities") or {}).get("prompt"))
-        entities = EntityWindows(config.data.entities, spotter.settings["entity_slots"])
-    amp_dtype, _ = amp_mode("auto", device)
-
-    predictions: list[VideoPredictions] = []
+                            spotter.model.config, (spotter.settings.entities or {}).get("prompt"))
+        entities = EntityWindows(config.data.entities, spotter.settings.entity_slots)
     failures: list[tuple[str, str]] = []
-    for video in tqdm(videos, desc=f"predict {split}", unit="video"):
-        try:
-            read_entities = None if entities is None else (
-                lambda start, count, vid=video.video: entities.window(vid, start, count))
-            result = spot_video(spotter, video.video, video.num_frames, video.fps,
-                                lambda start, count, vid=video.video: frames.read(vid, start, count),
-                                read_entities, entities.vocabulary(video.video) if entities else (), amp_dtype)
-        except (UserError, OSError, RuntimeError, ValueError) as exc:
-            failures.append((video.video, str(exc).splitlines()[0] if str(exc) else type(exc).__name__))
-            continue
-        predictions.append(VideoPredictions(video.video, [Event(e.frame, e.label, score=e.score)
-                                                          for e in result.events]))
+    predictions = [result.record.as_predictions()
+                   for result in spot_videos(spotter, videos, frames, entities, amp_mode("auto", device)[0],
+                                             desc=f"predict {split}", failures=failures)]
     write_predictions(predictions, out / "predictions.json")
     print(f"{len(predictions)} videos -> {out / 'predictions.json'}")
     if config.train.metric == "soccernet_tight":

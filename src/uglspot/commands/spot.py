@@ -47,9 +47,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def settings_fps(settings: dict[str, Any]) -> str:
+def settings_fps(settings: Any) -> str:
     """The model's frame rate as ``uglspot detect --fps`` takes it."""
-    return "native" if not settings.get("fps") else f"{settings['fps']:g}"
+    return "native" if not settings.fps else f"{settings.fps:g}"
 
 
 def soccernet_half(video_id: str, file: Path) -> bool:
@@ -59,12 +59,9 @@ def soccernet_half(video_id: str, file: Path) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from uglspot.data.inputs import video_entries
-    from uglspot.data.labels import Event, VideoPredictions, write_predictions
-    from uglspot.engine.infer import load_spotter
-    from uglspot.engine.timeline import plot_timeline
+    from uglspot.data.labels import write_predictions
+    from uglspot.engine.infer import load_spotter, spot_videos
     from uglspot.engine.runtime import amp_mode, pick_device
     from uglspot.errors import BatchFailures, UserError
     from uglspot.io import safe_name, write_json_atomic
@@ -73,70 +70,32 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--detector-model and --prompt set up --detector; add --detector NAME "
                         "(or drop them when reading stores with --entities)")
     videos = [(video_id, file) for file, video_id in video_entries(args.videos)]
-    for _, file in videos:
+    names: dict[str, Path] = {}
+    for video_id, file in videos:
         if args.out.resolve() == file.resolve():
             raise UserError(f"--out {args.out} is an input video; choose an output folder")
+        if safe_name(video_id) in names:
+            raise UserError(f"{file} and {names[safe_name(video_id)]} map to the same output folder "
+                            f"{safe_name(video_id)!r}; rename one")
+        names[safe_name(video_id)] = file
     device = pick_device(args.device)
     spotter = load_spotter(args.model, device)
-    amp_dtype, _ = amp_mode("auto", device)
-    uses_entities = bool(spotter.model.config.use_entities)
-    if uses_entities and args.entities is None and args.detector is None:
-        trained = (spotter.settings.get("entities") or {}).get("detector")
-        raise UserError(f"{spotter.directory}: this model uses scene entities; pass --entities STORE_DIR "
-                        f"(from `uglspot detect`) or --detector {trained or 'NAME'}"
-                        + (" (the detector of its training stores)" if trained else ""))
-    entity_root = args.entities
     failures: list[tuple[str, str]] = []
-    if uses_entities and args.detector is not None:
-        entity_root = args.out / "entities"
-        failures = detect_entities(args, videos, spotter.settings, entity_root, device)
-        bad = {name for name, _ in failures}
-        videos = [(video_id, file) for video_id, file in videos if str(file) not in bad]
-    elif not uses_entities and (args.detector or args.entities):
-        print(f"note: {spotter.directory} does not use entities; --detector / --entities ignored", file=sys.stderr)
-    if uses_entities:
-        from uglspot.engine.entities import check_entity_stores
-        from uglspot.entities.store import store_path
-
-        if args.detector is None and not entity_root.is_dir():
-            raise UserError(f"--entities {entity_root}: no such folder; create the stores with "
-                            f"`uglspot detect VIDEOS --fps {settings_fps(spotter.settings)} --out {entity_root}`")
-        for video_id, file in videos:
-            if not store_path(entity_root, video_id).is_file():
-                failures.append((str(file), f"no entity store {store_path(entity_root, video_id)}; create it with "
-                                            f"`uglspot detect {file} --fps {settings_fps(spotter.settings)} "
-                                            f"--out {entity_root}`"))
-        bad = {name for name, _ in failures}
-        videos = [(video_id, file) for video_id, file in videos if str(file) not in bad]
-        if videos:
-            check_entity_stores(entity_root, [(video_id, None) for video_id, _ in videos], spotter.model.config,
-                                (spotter.settings.get("entities") or {}).get("prompt"))
-    settings = spotter.settings
-    size: Any = (settings["width"], settings["height"]) if settings.get("width") else settings["height"]
-    names = {}
-    for video_id, file in videos:
-        name = safe_name(video_id)
-        if name in names:
-            raise UserError(f"{file} and {names[name]} map to the same output folder {name!r}; rename one")
-        names[name] = file
-
-    predictions: list[VideoPredictions] = []
+    entities, videos = entity_source(args, spotter, videos, device, failures)
+    files = dict(videos)
+    records, frames = probe_videos(spotter.settings, videos, failures)
+    predictions = []
     halves: dict[str, float] = {}
-    for video_id, file in tqdm(videos, desc="videos", unit="video", disable=len(videos) < 2):
-        try:
-            result = _spot_one(spotter, video_id, file, size, entity_root, amp_dtype, args)
-        except (UserError, OSError, RuntimeError, ValueError) as exc:
-            failures.append((str(file), str(exc).splitlines()[0] if str(exc) else type(exc).__name__))
-            continue
-        out_dir = args.out / safe_name(video_id)
+    for result in spot_videos(spotter, records, frames, entities, amp_mode("auto", device)[0], args.threshold,
+                              args.nms_window, desc="spot", failures=failures):
+        out_dir = args.out / safe_name(result.video)
         write_json_atomic(out_dir / "events.json", result.to_json())
         if not args.no_plot:
-            plot_timeline(out_dir / "timeline.png", result.scores.probs, spotter.classes, result.fps,
-                          [(e.frame, e.label, e.score) for e in result.events], video_id)
-        predictions.append(VideoPredictions(video_id, [Event(e.frame, e.label, score=e.score) for e in result.events]))
-        if soccernet_half(video_id, file):
-            halves[video_id] = result.fps
-        print(f"{video_id}: {len(result.events)} events -> {out_dir / 'events.json'}")
+            plot_timeline(out_dir / "timeline.png", result, spotter.classes)
+        predictions.append(result.record.as_predictions())
+        if soccernet_half(result.video, files[result.video]):
+            halves[result.video] = result.fps
+        print(f"{result.video}: {len(result.events)} events -> {out_dir / 'events.json'}")
     if predictions:
         write_predictions(predictions, args.out / "predictions.json")
     if halves:
@@ -145,45 +104,95 @@ def run(args: argparse.Namespace) -> int:
         for game in predictions_to_soccernet([p for p in predictions if p.video in halves], halves, "spot"):
             print(f"{game.game}: {write_game_predictions(args.out, game)}")
     if failures:
-        raise BatchFailures("videos", failures)
+        raise BatchFailures("videos", [(str(files.get(name, name)), reason) for name, reason in failures])
     return 0
 
 
-def _spot_one(spotter: Any, video_id: str, file: Path, size: Any, entity_root: Path | None,
-              amp_dtype: Any, args: argparse.Namespace) -> Any:
-    from tqdm import tqdm
+def plot_timeline(path: Path, result: Any, classes: list[str]) -> None:
+    from uglspot.io import atomic_path
+    from uglspot.report.plots import timeline_figure
 
-    from uglspot.data.clips import inference_windows
+    png = timeline_figure(result.video, classes, None, {"spotted": result.record}, result.num_frames, result.fps,
+                          probs=result.scores.probs)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(png)
+
+
+def probe_videos(settings: Any, videos: list[tuple[str, Path]],
+                 failures: list[tuple[str, str]]) -> tuple[list[Any], Any]:
+    """The frame count and rate of every video at the model's decoding, and
+    a frame source over the files; a video that cannot be opened goes to
+    ``failures``."""
+    from uglspot.data.dataset import VideoFrames
+    from uglspot.data.labels import Video
+    from uglspot.engine.infer import VIDEO_ERRORS
+
+    frames = VideoFrames(None, {video_id: settings.fps for video_id, _ in videos}, settings.height, settings.width,
+                         files=dict(videos))
+    records = []
+    for video_id, file in videos:
+        try:
+            reader = frames.reader(video_id)
+            records.append(Video(video_id, int(reader.num_frames), float(settings.fps or reader.info.fps), []))
+        except VIDEO_ERRORS as exc:
+            failures.append((video_id, str(exc).splitlines()[0] if str(exc) else type(exc).__name__))
+    return records, frames
+
+
+def entity_source(args: argparse.Namespace, spotter: Any, videos: list[tuple[str, Path]], device: Any,
+                  failures: list[tuple[str, str]]) -> tuple[Any, list[tuple[str, Path]]]:
+    """The entity stores of ``videos`` (read from --entities or detected now
+    with --detector) for a model that uses entities, and the videos that
+    have one; the others go to ``failures``."""
     from uglspot.data.dataset import EntityWindows
-    from uglspot.video import VideoReader, probe
-    from uglspot.engine.infer import spot_video
+    from uglspot.engine.entities import check_entity_stores
+    from uglspot.entities.store import store_path
+    from uglspot.errors import UserError
 
     settings = spotter.settings
-    reader = VideoReader(file, fps=settings.get("fps"), size=size)
-    num_frames = int(reader.num_frames)
-    fps = float(settings.get("fps") or probe(file).fps)
-    read_entities = vocabulary = None
-    if spotter.model.config.use_entities:
-        windows = EntityWindows(entity_root, settings["entity_slots"])
-        read_entities = lambda start, count: windows.window(video_id, start, count)  # noqa: E731
-        vocabulary = windows.vocabulary(video_id)
-    total = len(inference_windows(num_frames, settings["clip_len"], settings["pad"]))
-    with tqdm(total=total, desc=video_id[-40:], unit="window", leave=False) as bar:
-        return spot_video(spotter, video_id, num_frames, fps, reader.read, read_entities, vocabulary or (),
-                          amp_dtype, args.threshold, args.nms_window, bar.update)
+    uses_entities = bool(spotter.model.config.use_entities)
+    if not uses_entities:
+        if args.detector or args.entities:
+            print(f"note: {spotter.directory} does not use entities; --detector / --entities ignored",
+                  file=sys.stderr)
+        return None, videos
+    trained = settings.entities or {}
+    if args.entities is None and args.detector is None:
+        raise UserError(f"{spotter.directory}: this model uses scene entities; pass --entities STORE_DIR "
+                        f"(from `uglspot detect`) or --detector {trained.get('detector') or 'NAME'}"
+                        + (" (the detector of its training stores)" if trained.get("detector") else ""))
+    root = args.entities
+    if args.detector is not None:
+        root = args.out / "entities"
+        failures += [(video_id, reason) for video_id, reason in detect_entities(args, videos, settings, root, device)]
+    elif not root.is_dir():
+        raise UserError(f"--entities {root}: no such folder; create the stores with "
+                        f"`uglspot detect VIDEOS --fps {settings_fps(settings)} --out {root}`")
+    bad = {name for name, _ in failures}
+    for video_id, file in videos:
+        if video_id not in bad and not store_path(root, video_id).is_file():
+            failures.append((video_id, f"no entity store {store_path(root, video_id)}; create it with "
+                                       f"`uglspot detect {file} --fps {settings_fps(settings)} --out {root}`"))
+    bad = {name for name, _ in failures}
+    videos = [(video_id, file) for video_id, file in videos if video_id not in bad]
+    if videos:
+        check_entity_stores(root, [(video_id, None) for video_id, _ in videos], spotter.model.config,
+                            trained.get("prompt"))
+    return EntityWindows(root, settings.entity_slots), videos
 
 
-def detect_entities(args: argparse.Namespace, videos: list[tuple[str, Path]], settings: dict[str, Any],
+def detect_entities(args: argparse.Namespace, videos: list[tuple[str, Path]], settings: Any,
                     out: Path, device: Any) -> list[tuple[str, str]]:
     """Detect the videos' entities into stores under ``out`` at the model's
     frame rate, set up like the stores the model was trained on (its
     ``inference.json`` ``entities``) unless the options say otherwise.
-    Videos already detected with the same settings are reused. Returns failures."""
+    Videos already detected with the same settings are reused. Returns
+    failures as (video id, reason)."""
     from uglspot.config import from_dict
     from uglspot.entities.detect import DetectorConfig, detect_to_stores
     from uglspot.entities.detectors import DEFAULT_MODELS
 
-    trained = settings.get("entities") or {}
+    trained = settings.entities or {}
     data: dict[str, Any] = {"name": args.detector}
     if trained.get("detector") == args.detector:  # same backend: same model, thresholds and input size
         data.update(model=trained["model"], box_threshold=trained["box_threshold"],
@@ -198,8 +207,9 @@ def detect_entities(args: argparse.Namespace, videos: list[tuple[str, Path]], se
     if data.get("model") == DEFAULT_MODELS.get(args.detector):
         data["model"] = None
     config = from_dict(DetectorConfig, data, "spot --detector settings")
-    outcome = detect_to_stores(config, [(file, video_id) for video_id, file in videos], out, settings.get("fps"),
+    outcome = detect_to_stores(config, [(file, video_id) for video_id, file in videos], out, settings.fps,
                                str(device), args.detector_batch_size)
     if outcome.skipped:
         print(f"{len(outcome.skipped)} video(s) already detected in {out}, reused", file=sys.stderr)
-    return outcome.failures
+    ids = {str(file): video_id for video_id, file in videos}
+    return [(ids.get(name, name), reason) for name, reason in outcome.failures]

@@ -39,20 +39,22 @@ class AugmentConfig:
 
 
 def normalize(frames: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
-    """(B, T, 3, H, W) floats in [0, 1] → normalised with per-channel mean/std (given in [0, 1] units)."""
+    """(B, T, 3, H, W) floats in [0, 1] → normalised with per-channel mean/std
+    (given in [0, 1] units). The one normalisation of training and inference."""
     mean_t = torch.tensor(mean, device=frames.device, dtype=frames.dtype).view(1, 1, 3, 1, 1)
     std_t = torch.tensor(std, device=frames.device, dtype=frames.dtype).view(1, 1, 3, 1, 1)
     return (frames - mean_t) / std_t
 
 
 def crop_clips(
-    frames: torch.Tensor, entities: EntityBatch | None, size: tuple[int, int], rng: np.random.Generator,
+    frames: torch.Tensor, entities: EntityBatch | None, size: tuple[int, int], top: np.ndarray, left: np.ndarray,
 ) -> tuple[torch.Tensor, EntityBatch | None]:
-    """One random (height, width) window per clip; boxes re-expressed in the crop."""
+    """frames (B, T, 3, H, W) → the (height, width) window at (top[b], left[b])
+    of each clip, boxes re-expressed in the crop and the ones cut away
+    masked. The one crop of training (random windows) and inference (the
+    centre)."""
     B, T, C, H, W = frames.shape
     ch, cw = min(size[0], H), min(size[1], W)
-    top = rng.integers(0, H - ch + 1, size=B)
-    left = rng.integers(0, W - cw + 1, size=B)
     cropped = torch.stack([frames[b, :, :, top[b]:top[b] + ch, left[b]:left[b] + cw] for b in range(B)])
     if entities is None:
         return cropped, None
@@ -62,6 +64,15 @@ def crop_clips(
     boxes = ((entities.boxes - offset.view(B, 1, 1, 4)) * scale).clamp(0.0, 1.0)  # (B, T, N, 4)
     visible = (boxes[..., 2] > boxes[..., 0]) & (boxes[..., 3] > boxes[..., 1])
     return cropped, replace(entities, boxes=boxes, mask=entities.mask & visible)
+
+
+def random_crop(
+    frames: torch.Tensor, entities: EntityBatch | None, size: tuple[int, int], rng: np.random.Generator,
+) -> tuple[torch.Tensor, EntityBatch | None]:
+    """One random (height, width) window per clip (see :func:`crop_clips`)."""
+    B, T, C, H, W = frames.shape
+    ch, cw = min(size[0], H), min(size[1], W)
+    return crop_clips(frames, entities, size, rng.integers(0, H - ch + 1, size=B), rng.integers(0, W - cw + 1, size=B))
 
 
 def flip_boxes(boxes: torch.Tensor) -> torch.Tensor:
@@ -159,7 +170,7 @@ class ClipAugment:
         B, T, C, H, W = frames.shape
         cfg, rng, device = self.config, self.rng, frames.device
         if cfg.crop is not None:
-            frames, entities = crop_clips(frames, entities, (cfg.crop[0], cfg.crop[1]), rng)
+            frames, entities = random_crop(frames, entities, (cfg.crop[0], cfg.crop[1]), rng)
         frames = frames.float() / 255.0
         if cfg.flip:
             flip = torch.as_tensor(rng.random(B) < 0.5, device=device)

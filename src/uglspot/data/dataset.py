@@ -56,9 +56,12 @@ def find_video_file(root: Path, video_id: str) -> Path:
 class VideoFrames:
     """Decode frames from video files; keeps a few readers open per process."""
 
-    def __init__(self, root: str | Path, fps: dict[str, float | None], height: int | None,
-                 width: int | None = None, max_open: int = 4):
-        self.root = Path(root)
+    def __init__(self, root: str | Path | None, fps: dict[str, float | None], height: int | None,
+                 width: int | None = None, max_open: int = 4, files: dict[str, Path] | None = None):
+        """Videos are ``files[video id]`` when given, else found under ``root``
+        (:func:`find_video_file`)."""
+        self.root = Path(root) if root is not None else None
+        self.files = files or {}
         self.fps = fps
         self.size: int | tuple[int, int] | None = (width, height) if width and height else height
         self.max_open = max_open
@@ -70,7 +73,8 @@ class VideoFrames:
         if video_id in self._readers:
             self._readers.move_to_end(video_id)
             return self._readers[video_id]
-        reader = VideoReader(find_video_file(self.root, video_id), fps=self.fps.get(video_id), size=self.size)
+        path = self.files.get(video_id) or find_video_file(self.root, video_id)
+        reader = VideoReader(path, fps=self.fps.get(video_id), size=self.size)
         self._readers[video_id] = reader
         while len(self._readers) > self.max_open:
             self._readers.popitem(last=False)

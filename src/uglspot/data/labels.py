@@ -157,6 +157,15 @@ def write_e2e_labels(videos: Iterable[Video], path: str | Path) -> None:
     write_json_atomic(path, e2e_labels_to_json(videos))
 
 
+def parse_predicted_event(raw: Any, where: str) -> Event:
+    """One predicted event ``{"frame", "label", "score", ...}``: the rule every
+    predictions file follows (``predictions.json``, ``events.json``)."""
+    frame = _require(raw, "frame", int, where)
+    label = _require(raw, "label", str, where)
+    score = float(_require(raw, "score", (int, float), where))
+    return Event(frame=frame, label=label, score=score)
+
+
 def parse_predictions(data: Any, source: str) -> list[VideoPredictions]:
     """Predictions in E2E-Spot form: ``[{"video", "events": [{"frame", "label", "score"}]}]``."""
     if not isinstance(data, list):
@@ -171,11 +180,7 @@ def parse_predictions(data: Any, source: str) -> list[VideoPredictions]:
         seen.add(video_id)
         events = []
         for event_index, raw in enumerate(_require(record, "events", list, where)):
-            event_where = f"{where}, event #{event_index}"
-            frame = _require(raw, "frame", int, event_where)
-            label = _require(raw, "label", str, event_where)
-            score = float(_require(raw, "score", (int, float), event_where))
-            events.append(Event(frame=frame, label=label, score=score))
+            events.append(parse_predicted_event(raw, f"{where}, event #{event_index}"))
         out.append(VideoPredictions(video=video_id, events=events))
     return out
 

@@ -304,7 +304,7 @@ def _float_column(values: list[Any], key: str, where: str) -> np.ndarray:
     return column
 
 
-def parse_predictions(data: Any, source: str, game: str) -> GamePredictions:
+def parse_game_predictions(data: Any, source: str, game: str) -> GamePredictions:
     """Predictions of one game. As in the official evaluator, the half comes
     from ``half`` and the time from ``position``; ``gameTime`` and other keys
     are kept as written and not parsed."""
@@ -352,7 +352,7 @@ def read_labels(path: str | Path, game: str) -> GameLabels:
 
 
 def read_game_predictions(path: str | Path, game: str) -> GamePredictions:
-    return parse_predictions(load_json_fast(path), str(path), game)
+    return parse_game_predictions(load_json_fast(path), str(path), game)
 
 
 def read_labels_dir(root: str | Path) -> list[GameLabels]:

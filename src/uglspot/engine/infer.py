@@ -1,4 +1,4 @@
-"""Sliding-window inference over a whole video.
+"""Sliding-window inference: the one loop that spots a list of videos.
 
 Windows of δ frames overlap by δ/2 and start at ``-pad`` like training clips
 (``uglspot.data.clips.inference_windows``); each frame's class probabilities
@@ -6,33 +6,88 @@ Windows of δ frames overlap by δ/2 and start at ``-pad`` like training clips
 (``uglspot.post.nms.stitch_windows``); frames whose class probability passes
 a low threshold become candidates, thinned per class by NMS; each event
 carries the entities the model attended to most on its frame.
+
+:func:`spot_videos` is the loop every path uses: validation during
+training, ``uglspot predict``, ``uglspot spot`` and ``uglspot demo``. What
+inference needs besides the weights is an :class:`InferenceSettings`, saved
+as ``inference.json`` beside the model's ``config.json``.
 """
 
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
 
+from uglspot.config import from_dict, to_dict
+from uglspot.data.augment import crop_clips, normalize
 from uglspot.data.clips import inference_windows
+from uglspot.data.dataset import EntityWindows, FrameSource
+from uglspot.data.events import EntityWeight, SpottedEvent, VideoEvents
+from uglspot.data.labels import Video
+from uglspot.engine.config import RunConfig
 from uglspot.entities.batch import EntityBatch
 from uglspot.errors import UserError
-from uglspot.io import read_json
+from uglspot.io import read_json, write_json_atomic
+
+INFERENCE_JSON = "inference.json"
 
 ReadFrames = Callable[[int, int], torch.Tensor]  # (start, count) -> uint8 (count, 3, H, W)
 ReadEntities = Callable[[int, int], dict[str, torch.Tensor]]  # (start, count) -> boxes (T,N,4), cls, score, mask[, feat]
 
 
 @dataclass
-class SpottedEvent:
-    frame: int
-    label: str
-    score: float
-    entities: list[dict[str, Any]] = field(default_factory=list)  # {"box": [x1,y1,x2,y2], "class", "weight"}
+class InferenceSettings:
+    """What inference needs besides the weights; ``inference.json`` beside
+    the model's ``config.json``, written by training."""
+
+    classes: list[str]
+    clip_len: int  # frames per window
+    dataset: str = ""
+    fps: float | None = None  # decoding rate; None: each video's native rate
+    height: int | None = None  # decoded frame height
+    width: int | None = None  # decoded frame width; None keeps the aspect ratio
+    crop: list[int] | None = None  # [height, width] of the centre crop, as training's random crop
+    pad: int = 5  # the first window starts at -pad
+    threshold: float = 0.01  # lowest class probability of a candidate event
+    nms_window: int = 1  # per-class NMS radius in frames
+    batch_size: int = 4  # windows per forward pass
+    entities_per_event: int = 3  # most-attended entities listed with each event
+    entity_slots: int = 50  # entity slots per frame
+    entities: dict[str, Any] | None = None  # detector settings of the training stores (uglspot spot --detector)
+
+    @property
+    def frame_size(self) -> int | tuple[int, int] | None:
+        """The decoding size: (width, height), or the height alone."""
+        return (self.width, self.height) if self.width and self.height else self.height
+
+
+def inference_settings(config: RunConfig, classes: Sequence[str], videos: Sequence[Video]) -> InferenceSettings:
+    """The settings a run's checkpoints carry: its classes, decoding, windows and NMS."""
+    rates = [v.fps for v in videos if v.fps > 0]
+    fps = config.data.fps or (float(np.median(rates)) if rates else None)
+    return InferenceSettings(
+        dataset=config.dataset, classes=list(classes), fps=fps, height=config.data.height, width=config.data.width,
+        crop=config.augment.crop, clip_len=config.data.clip_len, pad=config.data.pad,
+        threshold=config.infer.threshold, nms_window=config.infer.nms_window, batch_size=config.infer.batch_size,
+        entities_per_event=config.infer.entities_per_event, entity_slots=config.data.entity_slots)
+
+
+def read_inference_settings(directory: Path) -> InferenceSettings:
+    """The ``inference.json`` of a model directory."""
+    path = Path(directory) / INFERENCE_JSON
+    if not path.is_file():
+        raise UserError(f"{directory}: no {INFERENCE_JSON} (classes, frame rate, window); "
+                        "use a checkpoint written by `uglspot train`")
+    return from_dict(InferenceSettings, read_json(path), str(path))
+
+
+def write_inference_settings(directory: Path, settings: InferenceSettings) -> None:
+    write_json_atomic(Path(directory) / INFERENCE_JSON, to_dict(settings))
 
 
 @dataclass
@@ -49,12 +104,13 @@ class SpotResult:
     scores: VideoScores
     events: list[SpottedEvent]
 
+    @property
+    def record(self) -> VideoEvents:
+        return VideoEvents(self.video, self.fps, self.num_frames, self.events)
+
     def to_json(self) -> dict[str, Any]:
         """The ``events.json`` record of one video."""
-        return {"video": self.video, "fps": self.fps, "num_frames": self.num_frames,
-                "events": [{"frame": e.frame, "time": round(e.frame / self.fps, 3) if self.fps > 0 else None,
-                            "label": e.label, "score": round(e.score, 6), "entities": e.entities}
-                           for e in self.events]}
+        return self.record.to_json()
 
 
 class SequentialReader:
@@ -78,29 +134,16 @@ class SequentialReader:
         return out
 
 
-def center_crop(frames: torch.Tensor, size: Sequence[int] | None) -> torch.Tensor:
-    """(..., H, W) → the central (height, width) window; None keeps the frame."""
+def center_crop(frames: torch.Tensor, entities: EntityBatch | None,
+                size: Sequence[int] | None) -> tuple[torch.Tensor, EntityBatch | None]:
+    """frames (B, T, 3, H, W) → the central (height, width) window of every
+    clip, boxes re-expressed in it (training's crop, at the centre); None keeps
+    the frame."""
     if size is None:
-        return frames
-    H, W = frames.shape[-2:]
+        return frames, entities
+    B, T, C, H, W = frames.shape
     ch, cw = min(size[0], H), min(size[1], W)
-    top, left = (H - ch) // 2, (W - cw) // 2
-    return frames[..., top:top + ch, left:left + cw]
-
-
-def crop_entity_boxes(window: dict[str, torch.Tensor], frame_hw: tuple[int, int],
-                      size: Sequence[int] | None) -> dict[str, torch.Tensor]:
-    """Boxes of a centre-cropped frame (see :func:`center_crop`), entities outside masked."""
-    if size is None:
-        return window
-    H, W = frame_hw
-    ch, cw = min(size[0], H), min(size[1], W)
-    top, left = (H - ch) // 2, (W - cw) // 2
-    offset = torch.tensor([left / W, top / H, left / W, top / H])
-    scale = torch.tensor([W / cw, H / ch, W / cw, H / ch])
-    boxes = ((window["boxes"] - offset) * scale).clamp(0.0, 1.0)
-    visible = (boxes[..., 2] > boxes[..., 0]) & (boxes[..., 3] > boxes[..., 1])
-    return {**window, "boxes": boxes, "mask": window["mask"] & visible}
+    return crop_clips(frames, entities, (ch, cw), np.full(B, (H - ch) // 2), np.full(B, (W - cw) // 2))
 
 
 def _batches(starts: list[int], size: int) -> Iterator[list[int]]:
@@ -117,7 +160,7 @@ def score_video(
     from uglspot.post.nms import stitch_windows
 
     device = next(model.parameters()).device
-    focal = getattr(model.config, "loss", "focal") == "focal"
+    mean, std = tuple(model.config.pixel_mean), tuple(model.config.pixel_std)
     reader = SequentialReader(read_frames)
     windows: list[tuple[int, np.ndarray]] = []
     attention_windows: list[tuple[int, np.ndarray]] = []
@@ -126,21 +169,21 @@ def score_video(
                 else contextlib.nullcontext())
     with torch.inference_mode():
         for starts in _batches(inference_windows(num_frames, clip_len, pad), batch_size):
-            raw = [reader(s, clip_len) for s in starts]
-            frame_hw = (int(raw[0].shape[-2]), int(raw[0].shape[-1]))
-            frames = torch.stack([center_crop(f, crop) for f in raw]).to(device)  # (B, T, 3, H, W) uint8
+            frames = torch.stack([reader(s, clip_len) for s in starts])  # (B, T, 3, H, W) uint8
             entities = None
             if read_entities is not None:
-                parts = [crop_entity_boxes(read_entities(s, clip_len), frame_hw, crop) for s in starts]
+                parts = [read_entities(s, clip_len) for s in starts]
                 entities = EntityBatch(
                     boxes=torch.stack([p["boxes"] for p in parts]), cls=torch.stack([p["cls"] for p in parts]),
                     score=torch.stack([p["score"] for p in parts]), mask=torch.stack([p["mask"] for p in parts]),
                     feat=torch.stack([p["feat"] for p in parts]) if "feat" in parts[0] else None,
-                ).to(device)
+                )
+            frames, entities = center_crop(frames, entities, crop)
+            frames = normalize(frames.to(device).float() / 255.0, mean, std)
+            entities = entities.to(device) if entities is not None else None
             with autocast:
-                output = model(model.normalize(frames), entities)
-            logits = output.logits.float()
-            probs = torch.sigmoid(logits) if focal else torch.softmax(logits, -1)  # (B, T, K+1)
+                output = model(frames, entities)
+            probs = model.probabilities(output.logits.float())  # (B, T, K+1)
             for start, window_probs in zip(starts, probs.cpu().numpy()):
                 windows.append((start, window_probs))
             if output.attention is not None:
@@ -165,7 +208,7 @@ def spot_events(
     events = nms_events(peaks_to_events(scores.probs, classes, threshold), nms_window)
     spotted = []
     for event in events:
-        entities: list[dict[str, Any]] = []
+        entities: list[EntityWeight] = []
         if scores.attention is not None and read_entities is not None and top_entities > 0:
             entities = most_attended(read_entities(event.frame, 1), scores.attention[event.frame],
                                      vocabulary, top_entities)
@@ -175,28 +218,28 @@ def spot_events(
 
 
 def most_attended(window: dict[str, torch.Tensor], weights: np.ndarray, vocabulary: Sequence[str],
-                  top: int) -> list[dict[str, Any]]:
-    """The ``top`` valid entities of one frame by attention weight (box, class name, weight)."""
+                  top: int) -> list[EntityWeight]:
+    """The ``top`` valid entities of one frame by attention weight."""
     mask = window["mask"][0].numpy()
     boxes = window["boxes"][0].numpy()
     cls = window["cls"][0].numpy()
     slots = min(len(mask), len(weights))
     order = [i for i in np.argsort(-weights[:slots], kind="stable") if mask[i] and weights[i] > 0][:top]
-    return [{"box": [round(float(v), 4) for v in boxes[i]],
-             "class": vocabulary[cls[i]] if 0 <= cls[i] < len(vocabulary) else str(int(cls[i])),
-             "weight": round(float(weights[i]), 4)} for i in order]
+    return [EntityWeight(tuple(float(v) for v in boxes[i]),
+                         vocabulary[cls[i]] if 0 <= cls[i] < len(vocabulary) else str(int(cls[i])), float(weights[i]))
+            for i in order]
 
 
 @dataclass
 class Spotter:
-    """A trained model with what inference needs besides the weights (``inference.json``)."""
+    """A model with what inference needs besides the weights."""
     model: torch.nn.Module
-    settings: dict[str, Any]
-    directory: Path
+    settings: InferenceSettings
+    directory: Path | None = None  # where it was loaded from
 
     @property
     def classes(self) -> list[str]:
-        return list(self.settings["classes"])
+        return list(self.settings.classes)
 
 
 def model_directory(path: str | Path) -> Path:
@@ -219,11 +262,7 @@ def load_spotter(path: str | Path, device: torch.device | str = "cpu") -> Spotte
     from uglspot.engine.checkpoint import load_model
 
     directory = model_directory(path)
-    settings_path = directory / "inference.json"
-    if not settings_path.is_file():
-        raise UserError(f"{directory}: no inference.json (classes, frame rate, window); "
-                        "use a checkpoint written by `uglspot train`")
-    settings = read_json(settings_path)
+    settings = read_inference_settings(directory)
     model = load_model(directory, map_location="cpu").to(device).eval()
     return Spotter(model=model, settings=settings, directory=directory)
 
@@ -232,12 +271,50 @@ def spot_video(
     spotter: Spotter, video: str, num_frames: int, fps: float, read_frames: ReadFrames,
     read_entities: ReadEntities | None, vocabulary: Sequence[str] = (), amp_dtype: torch.dtype | None = None,
     threshold: float | None = None, nms_window: int | None = None, progress: Callable[[int], None] | None = None,
+    explain: bool = True,
 ) -> SpotResult:
-    """Score one whole video and pick its events."""
+    """Score one whole video and pick its events; with ``explain``, each
+    event lists the entities the model attended to most."""
     s = spotter.settings
-    scores = score_video(spotter.model, num_frames, read_frames, read_entities, s["clip_len"], s["pad"],
-                         s["batch_size"], s["crop"], amp_dtype, progress)
-    events = spot_events(scores, spotter.classes, s["threshold"] if threshold is None else threshold,
-                         s["nms_window"] if nms_window is None else nms_window, read_entities, vocabulary,
-                         s["entities_per_event"])
+    scores = score_video(spotter.model, num_frames, read_frames, read_entities, s.clip_len, s.pad,
+                         s.batch_size, s.crop, amp_dtype, progress)
+    events = spot_events(scores, spotter.classes, s.threshold if threshold is None else threshold,
+                         s.nms_window if nms_window is None else nms_window, read_entities, vocabulary,
+                         s.entities_per_event if explain else 0)
     return SpotResult(video=video, fps=fps, num_frames=num_frames, scores=scores, events=events)
+
+
+# What a single bad video raises; the loop lists it and goes on when asked to.
+VIDEO_ERRORS = (UserError, OSError, RuntimeError, ValueError)
+
+
+def spot_videos(
+    spotter: Spotter, videos: Sequence[Video], frames: FrameSource, entities: EntityWindows | None = None,
+    amp_dtype: torch.dtype | None = None, threshold: float | None = None, nms_window: int | None = None,
+    desc: str | None = None, failures: list[tuple[str, str]] | None = None, explain: bool = True,
+) -> Iterator[SpotResult]:
+    """Spot every video of ``videos`` (id, frame count and rate of each) with
+    frames from ``frames`` and, for a model that uses them, entities from
+    ``entities``; yields one result per video, in order. ``desc`` shows a
+    progress bar over all windows. With ``failures``, a video that cannot be
+    read is listed there as (video id, first line of the error) and skipped;
+    otherwise its error is raised."""
+    from tqdm import tqdm
+
+    s = spotter.settings
+    total = sum(len(inference_windows(v.num_frames, s.clip_len, s.pad)) for v in videos)
+    with tqdm(total=total, desc=desc, unit="window", disable=desc is None, dynamic_ncols=True) as bar:
+        for video in videos:
+            try:
+                read_entities = None if entities is None else (
+                    lambda start, count, vid=video.video: entities.window(vid, start, count))
+                result = spot_video(spotter, video.video, video.num_frames, video.fps,
+                                    lambda start, count, vid=video.video: frames.read(vid, start, count),
+                                    read_entities, entities.vocabulary(video.video) if entities else (), amp_dtype,
+                                    threshold, nms_window, bar.update, explain)
+            except VIDEO_ERRORS as exc:
+                if failures is None:
+                    raise
+                failures.append((video.video, str(exc).splitlines()[0] if str(exc) else type(exc).__name__))
+                continue
+            yield result

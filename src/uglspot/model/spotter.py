@@ -105,17 +105,10 @@ class UGLSpotter(nn.Module):
             self.aam = AdaptiveAttention(width, config.attn_heads, config.attn_ff_mult, config.attn_dropout)
             self.fusion = EnvEntityFusion(width, config.attn_heads, config.attn_ff_mult, config.attn_dropout)
         self.head = GRUHead(width, config.num_classes + 1, min(width, config.gru_hidden_max), config.dropout)
-        self.register_buffer("pixel_mean", torch.tensor(config.pixel_mean).view(1, 1, 3, 1, 1), persistent=False)
-        self.register_buffer("pixel_std", torch.tensor(config.pixel_std).view(1, 1, 3, 1, 1), persistent=False)
 
     @property
     def feat_dim(self) -> int:
         return self.backbone.feat_dim
-
-    def normalize(self, frames: torch.Tensor) -> torch.Tensor:
-        """uint8 frames (B, T, 3, H, W) → float32 normalised, on the model's device."""
-        frames = frames.to(self.pixel_mean.device, non_blocking=True)
-        return (frames.float() / 255.0 - self.pixel_mean) / self.pixel_std
 
     def forward(self, frames: torch.Tensor, entities: EntityBatch | None = None) -> SpotterOutput:
         """frames (B, T, 3, H, W) normalised; entities with (B, T, N) slots or
@@ -136,6 +129,14 @@ class UGLSpotter(nn.Module):
             f_ent, attention = self.aam(env, tokens.to(env.dtype), entities.mask)
         fused = self.fusion([env, f_ent.to(env.dtype)])  # (B, T, D)
         return SpotterOutput(self.head(fused), attention)
+
+    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        """logits (B, T, K+1) → per-class probabilities (B, T, K+1) as the
+        loss reads them: independent sigmoids for focal loss, a softmax over
+        the K+1 columns for cross-entropy."""
+        if self.config.loss == "focal":
+            return torch.sigmoid(logits)
+        return torch.softmax(logits, dim=-1)
 
     def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """logits, targets (B, T, K+1) → scalar loss of the configured kind."""

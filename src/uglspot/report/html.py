@@ -16,7 +16,8 @@ import numpy as np
 
 from uglspot.metrics.spotting import match_frames
 from uglspot.report.curves import pr_curves
-from uglspot.report.inputs import ReportInputs, SpottedEvent, VideoEvents
+from uglspot.data.events import SpottedEvent, VideoEvents
+from uglspot.report.inputs import ReportInputs
 
 _STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 24px auto; max-width: 1180px;
@@ -231,7 +232,7 @@ def build_report(inputs: ReportInputs, tolerances: Sequence[int] = (1, 2), galle
                       if item.status is not None else "")
             missing = " · video not found" if frame is None else ""
             caption = (f"<b>{_e(item.event.label)}</b> score {item.event.score:.2f}{status}<br>"
-                       f"{_e(item.video.video)} · frame {item.event.frame} · {item.event.time:.1f} s{missing}")
+                       f"{_e(item.video.video)} · frame {item.event.frame} · {item.video.seconds(item.event):.1f} s{missing}")
             gallery.append(f'<figure class="gallery-item" data-class="{_e(item.event.label)}">'
                            f'{_img(png, f"{item.event.label} at frame {item.event.frame}", "gallery")}'
                            f"<figcaption>{caption}</figcaption></figure>")

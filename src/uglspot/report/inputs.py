@@ -28,46 +28,17 @@ itself as a path relative to that folder.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from uglspot.data.labels import Event, Video, VideoPredictions, find_class_list, read_class_list, read_e2e_labels
+from uglspot.data.events import VideoEvents, read_events_file
+from uglspot.data.labels import Video, find_class_list, read_class_list, read_e2e_labels
 from uglspot.errors import UserError
 from uglspot.io import read_json, safe_name
 from uglspot.video import VIDEO_SUFFIXES
 
 INPUTS_FILE = "report-inputs.json"
-
-
-@dataclass(frozen=True)
-class EntityWeight:
-    box: tuple[float, float, float, float]  # xyxy in [0, 1] of the frame
-    cls: str
-    weight: float
-
-
-@dataclass
-class SpottedEvent:
-    frame: int
-    label: str
-    score: float
-    time: float
-    entities: list[EntityWeight] = field(default_factory=list)
-
-
-@dataclass
-class VideoEvents:
-    """One ``events.json``: the spotted events of one video."""
-
-    video: str
-    fps: float
-    num_frames: int
-    events: list[SpottedEvent]
-    source: Path
-
-    def as_predictions(self) -> VideoPredictions:
-        return VideoPredictions(self.video, [Event(e.frame, e.label, score=e.score) for e in self.events])
 
 
 @dataclass
@@ -79,55 +50,11 @@ class ReportInputs:
     videos: dict[str, Path]  # video id -> file, for the ones found
 
 
-def _number(raw: Any, key: str, where: str) -> float:
-    value = raw.get(key) if isinstance(raw, dict) else None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise UserError(f"{where}: key {key!r} should be a number, found {value!r}")
-    return float(value)
-
-
-def parse_events_file(path: Path) -> VideoEvents:
-    """Read one ``events.json``; errors name the file and the event index."""
-    data = read_json(path)
-    where = str(path)
-    if not isinstance(data, dict):
-        raise UserError(f"{where}: expected a JSON object with 'video' and 'events'")
-    video = data.get("video")
-    if not isinstance(video, str):
-        raise UserError(f"{where}: key 'video' should be a string, found {video!r}")
-    fps = _number(data, "fps", where)
-    num_frames = int(_number(data, "num_frames", where))
-    raw_events = data.get("events")
-    if not isinstance(raw_events, list):
-        raise UserError(f"{where}: key 'events' should be a list")
-    events = []
-    for index, raw in enumerate(raw_events):
-        event_where = f"{where}: event #{index}"
-        frame = _number(raw, "frame", event_where)
-        if frame != int(frame):
-            raise UserError(f"{event_where}: frame should be an integer, found {frame}")
-        label = raw.get("label")
-        if not isinstance(label, str):
-            raise UserError(f"{event_where}: key 'label' should be a string, found {label!r}")
-        score = _number(raw, "score", event_where)
-        time = float(raw["time"]) if isinstance(raw.get("time"), (int, float)) else frame / fps if fps > 0 else 0.0
-        entities = []
-        for entity_index, entity in enumerate(raw.get("entities") or []):
-            entity_where = f"{event_where}, entity #{entity_index}"
-            box = entity.get("box") if isinstance(entity, dict) else None
-            if not (isinstance(box, list) and len(box) == 4 and all(isinstance(v, (int, float)) for v in box)):
-                raise UserError(f"{entity_where}: 'box' should be [x1, y1, x2, y2] in [0, 1], found {box!r}")
-            entities.append(EntityWeight(tuple(float(v) for v in box), str(entity.get("class", "")),
-                                         _number(entity, "weight", entity_where)))
-        events.append(SpottedEvent(int(frame), label, score, time, entities))
-    return VideoEvents(video, fps, num_frames, events, path)
-
-
 def read_variant(folder: Path) -> list[VideoEvents]:
     files = sorted(folder.rglob("events.json"))
     if not files:
         raise UserError(f"{folder}: no events.json found (at any depth); is this a predictions folder?")
-    videos = [parse_events_file(path) for path in files]
+    videos = [read_events_file(path) for path in files]
     seen: dict[str, Path] = {}
     for item in videos:
         if item.video in seen:

@@ -9,7 +9,7 @@ import numpy as np
 
 from uglspot.data.labels import Video
 from uglspot.report.curves import PRCurve
-from uglspot.report.inputs import SpottedEvent, VideoEvents
+from uglspot.data.events import SpottedEvent, VideoEvents
 
 VARIANT_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
 TOLERANCE_STYLES = ("-", "--", ":", "-.")
@@ -60,14 +60,22 @@ def pr_figure(label: str, curves: dict[tuple[str, int], PRCurve], variants: Sequ
 
 
 def timeline_figure(video_id: str, classes: Sequence[str], truth: Video | None,
-                    variants: dict[str, VideoEvents], num_frames: int, fps: float) -> bytes:
+                    variants: dict[str, VideoEvents], num_frames: int, fps: float,
+                    probs: np.ndarray | None = None) -> bytes:
     """Scores of spotted events (stems, one colour per variant) against the
-    ground-truth events (black bars), one row per class, over the whole video."""
+    ground-truth events (black bars), one row per class, over the whole video;
+    with ``probs`` (T, K+1), each row also shows its class's per-frame
+    probability as a grey band behind the stems. The one timeline plot of
+    ``uglspot report`` and ``uglspot spot``."""
     plt = _pyplot()
     rows = len(classes)
     fig, ax = plt.subplots(figsize=(11, 0.42 * rows + 0.9), dpi=90)
     index = {c: i for i, c in enumerate(classes)}
     seconds = (lambda f: f / fps) if fps > 0 else (lambda f: f)
+    if probs is not None:
+        image = ax.imshow(probs[:, 1:].T, aspect="auto", interpolation="nearest", cmap="Greys", vmin=0.0, vmax=1.0,
+                          extent=(0, seconds(probs.shape[0]), rows - 0.1, -0.1), alpha=0.6, zorder=0)
+        fig.colorbar(image, ax=ax, fraction=0.02, pad=0.01, label="score")
     if truth is not None:
         for event in truth.events:
             if event.label in index:

@@ -1,0 +1,85 @@
+"""A training run's checkpoints: ``last`` (weights, inference settings and
+the full training state: optimiser, grad scaler, progress, every rank's
+random generators) and ``best`` (weights and settings), and continuing from
+``last``. Each is written whole, then published (``uglspot.engine.state``)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+import torch.distributed as torch_dist
+
+from uglspot.engine.infer import InferenceSettings, write_inference_settings
+from uglspot.engine.runtime import unwrap
+from uglspot.engine.state import load_state, publish, resolve, save_state
+from uglspot.errors import UserError
+
+if TYPE_CHECKING:
+    from uglspot.engine.train import Run
+
+
+def rng_state(augment_rng: np.random.Generator, device: torch.device) -> dict[str, Any]:
+    state: dict[str, Any] = {"torch": torch.get_rng_state(), "numpy_augment": augment_rng.bit_generator.state}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def restore_rng(state: dict[str, Any], augment_rng: np.random.Generator, device: torch.device) -> None:
+    torch.set_rng_state(state["torch"])
+    augment_rng.bit_generator.state = state["numpy_augment"]
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def save_checkpoint(run: Path, name: str, model: torch.nn.Module, progress: Any,
+                    settings: InferenceSettings, training_state: dict[str, Any] | None) -> Path:
+    """Write a complete checkpoint directory, then publish it as ``name``."""
+    from uglspot.engine.checkpoint import save_model
+
+    checkpoints = run / "checkpoints"
+    directory = checkpoints / f"{name}-e{progress.epoch:04d}-s{progress.step:08d}"
+    if directory.exists() and directory != resolve(checkpoints, name, missing_ok=True):
+        import shutil
+
+        shutil.rmtree(directory)
+    save_model(unwrap(model), directory)
+    write_inference_settings(directory, settings)
+    if training_state is not None:
+        save_state(training_state, directory)
+    others = {resolve(checkpoints, other, missing_ok=True) for other in ("last", "best") if other != name}
+    publish(checkpoints, name, directory, keep={p for p in others if p is not None})
+    return directory
+
+
+def checkpoint_last(run: Run) -> None:
+    """Save ``last`` with the full training state (collective: every rank takes part)."""
+    states = [rng_state(run.augment_rng, run.device)]
+    if run.dist.enabled:  # every rank's generators, so each resumes its own stream
+        gathered: list[Any] = [None] * run.dist.world_size
+        torch_dist.all_gather_object(gathered, states[0])
+        states = gathered
+    state = {"optimizer": run.optimizer.state_dict(), "scaler": run.scaler.state_dict(),
+             "progress": asdict(run.progress), "rng": states, "world_size": run.dist.world_size}
+    if run.dist.is_main:
+        save_checkpoint(Path(run.config.out), "last", run.ddp, run.progress, run.settings, state)
+
+
+def restore(run: Run) -> None:
+    """Continue from the ``last`` checkpoint of the run directory."""
+    from uglspot.engine.checkpoint import load_model
+
+    last = resolve(Path(run.config.out) / "checkpoints", "last")
+    run.model.load_state_dict(load_model(last, map_location="cpu").state_dict())
+    state = load_state(last)
+    run.optimizer.load_state_dict(state["optimizer"])
+    run.scaler.load_state_dict(state["scaler"])
+    if state["world_size"] != run.dist.world_size:
+        raise UserError(f"{last}: written by {state['world_size']} process(es), resumed with "
+                        f"{run.dist.world_size}; resume with the same number so every rank redraws its clips")
+    run.progress = type(run.progress)(**state["progress"])
+    restore_rng(state["rng"][run.dist.rank], run.augment_rng, run.device)
