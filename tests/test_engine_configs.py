@@ -62,3 +62,14 @@ def test_overrides_and_unknown_keys(tmp_path: Path) -> None:
         load_run_config(CONFIGS / "finediving.yaml", ["train.epoch=3"])
     with pytest.raises(UserError, match="train.amp"):
         load_run_config(CONFIGS / "finediving.yaml", ["train.amp=fp32"])
+
+
+def test_the_default_config_builds_a_registered_model() -> None:
+    from uglspot.engine.train import build_model
+    from uglspot.model.spotter import DEFAULT_MODEL, list_models
+
+    config = RunConfig()
+    config.data.entities = "stores"  # the default model uses entities
+    assert config.model.name in list_models() and config.model.name == DEFAULT_MODEL
+    model = build_model(config, num_classes=3)
+    assert model.config.name == config.model.name and model.config.num_classes == 3

@@ -57,3 +57,14 @@ def test_commands_use_no_helper_of_the_training_loop() -> None:
                  for name in sorted(imported_modules(path))
                  if name.startswith("uglspot.engine.train.") and name != "uglspot.engine.train.train"]
     assert not offenders
+
+
+def test_where_things_live_matches_the_tree() -> None:
+    import re
+
+    readme = (ROOT.parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Where things live", 1)[1].split("\n## ", 1)[0]
+    named = set(re.findall(r"`src/uglspot/([\w/.]+?)/?`", section))
+    assert all((ROOT / name).exists() for name in named), sorted(n for n in named if not (ROOT / n).exists())
+    packages = {p.name for p in ROOT.iterdir() if p.is_dir() and (p / "__init__.py").is_file()}
+    assert packages <= named, sorted(packages - named)

@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         out_dir = args.out / safe_name(result.video)
         write_json_atomic(out_dir / "events.json", result.to_json())
         if not args.no_plot:
-            plot_timeline(out_dir / "timeline.png", result, spotter.classes)
+            write_timeline(out_dir / "timeline.png", result, spotter.classes)
         predictions.append(result.record.as_predictions())
         if soccernet_half(result.video, files[result.video]):
             halves[result.video] = result.fps
@@ -108,7 +108,8 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def plot_timeline(path: Path, result: Any, classes: list[str]) -> None:
+def write_timeline(path: Path, result: Any, classes: list[str]) -> None:
+    """The timeline PNG of one spotted video (report.plots.timeline_figure, with its per-frame scores)."""
     from uglspot.io import atomic_path
     from uglspot.report.plots import timeline_figure
 

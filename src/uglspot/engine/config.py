@@ -37,7 +37,7 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    name: str = "ugl_rny008_gsm"  # a name from uglspot.model.spotter.list_models()
+    name: str = "ugl_rny008"  # a name from uglspot.model.spotter.list_models(); the paper's model
     options: dict[str, Any] = field(default_factory=dict)  # SpotterConfig overrides
 
 

@@ -151,6 +151,55 @@ def _frame_reader(inputs: ReportInputs) -> Callable[[str, float, int], np.ndarra
     return read
 
 
+def _pr_section(inputs: ReportInputs, tolerances: Sequence[int]) -> str:
+    """A precision-recall figure per class, every variant and tolerance on it,
+    from the matching behind the AP table."""
+    from uglspot.report import plots
+
+    matched = {name: pr_curves(match_frames(inputs.truth, [v.as_predictions() for v in videos], inputs.classes,
+                                            tolerances))
+               for name, videos in inputs.variants.items()}
+    figures = []
+    for label in inputs.classes:
+        curves = {(name, t): matched[name][(label, t)] for name in inputs.variants for t in tolerances}
+        png = plots.pr_figure(label, curves, list(inputs.variants))
+        figures.append(f'<figure class="pr" data-class="{_e(label)}">{_img(png, f"PR curve {label}", "plot")}'
+                       f"<figcaption>{_e(label)}</figcaption></figure>")
+    return ('<section id="pr"><h2>Precision–recall per class</h2>'
+            f'<div class="grid">{"".join(figures)}</div></section>')
+
+
+def _gallery_figures(inputs: ReportInputs, items: list[GalleryItem], truth_by_id: dict[str, Any]) -> list[str]:
+    """The gallery's figures, grouped by variant."""
+    from uglspot.report import plots
+
+    gallery: list[str] = []
+    read = _frame_reader(inputs) if items else None
+    for name in inputs.variants:
+        mine = [i for i in items if i.variant == name]
+        if not mine:
+            continue
+        gallery.append(f"<h3>{_e(name)}</h3><div class=\"grid\">")
+        for item in mine:
+            frame = read(item.video.video, item.video.fps, item.event.frame) if read is not None else None
+            if frame is not None:
+                size = (frame.shape[1], frame.shape[0])
+            else:
+                gt = truth_by_id.get(item.video.video)
+                size = (gt.width or 398, gt.height or 224) if gt is not None else (398, 224)
+            png = plots.gallery_figure(frame, item.event, size)
+            status = (f' · <span class="{item.status.lower()}">{_e(item.status)}</span>'
+                      if item.status is not None else "")
+            missing = " · video not found" if frame is None else ""
+            caption = (f"<b>{_e(item.event.label)}</b> score {item.event.score:.2f}{status}<br>"
+                       f"{_e(item.video.video)} · frame {item.event.frame} · {item.video.seconds(item.event):.1f} s{missing}")
+            gallery.append(f'<figure class="gallery-item" data-class="{_e(item.event.label)}">'
+                           f'{_img(png, f"{item.event.label} at frame {item.event.frame}", "gallery")}'
+                           f"<figcaption>{caption}</figcaption></figure>")
+        gallery.append("</div>")
+    return gallery
+
+
 def build_report(inputs: ReportInputs, tolerances: Sequence[int] = (1, 2), gallery_per_class: int = 2,
                  max_timelines: int = 6, progress: Callable[[str], None] | None = None) -> tuple[str, dict]:
     """The report HTML and a summary (mAP and per-class AP per variant)."""
@@ -175,17 +224,7 @@ def build_report(inputs: ReportInputs, tolerances: Sequence[int] = (1, 2), galle
                      "ground-truth event of its class. Bold: the best variant in the row, when one is best.</p>"
                      f"{table}</section>")
         step("precision-recall curves")
-        figures = []
-        matched = {name: pr_curves(match_frames(inputs.truth, [v.as_predictions() for v in videos], inputs.classes,
-                                                tolerances))
-                   for name, videos in inputs.variants.items()}
-        for label in inputs.classes:
-            curves = {(name, t): matched[name][(label, t)] for name in inputs.variants for t in tolerances}
-            png = plots.pr_figure(label, curves, variants)
-            figures.append(f'<figure class="pr" data-class="{_e(label)}">{_img(png, f"PR curve {label}", "plot")}'
-                           f"<figcaption>{_e(label)}</figcaption></figure>")
-        parts.append('<section id="pr"><h2>Precision–recall per class</h2>'
-                     f'<div class="grid">{"".join(figures)}</div></section>')
+        parts.append(_pr_section(inputs, tolerances))
     else:
         parts.append('<p class="note">No ground truth given: no AP table or precision–recall curves '
                      "(pass --truth).</p>")
@@ -214,29 +253,7 @@ def build_report(inputs: ReportInputs, tolerances: Sequence[int] = (1, 2), galle
                "proportion to the attention weight the model gave it for this event.</p>"]
     if not items:
         gallery.append('<p class="note">No spotted event carries entity attention (global-only variants).</p>')
-    read = _frame_reader(inputs) if items else None
-    for name in variants:
-        mine = [i for i in items if i.variant == name]
-        if not mine:
-            continue
-        gallery.append(f"<h3>{_e(name)}</h3><div class=\"grid\">")
-        for item in mine:
-            frame = read(item.video.video, item.video.fps, item.event.frame) if read is not None else None
-            if frame is not None:
-                size = (frame.shape[1], frame.shape[0])
-            else:
-                gt = truth_by_id.get(item.video.video)
-                size = (gt.width or 398, gt.height or 224) if gt is not None else (398, 224)
-            png = plots.gallery_figure(frame, item.event, size)
-            status = (f' · <span class="{item.status.lower()}">{_e(item.status)}</span>'
-                      if item.status is not None else "")
-            missing = " · video not found" if frame is None else ""
-            caption = (f"<b>{_e(item.event.label)}</b> score {item.event.score:.2f}{status}<br>"
-                       f"{_e(item.video.video)} · frame {item.event.frame} · {item.video.seconds(item.event):.1f} s{missing}")
-            gallery.append(f'<figure class="gallery-item" data-class="{_e(item.event.label)}">'
-                           f'{_img(png, f"{item.event.label} at frame {item.event.frame}", "gallery")}'
-                           f"<figcaption>{caption}</figcaption></figure>")
-        gallery.append("</div>")
+    gallery += _gallery_figures(inputs, items, truth_by_id)
     gallery.append("</section>")
     parts += gallery
 
