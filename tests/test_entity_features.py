@@ -170,7 +170,7 @@ def test_glip_import_refuses_query_features(tmp_path, capsys) -> None:
 
 
 @pytest.mark.parametrize("detector,want", [("grounding-dino", "query"), ("owlv2", "query"),
-                                           ("glip-import", "roi"), ("other", None)])
+                                           ("glip-import", "roi"), ("synthetic", "simulated"), ("other", None)])
 def test_a_key_written_before_the_kind_was_recorded_reads_as_what_it_held(detector, want) -> None:
     key = StoreKey(video="v", detector=detector, model="m", prompt=("ball",), box_threshold=0.3,
                    text_threshold=0.25, max_per_frame=50, fps=2.0, size=None, features="roi").to_json()

@@ -67,8 +67,9 @@ class StoreKey:
 
 # The feature kind of stores whose key predates ``StoreKey.features``: the
 # transformers backends then always stored their query embedding; GLIP files
-# hold RoI features.
-LEGACY_FEATURES = {"grounding-dino": "query", "owlv2": "query", "glip-import": "roi"}
+# hold RoI features; ``uglspot synth``'s simulated detector, class directions
+# plus noise.
+LEGACY_FEATURES = {"grounding-dino": "query", "owlv2": "query", "glip-import": "roi", "synthetic": "simulated"}
 
 
 def _key(key: StoreKey | dict) -> StoreKey:
