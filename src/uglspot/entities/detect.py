@@ -265,15 +265,15 @@ class _TransformersDetector:
         self.vocabulary = list(config.prompt)
         if not self.vocabulary:
             raise UserError("the detector prompt is empty; give at least one entity name")
+        if config.features not in FEATURE_KINDS:
+            raise UserError(f"unknown detector features {config.features!r}; choose one of {', '.join(FEATURE_KINDS)}")
+        self.features = config.features
         self.model, processor = _load(model_cls, config.model_id)
         self.model.to(self.device)
         self.dtype = _resolve_dtype(config.dtype, self.device)
         image_processor = processor.image_processor
         self.mean = torch.tensor(image_processor.image_mean, device=self.device).view(1, 3, 1, 1)
         self.std = torch.tensor(image_processor.image_std, device=self.device).view(1, 3, 1, 1)
-        if config.features not in FEATURE_KINDS:
-            raise UserError(f"unknown detector features {config.features!r}; choose one of {', '.join(FEATURE_KINDS)}")
-        self.features = config.features
         return processor
 
     def add_roi_features(self, detections: Detections, maps: list[torch.Tensor], input_hw: tuple[int, int],
