@@ -49,6 +49,7 @@ def check_entity_stores(root: str | Path, videos: Sequence[tuple[str, int | None
             missing.append(video_id)
             continue
         header = EntityStore.read_header(path)
+        EntityStore.verify(path)
         key = header["key"]
         if first is None:
             first = (video_id, header)

@@ -37,7 +37,9 @@ from uglspot.data.dataset import CachedFrames, ClipDataset, EntityWindows, Frame
 from uglspot.data.labels import Video, read_class_list, read_e2e_labels
 from uglspot.engine.config import RunConfig
 from uglspot.engine.schedule import lr_factor, set_lr
-from uglspot.engine.state import load_state, publish, remove_unpublished, resolve, save_state
+from uglspot.engine.state import (
+    TRAINING_STATE_KEYS, checkpoint_dir_name, load_state, publish, remove_unpublished, resolve, save_state,
+)
 from uglspot.errors import UserError
 from uglspot.io import write_json_atomic, write_text_atomic
 
@@ -293,7 +295,7 @@ def save_checkpoint(run: Path, name: str, model: torch.nn.Module, progress: Prog
     from uglspot.engine.checkpoint import save_model
 
     checkpoints = run / "checkpoints"
-    directory = checkpoints / f"{name}-e{progress.epoch:04d}-s{progress.step:08d}"
+    directory = checkpoints / checkpoint_dir_name(name, progress.epoch, progress.step)
     if directory.exists() and directory != resolve(checkpoints, name, missing_ok=True):
         import shutil
 
@@ -383,7 +385,7 @@ def _train(config: RunConfig, resume: bool, hooks: Sequence[Hook], dist: Distrib
         from uglspot.engine.checkpoint import load_model
 
         model.load_state_dict(load_model(last, map_location="cpu").state_dict())
-        state = load_state(last)
+        state = load_state(last, required=TRAINING_STATE_KEYS)
         optimizer.load_state_dict(state["optimizer"])
         scaler.load_state_dict(state["scaler"])
         if state["world_size"] != dist.world_size:
@@ -520,9 +522,11 @@ def _train(config: RunConfig, resume: bool, hooks: Sequence[Hook], dist: Distrib
                    "lr": optimizer.param_groups[0]["lr"], "bad_steps": progress.bad_total,
                    "val_metric": val_metric, "train_frames_per_s": frames_per_s, "seconds": seconds})
         progress.epoch, progress.batch, progress.epoch_loss, progress.epoch_good = epoch + 1, 0, 0.0, 0
-        checkpoint_last()
+        # best before last: the best score is recorded (in last's progress) only once its weights are
+        # published, so a kill between the two resumes from the previous last and redoes this epoch
         if dist.is_main and (improved or (not splits.val and epoch + 1 == cfg.epochs)):
             save_checkpoint(run, "best", ddp, progress, settings, None)
+        checkpoint_last()
         for hook in hooks:
             hook(progress)
     log.close()
