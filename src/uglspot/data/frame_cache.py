@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from uglspot.errors import UserError
-from uglspot.io import atomic_path, file_digest, safe_name, write_json_atomic
+from uglspot.io import atomic_path, file_digest, inside, safe_name, write_json_atomic
 
 CACHE_VERSION = 1
 Format = Literal["jpeg", "raw"]
@@ -102,9 +102,7 @@ class FrameCache:
             offsets = np.load(ours / "index.npy", mmap_mode="r", allow_pickle=False)
             data = np.memmap(ours / "frames.bin", dtype=np.uint8, mode="r") if count else None
             return ("jpeg", data, offsets, count, (height, width))
-        if ".." in Path(video_id).parts or Path(video_id).is_absolute():
-            raise UserError(f"video id {video_id!r}: must be a relative path inside {self.directory}")
-        folder = self.directory / video_id
+        folder = inside(self.directory, video_id)
         if folder.is_dir():
             names = sorted(n for n in os.listdir(folder) if _E2E_FRAME.match(n))
             if names and names[0] == "000000.jpg":

@@ -35,7 +35,7 @@ from uglspot.data.augment import ClipAugment, normalize
 from uglspot.data.clips import epoch_clips, shard
 from uglspot.data.dataset import CachedFrames, ClipDataset, EntityWindows, FrameSource, VideoFrames, entity_batch
 from uglspot.data.labels import Video, read_class_list, read_e2e_labels
-from uglspot.engine.config import RunConfig
+from uglspot.engine.config import RunConfig, check_run_config
 from uglspot.engine.schedule import lr_factor, set_lr
 from uglspot.engine.state import (
     TRAINING_STATE_KEYS, checkpoint_dir_name, load_state, publish, remove_unpublished, resolve, save_state,
@@ -323,6 +323,7 @@ OOM_ADVICE = ("out of GPU memory. Lower train.batch_size (and raise optim.accumu
 
 def train(config: RunConfig, resume: bool = False, hooks: Sequence[Hook] = ()) -> Progress:
     """Train ``config``; with ``resume`` continue the run in ``config.out`` from its last checkpoint."""
+    check_run_config(config)
     dist = Distributed.from_env()
     device = pick_device(config.train.device, dist)
     if dist.enabled and not torch_dist.is_initialized():
