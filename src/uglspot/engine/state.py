@@ -37,6 +37,7 @@ STATE_JSON = "training_state.json"
 POINTERS = ("last", "best")
 TRAINING_STATE_KEYS = {"optimizer": dict, "scaler": dict, "progress": dict, "rng": list, "world_size": int}
 _CHECKPOINT_DIR = re.compile(r"^(last|best)-e\d{4,}-s\d{8,}$")
+_POINTER_TMP = re.compile(r"^\.(last|best)\.json\.[A-Za-z0-9_]+\.tmp$")  # io.atomic_path's temporary name
 
 
 def checkpoint_dir_name(name: str, epoch: int, step: int) -> str:
@@ -167,3 +168,5 @@ def remove_unpublished(checkpoints: Path) -> None:
     for path in checkpoints.iterdir():
         if path.is_dir() and not path.is_symlink() and _CHECKPOINT_DIR.match(path.name) and path not in named:
             shutil.rmtree(path, ignore_errors=True)
+        elif _POINTER_TMP.match(path.name) and path.is_file():  # a pointer write the kill interrupted
+            path.unlink(missing_ok=True)
