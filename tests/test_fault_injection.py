@@ -29,7 +29,7 @@ from safetensors.torch import load_file
 
 pytest.importorskip("uglspot.model.spotter")
 
-from _engine_helpers import make_dataset, tiny_config  # noqa: E402
+from _engine_helpers import link_copy, rewrite, tiny_config  # noqa: E402
 
 from uglspot.cli import main  # noqa: E402
 from uglspot.config import dump_yaml  # noqa: E402
@@ -39,20 +39,18 @@ from uglspot.engine.train import Progress, train  # noqa: E402
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not hasattr(os, "fork") or sys.platform == "darwin", reason="needs fork")]
 
-EPOCHS = dict(epochs=2, checkpoint_every=2)  # 3 optimiser steps per epoch: checkpoints at steps 2, 3, 4, 6
+EPOCHS = dict(epochs=2, checkpoint_every=2)  # as conftest's faults_run: checkpoints at steps 2, 3, 4, 6
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory):
-    torch.set_num_threads(1)  # no OpenMP pool in the parent, so forking is safe
-    return make_dataset(tmp_path_factory.mktemp("faults"), {"train": 2, "val": 1, "test": 1})
+def tiny(faults_dataset):
+    return faults_dataset
 
 
 @pytest.fixture(scope="module")
-def whole(tiny, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Progress]:
+def whole(faults_run) -> tuple[Path, Progress]:
     """The uninterrupted reference run."""
-    run = tmp_path_factory.mktemp("whole") / "run"
-    return run, train(tiny_config(tiny, run, **EPOCHS))
+    return faults_run
 
 
 # --- kills ---------------------------------------------------------------------------------------
@@ -207,14 +205,12 @@ def flip_middle(path: Path, size: int = 4096) -> None:
     middle = len(data) // 2
     size = min(size, len(data) // 4)
     data[middle:middle + size] = bytes((b ^ 0x5A) for b in data[middle:middle + size])
-    path.write_bytes(bytes(data))
+    rewrite(path, bytes(data))
 
 
 @pytest.fixture()
 def copy_run(whole, tmp_path: Path) -> Path:
-    run = tmp_path / "run"
-    shutil.copytree(whole[0], run)
-    return run
+    return link_copy(whole[0], tmp_path / "run")
 
 
 def test_damaged_weights_are_refused_naming_the_file(tiny, copy_run: Path, tmp_path: Path, capsys) -> None:
@@ -229,7 +225,7 @@ def test_damaged_weights_are_refused_naming_the_file(tiny, copy_run: Path, tmp_p
 
 def test_damaged_training_state_is_refused_naming_the_file(copy_run: Path, capsys) -> None:
     state = resolve(copy_run / "checkpoints", "last") / "training_state.safetensors"
-    state.write_bytes(state.read_bytes()[: state.stat().st_size // 2])  # truncated
+    rewrite(state, state.read_bytes()[: state.stat().st_size // 2])  # truncated
     code = main(["train", "--resume", str(copy_run)])
     one_line(capsys, code, 1, str(state), "training state")
 
@@ -296,7 +292,7 @@ def test_a_pointer_cannot_reach_outside_the_run(copy_run: Path, capsys, pointer:
     victim = copy_run.parent / "victim"
     victim.mkdir()
     (victim / "precious.txt").write_text("keep me")
-    (copy_run / "checkpoints" / pointer).write_text(json.dumps({"directory": target}))
+    rewrite(copy_run / "checkpoints" / pointer, json.dumps({"directory": target}))
     code = main(["train", "--resume", str(copy_run)])
     one_line(capsys, code, 1, str(copy_run / "checkpoints" / pointer), "not a checkpoint pointer")
     assert (victim / "precious.txt").read_text() == "keep me"

@@ -114,6 +114,8 @@ def parse_e2e_labels(
             event_where = f"{where}, event #{event_index}"
             frame = _require(raw, "frame", int, event_where)
             label = _require(raw, "label", str, event_where)
+            if frame >= MAX_FRAMES:
+                raise UserError(f"{event_where}: frame {frame} is out of range [0, 2^63)")
             if frame < 0 or (frame >= num_frames and not allow_past_end):
                 raise UserError(
                     f"{event_where}: frame {frame} is outside [0, {num_frames}); check num_frames and fps"

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from uglspot.config import load_config
+from uglspot.errors import UserError
 from uglspot.data.augment import AugmentConfig
 
 
