@@ -66,8 +66,8 @@ class VideoFrames:
         self.size: int | tuple[int, int] | None = (width, height) if width and height else height
         self.max_open = max_open
         self._readers: OrderedDict[str, Any] = OrderedDict()
-        for video_id in fps:  # every file is there (and inside root) before a run starts, not mid-epoch
-            find_video_file(self.root, video_id)
+        for video_id in fps:  # an id that escapes root is a bad labels file: refused before any work starts
+            inside(self.root, video_id)
 
     def reader(self, video_id: str) -> Any:
         from uglspot.video import VideoReader
