@@ -231,7 +231,7 @@ def test_damaged_training_state_is_refused_naming_the_file(copy_run: Path, capsy
 
 
 def test_damaged_entity_store_is_refused_naming_the_file(tiny, whole, tmp_path: Path, capsys) -> None:
-    from uglspot.data.dataset import entity_store_path
+    from uglspot.entities.store import store_path as entity_store_path
 
     stores = tmp_path / "entities"
     shutil.copytree(tiny.entities, stores)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from uglspot.commands.arguments import non_negative_int, positive_int
+from uglspot.commands import non_negative_int, positive_int
 from uglspot.errors import UserError
 
 ORDER = 1

@@ -7,8 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from uglspot.commands import parse_size
-from uglspot.commands.arguments import fraction, non_negative_int, positive_int
+from uglspot.commands import fraction, non_negative_int, parse_size, positive_int
 
 ORDER = 35
 

@@ -6,8 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from uglspot.commands import parse_size
-from uglspot.commands.arguments import int_at_least, positive_float, positive_int
+from uglspot.commands import int_at_least, parse_size, positive_float, positive_int
 
 ORDER = 30
 

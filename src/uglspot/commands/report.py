@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from uglspot.commands.arguments import non_negative_int
+from uglspot.commands import non_negative_int
 from uglspot.errors import UserError
 
 ORDER = 60

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from uglspot.commands.arguments import fraction, non_negative_int, positive_int
+from uglspot.commands import fraction, non_negative_int, positive_int
 
 ORDER = 40
 

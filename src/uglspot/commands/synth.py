@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from uglspot.commands.arguments import non_negative_int, positive_float, positive_int
+from uglspot.commands import non_negative_int, positive_float, positive_int
 from uglspot.errors import UserError
 
 ORDER = 80

@@ -104,7 +104,7 @@ def parse_e2e_labels(
         seen[video_id] = index
         num_frames = _require(record, "num_frames", int, where)
         if not 0 <= num_frames < MAX_FRAMES:
-            raise UserError(f"{where}: num_frames {num_frames} is out of range [0, 2^63)")
+            raise UserError(f"{where}: num_frames {num_frames} is outside [0, 2^63)")
         fps = float(_require(record, "fps", (int, float), where))
         if not (math.isfinite(fps) and fps > 0) and fps != -1:
             raise UserError(f"{where}: fps {fps!r} must be a finite rate > 0 (or -1: the video file's own)")
@@ -115,7 +115,7 @@ def parse_e2e_labels(
             frame = _require(raw, "frame", int, event_where)
             label = _require(raw, "label", str, event_where)
             if frame >= MAX_FRAMES:
-                raise UserError(f"{event_where}: frame {frame} is out of range [0, 2^63)")
+                raise UserError(f"{event_where}: frame {frame} is outside [0, 2^63)")
             if frame < 0 or (frame >= num_frames and not allow_past_end):
                 raise UserError(
                     f"{event_where}: frame {frame} is outside [0, {num_frames}); check num_frames and fps"
@@ -181,7 +181,7 @@ def parse_predictions(data: Any, source: str) -> list[VideoPredictions]:
             event_where = f"{where}, event #{event_index}"
             frame = _require(raw, "frame", int, event_where)
             if not 0 <= frame < MAX_FRAMES:
-                raise UserError(f"{event_where}: frame {frame} is out of range [0, 2^63)")
+                raise UserError(f"{event_where}: frame {frame} is outside [0, 2^63)")
             label = _require(raw, "label", str, event_where)
             score = float(_require(raw, "score", (int, float), event_where))
             if not math.isfinite(score):
