@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from uglspot.commands import non_negative_int, positive_int
 from uglspot.errors import UserError
 
 ORDER = 1
@@ -71,8 +72,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "DIR/report.html. About 10 minutes on 2 CPU cores; --quick takes about 2. See docs/demo.md."))
     parser.add_argument("--out", type=Path, default=Path("demo-run"), help="new output directory (default demo-run)")
     parser.add_argument("--quick", action="store_true", help="a smaller run for CI (about 2 minutes)")
-    parser.add_argument("--seed", type=int, default=None, help="dataset and training seed (default 0)")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
+    parser.add_argument("--seed", type=non_negative_int, default=None, help="dataset and training seed (default 0)")
+    parser.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: all cores)")
     parser.set_defaults(func=run)
 
 

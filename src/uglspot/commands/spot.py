@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from uglspot.commands import fraction, non_negative_int, positive_int
+
 ORDER = 40
 
 
@@ -38,10 +40,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--prompt", metavar="NAMES",
                         help="--detector's comma-separated entity names (default: the training stores' "
                              "vocabulary; the order must be the one the model was trained with)")
-    parser.add_argument("--detector-batch-size", type=int, default=8, metavar="N", help="frames per detector batch")
+    parser.add_argument("--detector-batch-size", type=positive_int, default=8, metavar="N", help="frames per detector batch")
     parser.add_argument("--out", type=Path, required=True, metavar="OUT_DIR", help="output folder")
-    parser.add_argument("--threshold", type=float, help="candidate score threshold (default: the model's)")
-    parser.add_argument("--nms-window", type=int, help="per-class NMS radius in frames (default: the model's)")
+    parser.add_argument("--threshold", type=fraction, help="candidate score threshold (default: the model's)")
+    parser.add_argument("--nms-window", type=non_negative_int, help="per-class NMS radius in frames (default: the model's)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ... (default: auto)")
     parser.add_argument("--no-plot", action="store_true", help="skip the timeline PNGs")
     parser.set_defaults(func=run)

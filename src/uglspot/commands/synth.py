@@ -6,6 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
+from uglspot.commands import non_negative_int, positive_float, positive_int
 from uglspot.errors import UserError
 
 ORDER = 80
@@ -19,14 +20,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "train/val/test.json), SoccerNet Labels-v2.json per match, and a simulated detector's "
             "entity store per match. The same seed gives the same dataset. See docs/demo.md."))
     parser.add_argument("--out", required=True, type=Path, help="new or empty output directory")
-    parser.add_argument("--matches", type=int, default=10,
+    parser.add_argument("--matches", type=positive_int, default=10,
                         help="matches in all, split train/val/test as 70/10/20%% (at least one each; default 10)")
-    parser.add_argument("--minutes", type=float, default=4.0, help="length of each match video (default 4)")
-    parser.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
-    parser.add_argument("--width", type=int, default=224, help="frame width, even (default 224)")
-    parser.add_argument("--height", type=int, default=128, help="frame height, even (default 128)")
-    parser.add_argument("--fps", type=float, default=8.0, help="frame rate (default 8)")
-    parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
+    parser.add_argument("--minutes", type=positive_float, default=4.0, help="length of each match video (default 4)")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="dataset seed (default 0)")
+    parser.add_argument("--width", type=positive_int, default=224, help="frame width, even (default 224)")
+    parser.add_argument("--height", type=positive_int, default=128, help="frame height, even (default 128)")
+    parser.add_argument("--fps", type=positive_float, default=8.0, help="frame rate (default 8)")
+    parser.add_argument("--workers", type=positive_int, default=min(2, os.cpu_count() or 1),
                         help="matches rendered in parallel (default: min(2, CPUs))")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a renderer setting, e.g. --set detector.recall.ball=0.5 "

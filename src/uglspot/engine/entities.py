@@ -54,6 +54,7 @@ def check_entity_stores(root: str | Path, videos: Sequence[tuple[str, int | None
             missing.append(video_id)
             continue
         header = EntityStore.read_header(path)
+        EntityStore.verify(path)
         key = StoreKey.from_json(header["key"], f"{path}: key").to_json()  # an old key gets its feature kind
         header = {**header, "key": key}
         if first is None:

@@ -216,14 +216,14 @@ def model_directory(path: str | Path) -> Path:
 
 
 def load_spotter(path: str | Path, device: torch.device | str = "cpu") -> Spotter:
-    from uglspot.engine.checkpoint import load_model
+    from uglspot.engine.checkpoint import check_inference_settings, load_model
 
     directory = model_directory(path)
     settings_path = directory / "inference.json"
     if not settings_path.is_file():
         raise UserError(f"{directory}: no inference.json (classes, frame rate, window); "
                         "use a checkpoint written by `uglspot train`")
-    settings = read_json(settings_path)
+    settings = check_inference_settings(read_json(settings_path), settings_path)
     model = load_model(directory, map_location="cpu").to(device).eval()
     return Spotter(model=model, settings=settings, directory=directory)
 

@@ -35,11 +35,13 @@ from uglspot.data.augment import ClipAugment, normalize
 from uglspot.data.clips import epoch_clips
 from uglspot.data.dataset import ClipDataset, EntityWindows, FrameSource, entity_batch
 from uglspot.data.labels import Video
-from uglspot.engine.config import RunConfig
+from uglspot.engine.config import RunConfig, check_run_config
 from uglspot.engine.runtime import Distributed, amp_mode, pick_device, shard, unwrap
 from uglspot.engine.schedule import lr_factor, set_lr
 from uglspot.engine.sources import expected_frames, frame_source, load_splits
-from uglspot.engine.state import load_state, publish, remove_unpublished, resolve, save_state
+from uglspot.engine.state import (
+    TRAINING_STATE_KEYS, checkpoint_dir_name, load_state, publish, remove_unpublished, resolve, save_state,
+)
 from uglspot.errors import UserError
 from uglspot.io import write_json_atomic, write_text_atomic
 
@@ -116,10 +118,14 @@ class RunLog:
     @staticmethod
     def _truncate(path: Path, columns: list[str], keep: Callable[[dict[str, str]], bool]) -> None:
         rows = []
-        if path.is_file():
-            with open(path, newline="", encoding="utf-8") as handle:
-                rows = [row for row in csv.DictReader(handle) if keep(row)]
-        lines = [",".join(columns)] + [",".join(row[c] for c in columns) for row in rows]
+        try:
+            if path.is_file():
+                with open(path, newline="", encoding="utf-8") as handle:
+                    rows = [row for row in csv.DictReader(handle) if keep(row)]
+            lines = [",".join(columns)] + [",".join(row[c] for c in columns) for row in rows]
+        except (KeyError, TypeError, ValueError, UnicodeDecodeError, csv.Error) as exc:
+            raise UserError(f"{path}: damaged log ({type(exc).__name__}: {str(exc)[:80]}); repair it, or move it "
+                            "away to resume with a fresh log") from None
         write_text_atomic(path, "\n".join(lines) + "\n")
 
     @staticmethod
@@ -168,7 +174,7 @@ def save_checkpoint(run: Path, name: str, model: torch.nn.Module, progress: Prog
     from uglspot.engine.checkpoint import save_model
 
     checkpoints = run / "checkpoints"
-    directory = checkpoints / f"{name}-e{progress.epoch:04d}-s{progress.step:08d}"
+    directory = checkpoints / checkpoint_dir_name(name, progress.epoch, progress.step)
     if directory.exists() and directory != resolve(checkpoints, name, missing_ok=True):
         import shutil
 
@@ -196,6 +202,7 @@ OOM_ADVICE = ("out of GPU memory. Lower train.batch_size (and raise optim.accumu
 
 def train(config: RunConfig, resume: bool = False, hooks: Sequence[Hook] = ()) -> Progress:
     """Train ``config``; with ``resume`` continue the run in ``config.out`` from its last checkpoint."""
+    check_run_config(config)
     dist = Distributed.from_env()
     device = pick_device(config.train.device, dist, option="train.device")
     if dist.enabled and not torch_dist.is_initialized():
@@ -258,7 +265,7 @@ def _train(config: RunConfig, resume: bool, hooks: Sequence[Hook], dist: Distrib
         from uglspot.engine.checkpoint import load_model
 
         model.load_state_dict(load_model(last, map_location="cpu").state_dict())
-        state = load_state(last)
+        state = load_state(last, required=TRAINING_STATE_KEYS)
         optimizer.load_state_dict(state["optimizer"])
         scaler.load_state_dict(state["scaler"])
         if state["world_size"] != dist.world_size:
@@ -395,9 +402,11 @@ def _train(config: RunConfig, resume: bool, hooks: Sequence[Hook], dist: Distrib
                    "lr": optimizer.param_groups[0]["lr"], "bad_steps": progress.bad_total,
                    "val_metric": val_metric, "train_frames_per_s": frames_per_s, "seconds": seconds})
         progress.epoch, progress.batch, progress.epoch_loss, progress.epoch_good = epoch + 1, 0, 0.0, 0
-        checkpoint_last()
+        # best before last: the best score is recorded (in last's progress) only once its weights are
+        # published, so a kill between the two resumes from the previous last and redoes this epoch
         if dist.is_main and (improved or (not splits.val and epoch + 1 == cfg.epochs)):
             save_checkpoint(run, "best", ddp, progress, settings, None)
+        checkpoint_last()
         for hook in hooks:
             hook(progress)
     log.close()

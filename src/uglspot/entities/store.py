@@ -16,6 +16,7 @@ modification time, and what made the store (uglspot version, time). A window
 reads only the offsets and the rows of its frames through a memory map, so a
 100-frame clip never loads the whole video. Writes go to a temporary file that
 is renamed into place: a killed run never leaves a store that looks complete.
+The metadata also holds a checksum of the arrays (``EntityStore.verify``).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from uglspot.errors import UserError
-from uglspot.io import atomic_path
+from uglspot.io import load_tensors, save_tensors
 
 STORE_VERSION = 1
 
@@ -100,8 +101,6 @@ class EntityStore:
         """Write a store atomically. ``detections`` has one dict per target
         frame with ``boxes (n,4)``, ``cls (n,)``, ``score (n,)`` and optionally
         ``feat (n,De)``; frames past ``len(detections)`` are empty."""
-        from safetensors.numpy import save_file
-
         from uglspot import __version__
 
         key = _key(key)
@@ -148,9 +147,14 @@ class EntityStore:
             "num_boxes": int(offsets[-1]), "made_by": f"uglspot {__version__}",
             "made_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "extra": extra or {},
         }
-        with atomic_path(path) as tmp:
-            save_file(tensors, str(tmp), metadata={"uglspot_entity_store": json.dumps(header)})
+        save_tensors(tensors, path, metadata={"uglspot_entity_store": json.dumps(header)})
         return path
+
+    @staticmethod
+    def verify(path: str | Path) -> None:
+        """Read the whole store and check it against the checksum written with
+        it; a damaged store is one line naming the file."""
+        load_tensors(path, "entity store", "delete it and run `uglspot detect` again", framework="numpy")
 
     @staticmethod
     def read_header(path: str | Path) -> dict[str, Any]:
@@ -168,7 +172,13 @@ class EntityStore:
                             "`uglspot detect` again") from None
         if "uglspot_entity_store" not in metadata:
             raise UserError(f"{path}: a safetensors file but not an uglspot entity store")
-        header = json.loads(metadata["uglspot_entity_store"])
+        try:
+            header = json.loads(metadata["uglspot_entity_store"])
+        except json.JSONDecodeError:
+            header = None
+        if not isinstance(header, dict) or not isinstance(header.get("key"), dict) \
+                or not isinstance(header.get("num_frames"), int):
+            raise UserError(f"{path}: damaged entity store header; delete it and run `uglspot detect` again")
         if header.get("version") != STORE_VERSION:
             raise UserError(f"{path}: entity store version {header.get('version')}, this uglspot reads "
                             f"{STORE_VERSION}; run `uglspot detect` again")

@@ -14,6 +14,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from uglspot.errors import UserError
 from uglspot.report.curves import pr_curve
 from uglspot.report.inputs import ReportInputs, SpottedEvent, VideoEvents
 
@@ -131,7 +132,10 @@ def _gallery_items(inputs: ReportInputs, per_class: int, tolerance: int) -> list
 
 
 def _frame_reader(inputs: ReportInputs) -> Callable[[str, float, int], np.ndarray | None]:
-    """Read one frame (H, W, 3) uint8 of a video at the events' frame rate."""
+    """Read one frame (H, W, 3) uint8 of a video at the events' frame rate;
+    None for a video that is missing, refused or unreadable (the reason goes
+    into ``inputs.video_notes`` for the caption: one bad video never stops
+    the report)."""
     readers: dict[tuple[str, float], Any] = {}
 
     def read(video_id: str, fps: float, frame: int) -> np.ndarray | None:
@@ -139,11 +143,17 @@ def _frame_reader(inputs: ReportInputs) -> Callable[[str, float, int], np.ndarra
         if path is None:
             return None
         key = (video_id, fps)
-        if key not in readers:
-            from uglspot.video import VideoReader
+        try:
+            if key not in readers:
+                from uglspot.video import VideoReader
 
-            readers[key] = VideoReader(path, fps=fps if fps > 0 else None)
-        clip = readers[key].read(frame, 1)  # (1, 3, H, W) uint8
+                readers[key] = VideoReader(path, fps=fps if fps > 0 else None)
+            clip = readers[key].read(frame, 1)  # (1, 3, H, W) uint8
+        except (UserError, OSError, ValueError, RuntimeError) as exc:
+            reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+            inputs.video_notes[video_id] = f"video unreadable ({reason})"
+            inputs.videos.pop(video_id, None)
+            return None
         return clip[0].permute(1, 2, 0).numpy()
 
     return read
@@ -226,7 +236,7 @@ def build_report(inputs: ReportInputs, tolerances: Sequence[int] = (1, 2), galle
             png = plots.gallery_figure(frame, item.event, size)
             status = (f' · <span class="{item.status.lower()}">{_e(item.status)}</span>'
                       if item.status is not None else "")
-            missing = " · video not found" if frame is None else ""
+            missing = f" · {_e(inputs.video_notes.get(item.video.video, 'video not found'))}" if frame is None else ""
             caption = (f"<b>{_e(item.event.label)}</b> score {item.event.score:.2f}{status}<br>"
                        f"{_e(item.video.video)} · frame {item.event.frame} · {item.event.time:.1f} s{missing}")
             gallery.append(f'<figure class="gallery-item" data-class="{_e(item.event.label)}">'
