@@ -231,13 +231,6 @@ def card_sentence(results: dict[str, Any], kept: dict[str, Any]) -> str:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from uglspot.data.labels import read_class_list, read_e2e_labels
-    from uglspot.synth import SynthConfig, generate_dataset
-    from uglspot.engine.train import train
-    from uglspot.io import write_json_atomic
-    from uglspot.metrics.spotting import frame_map
-    from uglspot.report import build_report, load_inputs
-
     if args.quick and args.profile not in (None, "quick"):
         raise UserError(f"--quick and --profile {args.profile} disagree; pass one of them")
     profile = QUICK if args.quick else PROFILES[args.profile or "default"]
@@ -247,9 +240,44 @@ def run(args: argparse.Namespace) -> int:
     if root.exists() and (not root.is_dir() or any(root.iterdir())):
         raise UserError(f"{root}: already exists and is not empty; pass a new --out (a demo never overwrites)")
     torch.set_num_threads(args.threads or os.cpu_count() or 1)
+    outcome = run_demo(root, profile)
+    print()
+    print(f"Test split: {outcome.test_videos} matches, {sum(outcome.counts.values())} events; both variants "
+          f"trained on {profile.budget_frames} frames (clips of {profile.clip_len}, {profile.width}x"
+          f"{profile.height} px), seed {profile.seed}, profile {profile.name}.")
+    print("AP (%) per class, E2E-Spot frame mAP at δ frames (Δ: UGL minus global-only):")
+    print(outcome.table)
+    print(f"\n{outcome.finding}")
+    timings = outcome.seconds
+    print(f"\nreport: {root / 'report.html'}   took {timings['total'] / 60:.1f} min "
+          f"({', '.join(f'{k} {v:.0f}s' for k, v in timings.items() if k != 'total')})")
+    return 0
+
+
+@dataclass
+class DemoOutcome:
+    """What one demo run measured (also written to ``DIR/summary.json``)."""
+
+    results: dict[str, Any]  # variant -> FrameMapResult on the test split
+    kept: dict[str, Any]  # variant -> KeptShare (None without entities)
+    counts: dict[str, int]  # test events per class
+    test_videos: int
+    table: str
+    finding: str
+    seconds: dict[str, float]
+
+
+def run_demo(root: Path, profile: DemoProfile, report: bool = True) -> DemoOutcome:
+    """Render, train both variants, spot, score, write the report and
+    ``summary.json`` into ``root``; return what was measured."""
+    from uglspot.data.labels import read_class_list, read_e2e_labels
+    from uglspot.engine.train import train
+    from uglspot.io import write_json_atomic, write_text_atomic
+    from uglspot.metrics.spotting import frame_map
+    from uglspot.synth import SynthConfig, generate_dataset
+
     started = time.perf_counter()
     timings: dict[str, float] = {}
-
     t = time.perf_counter()
     data = root / "dataset"
     cfg = SynthConfig(width=profile.width, height=profile.height, fps=profile.fps,
@@ -261,43 +289,37 @@ def run(args: argparse.Namespace) -> int:
 
     classes = read_class_list(data / "class.txt")
     test = read_e2e_labels(data / "test.json", classes)
-    results = {}
-    predictions = {}
+    results: dict[str, Any] = {}
     kept: dict[str, Any] = {}
     for variant in VARIANTS:
         t = time.perf_counter()
         train(_train_config(root, variant, profile))
         timings[f"train {variant}"] = time.perf_counter() - t
         t = time.perf_counter()
-        predictions[variant], kept[variant] = _spot_split(root, variant, test, profile)
+        predictions, kept[variant] = _spot_split(root, variant, test, profile)
         timings[f"spot {variant}"] = time.perf_counter() - t
-        results[variant] = frame_map(test, predictions[variant], classes, TOLERANCES)
+        results[variant] = frame_map(test, predictions, classes, TOLERANCES)
 
-    t = time.perf_counter()
-    write_json_atomic(root / "report-inputs.json", {"truth": "dataset/test.json", "classes": "dataset/class.txt",
-                                                     "videos": "dataset/videos"})
-    inputs = load_inputs(root, title="uglspot demo: global-only (e2e_rny002) vs UGL (ugl_rny002), synthetic test")
-    document, _ = build_report(inputs, tolerances=TOLERANCES)
-    from uglspot.io import write_text_atomic
+    if report:
+        from uglspot.report import build_report, load_inputs
 
-    write_text_atomic(root / "report.html", document)
-    timings["report"] = time.perf_counter() - t
+        t = time.perf_counter()
+        write_json_atomic(root / "report-inputs.json", {"truth": "dataset/test.json",
+                                                         "classes": "dataset/class.txt", "videos": "dataset/videos"})
+        inputs = load_inputs(root, title="uglspot demo: global-only (e2e_rny002) vs UGL (ugl_rny002), "
+                                         "synthetic test")
+        document, _ = build_report(inputs, tolerances=TOLERANCES)
+        write_text_atomic(root / "report.html", document)
+        timings["report"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - started
 
     counts = {c: sum(1 for v in test for e in v.events if e.label == c) for c in classes}
-    table = summary_table(classes, results, counts)
-    finding = card_sentence(results, kept)
+    outcome = DemoOutcome(results, kept, counts, len(test), summary_table(classes, results, counts),
+                          card_sentence(results, kept), timings)
     write_json_atomic(root / "summary.json", {
         "profile": profile.name, "seed": profile.seed, "budget_frames": profile.budget_frames,
         "tolerances": list(TOLERANCES), "seconds": {k: round(v, 1) for k, v in timings.items()},
         "events": counts, "results": {v: r.to_json() for v, r in results.items()},
-        "card_boxes_kept": {v: k.to_json() for v, k in kept.items() if k is not None}, "finding": finding})
-    print()
-    print(f"Test split: {len(test)} matches, {sum(counts.values())} events; both variants trained on "
-          f"{profile.budget_frames} frames (clips of {profile.clip_len}, {profile.width}x{profile.height} px).")
-    print("AP (%) per class, E2E-Spot frame mAP at δ frames:")
-    print(table)
-    print(f"\n{finding}")
-    print(f"\nreport: {root / 'report.html'}   took {timings['total'] / 60:.1f} min "
-          f"({', '.join(f'{k} {v:.0f}s' for k, v in timings.items() if k != 'total')})")
-    return 0
+        "card_boxes_kept": {v: k.to_json() for v, k in kept.items() if k is not None},
+        "finding": outcome.finding})
+    return outcome
