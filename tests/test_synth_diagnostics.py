@@ -86,3 +86,25 @@ def test_store_keeps_the_truth_flag_in_window_order(tmp_path, with_truth):
     # frame 0 sorted by score: yellow 0.9 (false), class 0 0.5 (true); red 0.2 is past 2 slots
     assert window["cls"][1].tolist() == [YELLOW, 0]
     assert truth.tolist() == [[False, False], [False, True], [False, False], [False, False]]
+
+
+def test_synth_command_sets_the_split_counts(tmp_path, capsys):
+    import json
+
+    from uglspot.cli import main
+
+    out = tmp_path / "data"
+    assert main(["synth", "--out", str(out), "--splits", "2,0,1", "--minutes", "0.1", "--width", "64",
+                 "--height", "36", "--workers", "1"]) == 0
+    assert json.loads((out / "dataset.json").read_text())["counts"] == {"train": 2, "val": 0, "test": 1}
+    assert [len(json.loads((out / f"{s}.json").read_text())) for s in ("train", "val", "test")] == [2, 0, 1]
+
+
+@pytest.mark.parametrize("splits", ["2,1", "a,b,c", "0,1,1", "2,1,0", "2,-1,1"])
+def test_synth_command_refuses_bad_split_counts(tmp_path, capsys, splits):
+    from uglspot.cli import main
+
+    assert main(["synth", "--out", str(tmp_path / "d"), "--splits", splits]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--splits" in err[0] and "TRAIN,VAL,TEST" in err[0]
+    assert not (tmp_path / "d").exists()

@@ -223,8 +223,10 @@ def card_sentence(results: dict[str, Any], kept: dict[str, Any]) -> str:
             f"the entity branch is {verb} the global-only model by {100 * abs(u - b):.1f} points.")
     share = kept.get(ugl)
     if share is not None and share.true_share is not None:
-        text += (f" Its attention kept {100 * share.true_share:.0f}% of the true card boxes at card events "
-                 f"(and {100 * (share.false_share or 0):.0f}% of the card-coloured false positives there).")
+        false = ("no card-coloured false positive was there" if share.false_share is None else
+                 f"and {100 * share.false_share:.0f}% of the {share.false_total} card-coloured false positives there")
+        text += (f" Its attention kept {100 * share.true_share:.0f}% of the {share.true_total} true card boxes "
+                 f"at card events ({false}).")
     return text
 
 
