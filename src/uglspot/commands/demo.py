@@ -59,6 +59,8 @@ class DemoProfile:
     augment: dict[str, Any] = field(default_factory=lambda: {"mixup": False, "jitter_p": 0.0, "blur_p": 0.0})
     entity_slots: int = 16
     infer_batch: int = 4
+    # Options given to both variants' models (e.g. a smaller timm backbone for the learning test).
+    shared_options: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
     # The UGL variant reads the detector's stored box features, with a trained entity selection
     # (the paper's fixed rule drops the card box and cannot learn to keep it: docs/demo.md).
@@ -113,7 +115,8 @@ def _train_config(root: Path, variant: str, profile: DemoProfile) -> Any:
                  "height": profile.height, "width": profile.width, "clip_len": profile.clip_len,
                  "dilate": profile.dilate, "entity_slots": profile.entity_slots, "workers": 0,
                  "foreground": profile.foreground},
-        "model": {"name": variant, "options": {**(profile.model_options if uses_entities else {}),
+        "model": {"name": variant, "options": {**profile.shared_options,
+                                                **(profile.model_options if uses_entities else {}),
                                                 "loss": profile.loss}},
         "augment": dict(profile.augment),
         "optim": {"lr": profile.lr, "warmup_epochs": profile.warmup_epochs},
