@@ -31,6 +31,8 @@ class DataConfig:
     clip_len: int = 100  # δ, frames per training clip and per inference window
     pad: int = 5  # clips and windows may start this many frames before the video
     dilate: int = 0  # label frames within ±dilate of an event with its class
+    foreground: float = 0.0  # share of training clips drawn to contain an event (E2E-Spot's fg_upsample)
+    foreground_balance: Literal["class", "uniform"] = "class"  # pick a class first, or any event uniformly
     allow_events_past_end: bool = False  # keep label files whose events pass num_frames (they are dropped)
     entity_slots: int = 50
     workers: int = 2  # data-loader processes per rank

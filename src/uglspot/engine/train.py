@@ -302,7 +302,9 @@ def _train(config: RunConfig, resume: bool, hooks: Sequence[Hook], dist: Distrib
     for epoch in range(progress.epoch, cfg.epochs):
         progress.epoch = epoch
         clips = shard(epoch_clips(splits.train, config.data.clip_len, clips_per_epoch, cfg.seed, epoch,
-                                  config.data.pad), dist.rank, dist.world_size, equal=True)
+                                  config.data.pad, config.data.foreground, config.data.foreground_balance,
+                                  {label: i + 1 for i, label in enumerate(splits.classes)}),
+                      dist.rank, dist.world_size, equal=True)
         clips = clips[progress.batch * cfg.batch_size:steps_per_epoch * per_step]
         loader = DataLoader(ClipDataset(clips, splits.train, splits.classes, frames, entities,
                                         config.data.dilate),

@@ -100,7 +100,9 @@ class EntityStore:
               detections: list[dict[str, np.ndarray]], extra: dict[str, Any] | None = None) -> Path:
         """Write a store atomically. ``detections`` has one dict per target
         frame with ``boxes (n,4)``, ``cls (n,)``, ``score (n,)`` and optionally
-        ``feat (n,De)``; frames past ``len(detections)`` are empty."""
+        ``feat (n,De)`` and ``truth (n,)`` (a ground-truth flag per box that a
+        synthetic source knows, kept for diagnostics: see ``truth_window``);
+        frames past ``len(detections)`` are empty."""
         from uglspot import __version__
 
         key = _key(key)
@@ -108,7 +110,8 @@ class EntityStore:
         if len(detections) > num_frames:
             raise UserError(f"{path}: {len(detections)} frames of detections for a video of {num_frames} frames")
         counts = np.zeros(num_frames, dtype=np.int64)
-        parts: dict[str, list[np.ndarray]] = {"boxes": [], "cls": [], "score": [], "feat": []}
+        parts: dict[str, list[np.ndarray]] = {"boxes": [], "cls": [], "score": [], "feat": [], "truth": []}
+        with_truth = bool(detections) and all("truth" in d for d in detections)
         with_feat = [d.get("feat") is not None for d in detections if len(d["score"])]
         if with_feat and not (all(with_feat) or not any(with_feat)):
             raise UserError(f"{path}: some frames have box features and some do not")
@@ -126,6 +129,8 @@ class EntityStore:
             parts["boxes"].append(boxes[order])
             parts["cls"].append(cls[order])
             parts["score"].append(score[order])
+            if with_truth:
+                parts["truth"].append(np.asarray(det["truth"], dtype=np.uint8).reshape(n)[order])
             if n and det.get("feat") is not None:
                 feat = np.asarray(det["feat"], dtype=np.float32).reshape(n, -1)
                 if feat_dim is not None and feat.shape[1] != feat_dim:
@@ -142,6 +147,8 @@ class EntityStore:
         }
         if feat_dim is not None:
             tensors["feat"] = np.concatenate(parts["feat"])
+        if with_truth:
+            tensors["truth"] = np.concatenate(parts["truth"]) if parts["truth"] else np.zeros(0, np.uint8)
         header = {
             "version": STORE_VERSION, "key": key.to_json(), "num_frames": num_frames, "feat_dim": feat_dim,
             "num_boxes": int(offsets[-1]), "made_by": f"uglspot {__version__}",
@@ -241,6 +248,31 @@ class EntityStore:
         out["mask"][frame, rank] = True
         if self.feat_dim is not None:
             out["feat"][frame, rank] = self._slice("feat", first, last)[keep]
+        return out
+
+
+    def truth_window(self, start: int, count: int, slots: int = 50) -> np.ndarray | None:
+        """The ground-truth flag (count, N) of the boxes ``window`` returns for
+        the same frames (True: a real object, not a false positive), or None
+        when the store has no flags (only synthetic stores do). For
+        diagnostics such as the share of true card boxes the attention keeps;
+        no model reads it."""
+        from safetensors import safe_open
+
+        with safe_open(str(self.path), framework="numpy") as handle:
+            if "truth" not in handle.keys():
+                return None
+        out = np.zeros((count, slots), bool)
+        lo, hi = max(start, 0), min(start + count, self.num_frames)
+        if lo >= hi or slots <= 0:
+            return out
+        offsets = self._slice("offsets", lo, hi + 1)
+        first, last = int(offsets[0]), int(offsets[-1])
+        counts = np.diff(offsets)
+        frame = np.repeat(np.arange(lo - start, hi - start), counts)
+        rank = np.arange(last - first) - np.repeat(offsets[:-1] - first, counts)
+        keep = rank < slots
+        out[frame[keep], rank[keep]] = self._slice("truth", first, last)[keep].astype(bool)
         return out
 
 
