@@ -15,3 +15,28 @@ def shared_labels() -> Path:
     if not SHARED_LABELS.is_dir():
         pytest.skip(f"real label files not found at {SHARED_LABELS}; set UGLSPOT_SHARED")
     return SHARED_LABELS
+
+
+@pytest.fixture(scope="session")
+def faults_dataset(tmp_path_factory: pytest.TempPathFactory):
+    """A tiny labelled dataset (real videos, labels, entity stores) for the
+    fault-injection and bad-input tests."""
+    import torch
+    from _engine_helpers import make_dataset
+
+    torch.set_num_threads(1)  # no OpenMP pool in this process, so the fault tests may fork
+    return make_dataset(tmp_path_factory.mktemp("faults"), {"train": 2, "val": 1, "test": 1})
+
+
+FAULTS_RUN = dict(epochs=2, checkpoint_every=2)  # 3 optimiser steps per epoch: checkpoints at steps 2, 3, 4, 6
+
+
+@pytest.fixture(scope="session")
+def faults_run(faults_dataset, tmp_path_factory: pytest.TempPathFactory):
+    """An uninterrupted tiny run on ``faults_dataset``: (run directory, final Progress)."""
+    from _engine_helpers import tiny_config
+
+    from uglspot.engine.train import train
+
+    run = tmp_path_factory.mktemp("whole") / "run"
+    return run, train(tiny_config(faults_dataset, run, **FAULTS_RUN))

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from uglspot.data.clips import (
-    Clip, dense_labels, epoch_clips, inference_windows, sample_clips, start_range, video_events,
+    Clip, dense_labels, epoch_clips, epoch_rng, foreground_clips, inference_windows, sample_clips,
+    start_range, video_events,
 )
 from uglspot.data.labels import Event, Video
 from uglspot.engine.runtime import shard
@@ -113,3 +114,71 @@ def test_video_events_maps_labels_to_indices_from_one() -> None:
 def test_sample_clips_rejects_empty_input() -> None:
     with pytest.raises(ValueError):
         sample_clips([0, 0], ["a", "b"], 10, 5, np.random.default_rng(0))
+
+
+# Foreground clips: (event frame, num_frames, length, pad) -> the inclusive range of starts
+# that keep the event inside the clip and the clip inside [-pad, N - length + pad].
+@pytest.mark.parametrize("frame, num_frames, length, pad, expected", [
+    (10, 100, 8, 5, (3, 10)),  # every position of the event in the clip
+    (2, 100, 8, 5, (-5, 2)),  # near the start: the pad lets the event sit at offsets 0..7
+    (98, 100, 8, 5, (91, 97)),  # near the end: start 98 would need 6 frames of pad
+    (0, 100, 8, 0, (0, 0)),  # no pad: the event can only be the first frame
+    (50, 60, 100, 5, (-5, -5)),  # video shorter than a clip: the one start there is
+])
+def test_foreground_clip_start_range(frame: int, num_frames: int, length: int, pad: int,
+                                     expected: tuple[int, int]) -> None:
+    clips = foreground_clips([[(frame, 1)]], [num_frames], ["v"], length, 4000, np.random.default_rng(0), pad)
+    starts = {c.start for c in clips}
+    assert (min(starts), max(starts)) == expected
+    assert starts == set(range(expected[0], expected[1] + 1))  # every allowed start is drawn
+    assert all(c.start <= frame < c.start + length for c in clips)
+
+
+def test_foreground_clips_position_is_uniform() -> None:
+    clips = foreground_clips([[(500, 1)]], [1000], ["v"], 10, 20_000, np.random.default_rng(1))
+    offsets = np.bincount([500 - c.start for c in clips], minlength=10)
+    assert offsets.shape == (10,) and offsets.min() > 1700 and offsets.max() < 2300  # 2,000 each
+
+
+def test_foreground_clips_class_balanced_or_uniform() -> None:
+    # one rare event (class 2) among 99 common ones (class 1), in two videos
+    events = [[(10 * i + 5, 1) for i in range(99)], [(40, 2)]]
+    rare = lambda clips: sum(c.video == "b" for c in clips) / len(clips)  # noqa: E731
+    balanced = foreground_clips(events, [1000, 100], ["a", "b"], 16, 10_000, np.random.default_rng(0),
+                                balance="class")
+    uniform = foreground_clips(events, [1000, 100], ["a", "b"], 16, 10_000, np.random.default_rng(0),
+                               balance="uniform")
+    assert abs(rare(balanced) - 0.5) < 0.03
+    assert abs(rare(uniform) - 0.01) < 0.005
+
+
+def test_foreground_clips_skip_events_outside_the_video_and_need_one() -> None:
+    clips = foreground_clips([[(-3, 1), (20, 1), (200, 2)]], [100], ["v"], 8, 500, np.random.default_rng(0))
+    assert all(c.start <= 20 < c.start + 8 for c in clips)
+    with pytest.raises(ValueError, match="labelled events"):
+        foreground_clips([[(200, 1)]], [100], ["v"], 8, 5, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="balance"):
+        foreground_clips([[(20, 1)]], [100], ["v"], 8, 5, np.random.default_rng(0), balance="rare")
+
+
+def test_epoch_clips_without_foreground_are_the_uniform_clips() -> None:
+    videos = [Video("x", 500, 25.0, [Event(30, "goal")]), Video("y", 200, 25.0)]
+    expected = sample_clips([500, 200], ["x", "y"], 50, 20, epoch_rng(3, 2), 5)
+    assert epoch_clips(videos, 50, 20, seed=3, epoch=2) == expected
+    assert epoch_clips(videos, 50, 20, seed=3, epoch=2, foreground=0.0, balance="uniform") == expected
+
+
+@pytest.mark.parametrize("share, count, expected_fg", [(0.5, 20, 10), (1.0, 7, 7), (0.25, 10, 2), (0.3, 10, 3)])
+def test_epoch_clips_foreground_share(share: float, count: int, expected_fg: int) -> None:
+    # events only in video "x" between frames 1000 and 1010; "y" has none: a clip in "x" that
+    # covers an event is (almost surely) a foreground clip, with these lengths
+    videos = [Video("x", 100_000, 25.0, [Event(1000, "goal"), Event(1010, "card")]), Video("y", 100_000, 25.0)]
+    clips = epoch_clips(videos, 20, count, seed=5, epoch=0, foreground=share)
+    assert len(clips) == count
+    covering = [c for c in clips if c.video == "x" and c.start <= 1010 and c.start + 20 > 1000]
+    assert len(covering) == expected_fg
+    again = epoch_clips(videos, 20, count, seed=5, epoch=0, foreground=share)
+    assert clips == again  # a pure function of (seed, epoch): resume and DDP ranks agree
+    assert clips != epoch_clips(videos, 20, count, seed=5, epoch=1, foreground=share)
+    with pytest.raises(ValueError, match="share"):
+        epoch_clips(videos, 20, count, seed=5, epoch=0, foreground=1.5)

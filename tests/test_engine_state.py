@@ -75,7 +75,7 @@ def test_flatten_keeps_int_keys_and_tuples() -> None:
 
 def test_publish_moves_the_pointer_and_cleans_up(tmp_path: Path) -> None:
     checkpoints = tmp_path / "checkpoints"
-    first, second, orphan = checkpoints / "last-1", checkpoints / "last-2", checkpoints / "last-3"
+    first, second, orphan = (checkpoints / f"last-e0001-s0000000{i}" for i in (1, 2, 3))
     for directory in (first, second, orphan):
         directory.mkdir(parents=True)
     with pytest.raises(UserError, match="no 'last' checkpoint"):
@@ -85,7 +85,7 @@ def test_publish_moves_the_pointer_and_cleans_up(tmp_path: Path) -> None:
     publish(checkpoints, "best", first)
     publish(checkpoints, "last", second, keep={first})
     assert resolve(checkpoints, "last") == second and first.is_dir()  # still the best
-    remove_unpublished(checkpoints)  # a killed run left last-3 half written
+    remove_unpublished(checkpoints)  # a killed run left the third half written
     assert not orphan.exists() and first.is_dir() and second.is_dir()
 
 

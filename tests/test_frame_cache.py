@@ -126,7 +126,7 @@ def test_reads_e2e_spot_frame_folders(tmp_path) -> None:
     assert cache.num_frames("england_epl/game/1") == 6
     clip = cache.read("england_epl/game/1", 4, 4)
     assert [decode_index(f) for f in clip[:2]] == [4, 5] and not clip[2:].any()
-    with pytest.raises(UserError, match="relative path"):
+    with pytest.raises(UserError, match="relative name inside"):
         cache.read("../outside", 0, 1)
 
 

@@ -70,7 +70,7 @@ def test_load_reports_missing_and_corrupt_files(tmp_path):
         load_model(tmp_path / "nothing")
     save_model(create_model("e2e_rny002", 2, **TINY), tmp_path / "m")
     (tmp_path / "m" / "model.safetensors").write_bytes(b"not safetensors")
-    with pytest.raises(UserError, match="unreadable safetensors"):
+    with pytest.raises(UserError, match="unreadable model weights"):
         load_model(tmp_path / "m")
 
 

@@ -90,7 +90,7 @@ def test_hard_attention_keeps_exactly_those_at_or_above_uniform(relevance, valid
     tokens = torch.zeros(1, 1, 4, D)
     tokens[0, 0, :, 0] = torch.tensor(relevance)  # ‖env + token‖ = relevance
     mask = torch.tensor(valid, dtype=torch.bool).view(1, 1, 4)
-    weights, keep = AdaptiveAttention.select(env, tokens, mask)
+    weights, keep = AdaptiveAttention(D, heads=8).select(env, tokens, mask)
     assert keep.flatten().tolist() == [bool(k) for k in kept]
     if any(valid):
         torch.testing.assert_close(weights.sum(), torch.tensor(1.0))
@@ -135,3 +135,71 @@ def test_entity_tokens_detector_source_needs_features():
     assert tokens(batch).shape == (1, 2, 3, 16)
     with pytest.raises(ValueError, match="entity_feat_dim 8"):
         tokens(EntityBatch.empty(1, 2, 3, feat_dim=5))
+
+
+def aam_learned_reference(aam: AdaptiveAttention, env, tokens, mask):
+    """The learned selection the slow way: per frame, softmax of the scorer over
+    its valid entities, the encoder over all of them, the weighted sum."""
+    B, T, N, D = tokens.shape
+    f_ent, attention = torch.zeros(B, T, D), torch.zeros(B, T, N)
+    for b in range(B):
+        for t in range(T):
+            valid = mask[b, t].nonzero().flatten()
+            if len(valid) == 0:
+                continue
+            ent = tokens[b, t, valid]
+            weights = torch.softmax(aam.scorer(env[b, t] + ent).squeeze(-1), dim=0)
+            kept = weights >= (1.0 / len(valid)) * (1 - KEEP_RTOL)
+            attention[b, t, valid[kept]] = weights[kept]
+            encoded = aam.encoder(ent.unsqueeze(0))[0]
+            f_ent[b, t] = (weights.unsqueeze(-1) * encoded).sum(dim=0)
+    return f_ent, attention
+
+
+def test_learned_selection_equals_per_frame_reference():
+    torch.manual_seed(0)
+    aam = AdaptiveAttention(16, heads=8, selection="learned").eval()
+    env, tokens, mask = _random_case(seed=3)
+    with torch.no_grad():
+        f_ent, attention = aam(env, tokens, mask)
+        ref_f, ref_attention = aam_learned_reference(aam, env, tokens, mask)
+    torch.testing.assert_close(f_ent, ref_f, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(attention, ref_attention, atol=1e-6, rtol=1e-6)
+    assert not f_ent[0, 0].any()  # a frame without entities gives zeros
+
+
+@pytest.mark.parametrize("selection, dropped_get_gradient", [("hard", False), ("learned", True)])
+def test_only_the_learned_selection_gives_dropped_entities_a_gradient(selection, dropped_get_gradient):
+    """The reason for the learned selection: under the paper's rule an entity
+    below the uniform weight is cut out of the graph, so nothing can teach the
+    model to keep it."""
+    torch.manual_seed(1)
+    aam = AdaptiveAttention(16, heads=8, selection=selection).eval()
+    env, tokens, mask = _random_case(seed=4)
+    tokens.requires_grad_(True)
+    f_ent, attention = aam(env, tokens, mask)
+    f_ent.square().sum().backward()
+    dropped = mask & (attention == 0)
+    assert dropped.any()
+    reached = tokens.grad.abs().sum(-1)[dropped] > 0
+    assert bool(reached.all()) == dropped_get_gradient and bool(reached.any()) == dropped_get_gradient
+    assert (tokens.grad.abs().sum(-1)[~mask] == 0).all()  # empty slots never matter
+    if selection == "learned":
+        assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in aam.scorer.parameters())
+
+
+def test_entity_tokens_geometry_reads_box_and_score_only_when_asked():
+    torch.manual_seed(0)
+    entities = EntityBatch.empty(1, 2, 3, feat_dim=8)
+    entities.feat = torch.randn(1, 2, 3, 8)
+    entities.mask[:] = True
+    moved = EntityBatch(entities.boxes + 0.25, entities.cls, entities.score + 0.5, entities.mask, entities.feat)
+    for geometry in (False, True):
+        tokens = EntityTokens("detector", 8, 16, num_classes=6, geometry=geometry)
+        same = torch.allclose(tokens(entities), tokens(moved))
+        assert same != geometry
+
+
+def test_unknown_selection_is_refused():
+    with pytest.raises(ValueError, match="selection"):
+        AdaptiveAttention(16, heads=8, selection="topk")

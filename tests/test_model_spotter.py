@@ -19,6 +19,8 @@ CASES = [(name, {}) for name in list_models()] + [
     ("ugl_rny002", {"shift": "tsm", "loss": "ce"}),
     ("ugl_rny002", {"shift": "none", "num_entity_classes": 0}),
     ("e2e_rny002", {"shift": "tsm", "loss": "focal", "focal_alpha": 0.25}),
+    ("ugl_rny002", {"entity_source": "detector", "entity_feat_dim": 12, "entity_selection": "learned",
+                    "entity_geometry": True, "prior": 0.01}),
 ]
 
 
@@ -102,6 +104,9 @@ def test_config_round_trips_through_plain_data():
     ("ugl_rny002", {"clip_len": 0}, "clip_len must be positive"),
     ("ugl_rny002", {"backbone": "regnety_999"}, "not a timm model"),
     ("ugl_rny002", {"attn_heads": 7}, "not divisible by attn_heads 7"),
+    ("ugl_rny002", {"entity_selection": "topk"}, "'topk' is not one of"),
+    ("ugl_rny002", {"prior": 0.5}, "prior must be in \\(0, 1/\\(K\\+1\\)\\)"),
+    ("e2e_rny002", {"prior": 0.0}, "prior must be in"),
 ])
 def test_bad_configs_are_user_errors(name, overrides, message):
     with pytest.raises(UserError, match=message):

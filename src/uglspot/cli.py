@@ -5,6 +5,11 @@ Every module in the ``uglspot.commands`` package that defines
 a function taking the parsed arguments and returning an exit code. Heavy
 imports (torch, av) happen inside those functions so ``uglspot --help`` stays
 instant. A module's ``ORDER`` (default 100) places it in ``--help``.
+
+Whatever goes wrong, the terminal gets one line: a ``UserError`` (bad input,
+exit 1), a bad option (exit 2), or, for an unexpected exception, the
+exception and the path of a log with the full traceback to file a report
+with (exit 2).
 """
 
 from __future__ import annotations
@@ -17,8 +22,15 @@ from uglspot.commands import command_modules
 from uglspot.errors import UserError
 
 
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line naming the command and option."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="uglspot",
         description="Spot the exact frame and class of actions in long sports videos (UGL method).",
     )
@@ -64,3 +76,29 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"uglspot {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug or an unforeseen case: one line here, the traceback in a log
+        log = write_crash_log(argv if argv is not None else sys.argv[1:])
+        what = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        print(f"uglspot {args.command}: internal error: {type(exc).__name__}{': ' + what if what else ''}; "
+              f"the full log is in {log}; please report it with that file", file=sys.stderr)
+        return 2
+
+
+def write_crash_log(argv: list[str]) -> str:
+    """Write the current exception's traceback, the command line and versions
+    to a new file in the temporary folder; returns its path."""
+    import platform
+    import tempfile
+    import time
+    import traceback
+
+    fd, path = tempfile.mkstemp(prefix=f"uglspot-error-{time.strftime('%Y%m%d-%H%M%S')}-", suffix=".log")
+    versions = [f"uglspot {__version__}", f"python {platform.python_version()}", platform.platform()]
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        versions.append(f"torch {getattr(torch, '__version__', '?')}")
+    with open(fd, "w", encoding="utf-8") as handle:
+        handle.write("command: uglspot " + " ".join(map(str, argv)) + "\n")
+        handle.write("versions: " + ", ".join(versions) + "\n\n")
+        handle.write(traceback.format_exc())
+    return path

@@ -9,6 +9,7 @@ gives the resolved configuration back for saving beside a run.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from pathlib import Path
@@ -75,10 +76,14 @@ def _convert(hint: Any, value: Any, where: str) -> Any:
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise UserError(f"{where}: expected a number, found {value!r}")
+        if not math.isfinite(value) or abs(value) > 1e300:
+            raise UserError(f"{where}: expected a finite number, found {value!r}")
         return float(value)
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise UserError(f"{where}: expected an integer, found {value!r}")
+        if not -2 ** 63 <= value < 2 ** 63:
+            raise UserError(f"{where}: {value} does not fit a 64-bit integer")
         return value
     if hint is bool:
         if not isinstance(value, bool):

@@ -16,6 +16,10 @@ class BatchFailures(UserError):
 
     def __init__(self, what: str, failures: list[tuple[str, str]]):
         self.failures = failures
+        if len(failures) == 1:  # one line, naming the input once
+            name, reason = failures[0]
+            super().__init__(f"1 {what} failed: {reason if reason.startswith(name) else f'{name}: {reason}'}")
+            return
         lines = [f"{len(failures)} {what} failed:"]
         lines += [f"  {name}: {reason}" for name, reason in failures]
         super().__init__("\n".join(lines))

@@ -1,15 +1,18 @@
-"""Small file helpers shared by every module that writes: atomic writes,
-JSON with located errors, and safe output names from video ids."""
+"""Small file helpers shared by every module that writes: atomic writes
+(with the permissions a plain write would give), JSON with located errors,
+safe output names from video ids, ids resolved only inside their folder, and
+safetensors files that carry a checksum of their tensors."""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 from uglspot.errors import UserError
 
@@ -41,7 +44,10 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    try:  # mkstemp makes the file 0600; give it the mode open(path, "w") would have
+        os.fchmod(fd, _plain_write_mode(path))
+    finally:
+        os.close(fd)
     tmp = Path(tmp_name)
     try:
         yield tmp
@@ -52,6 +58,24 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _plain_write_mode(path: Path) -> int:
+    """The mode a plain write of ``path`` gives: an existing file keeps its
+    own, a new one gets 0666 less the process umask."""
+    with contextlib.suppress(OSError):
+        return path.stat().st_mode & 0o7777
+    return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    with contextlib.suppress(OSError, ValueError):  # Linux: read it without changing it
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -92,3 +116,90 @@ def safe_name(video_id: str) -> str:
     """
     name = _UNSAFE.sub("_", video_id).strip("._")
     return name or "video"
+
+
+def inside(root: str | Path, relative: str, what: str = "video id") -> Path:
+    """``root / relative`` for a name read from a file (a video id in labels
+    or predictions): refused, in one line naming it, when it is absolute or
+    climbs out of ``root`` with ``..``, so a label file never makes uglspot
+    read (or write) outside the folder it was given."""
+    parts = Path(relative).parts
+    if not relative or Path(relative).is_absolute() or relative.startswith(("/", "\\")) or ".." in parts \
+            or ".." in relative.replace("\\", "/").split("/"):
+        raise UserError(f"{what} {relative!r}: must be a relative name inside {root} (no absolute path, "
+                        "no '..'); fix the id in the labels or predictions file")
+    return Path(root) / relative
+
+
+# --- safetensors with a checksum ---------------------------------------------------------------
+
+DIGEST_KEY = "uglspot_sha256"
+
+
+def tensor_digest(tensors: Mapping[str, Any]) -> str:
+    """sha256 over every tensor (torch or numpy) in name order: name, dtype,
+    shape and raw bytes. Independent of the file layout, so a reader checks
+    the values it actually loaded."""
+    import numpy as np
+
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        value = tensors[name]
+        if hasattr(value, "detach"):  # a torch tensor: its bytes whatever the dtype (bf16 has no numpy twin)
+            import torch
+
+            flat = value.detach().to("cpu").contiguous().reshape(-1)
+            dtype, shape = str(value.dtype).removeprefix("torch."), tuple(value.shape)
+            data = flat.view(torch.uint8).numpy() if flat.numel() else np.zeros(0, np.uint8)
+        else:
+            array = np.ascontiguousarray(value)
+            dtype, shape, data = array.dtype.name, array.shape, array.reshape(-1).view(np.uint8)
+        digest.update(f"{name}\0{dtype}\0{shape}\0".encode())
+        digest.update(memoryview(data))
+    return digest.hexdigest()
+
+
+def save_tensors(tensors: Mapping[str, Any], path: str | Path, metadata: Mapping[str, str] | None = None) -> None:
+    """Write a safetensors file atomically with the checksum of its tensors in
+    its metadata (torch tensors or numpy arrays, not mixed)."""
+    meta = {**(metadata or {}), DIGEST_KEY: tensor_digest(tensors)}
+    numpy = not any(hasattr(v, "detach") for v in tensors.values())
+    if numpy:
+        from safetensors.numpy import save_file
+    else:
+        from safetensors.torch import save_file
+    with atomic_path(path) as tmp:
+        save_file(dict(tensors), str(tmp), metadata=meta)
+
+
+def load_tensors(path: str | Path, what: str, remedy: str, framework: str = "pt") -> tuple[dict[str, Any], dict[str, str]]:
+    """(tensors on the CPU, metadata) of a safetensors file, checked against
+    the checksum written with it. A file that cannot be read, or whose
+    tensors differ from what was written (a torn write, a flipped sector),
+    is one line naming the file, ``what`` it is and the ``remedy``. Files from
+    before checksums were written have none and are read as they are."""
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: {what} not found; {remedy}")
+    try:
+        with safe_open(str(path), framework=framework) as handle:
+            metadata = dict(handle.metadata() or {})
+            tensors = {name: handle.get_tensor(name) for name in handle.keys()}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"{path}: unreadable {what} ({reason}); {remedy}") from None
+    expected = metadata.get(DIGEST_KEY)
+    if expected is not None and tensor_digest(tensors) != expected:
+        raise UserError(f"{path}: {what} is damaged (its checksum does not match its contents); {remedy}")
+    return tensors, metadata
+
+
+def file_digest(path: str | Path) -> str:
+    """sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from uglspot.commands import positive_float
 from uglspot.errors import UserError
 
 ORDER = 60
@@ -30,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     to_e2e.add_argument("--reference", type=Path, metavar="REF.json",
                         help="E2E-Spot JSON of the same halves (e.g. of the extracted frames): each half found "
                              "there takes its fps, num_frames, width and height from it")
-    to_e2e.add_argument("--half-duration", type=float, metavar="SECONDS",
+    to_e2e.add_argument("--half-duration", type=positive_float, metavar="SECONDS",
                         help="length of every half, for num_frames when there is no reference")
     to_e2e.add_argument("--class-list", type=Path, metavar="OUT_class.txt",
                         help="also write the sorted class names found, one per line (E2E-Spot's class.txt)")

@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from uglspot.commands import parse_size
+from uglspot.commands import fraction, non_negative_int, parse_size, positive_int
 
 ORDER = 35
 
@@ -33,7 +33,7 @@ def _fps(text: str) -> float | None:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from uglspot.entities.detectors import DEFAULT_MODELS, SOCCER_PROMPT
+    from uglspot.entities.detectors import DEFAULT_MODELS, FEATURE_KINDS, SOCCER_PROMPT
 
     parser = subparsers.add_parser(
         "detect", help="detect scene entities in videos into entity stores",
@@ -57,18 +57,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="detector settings (its `detector:` section, or the whole file); flags override it")
     parser.add_argument("--prompt", default=None, metavar="NAMES",
                         help=f"comma-separated entity names (default: {','.join(SOCCER_PROMPT)})")
-    parser.add_argument("--box-threshold", type=float, default=None, help="minimum box score (default 0.3)")
-    parser.add_argument("--text-threshold", type=float, default=None,
+    parser.add_argument("--box-threshold", type=fraction, default=None, help="minimum box score (default 0.3)")
+    parser.add_argument("--text-threshold", type=fraction, default=None,
                         help="grounding-dino: minimum token score for a class (default 0.25)")
-    parser.add_argument("--max-per-frame", type=int, default=None, help="entities kept per frame (default 50)")
+    parser.add_argument("--max-per-frame", type=positive_int, default=None, help="entities kept per frame (default 50)")
+    parser.add_argument("--features", choices=FEATURE_KINDS, default=None,
+                        help="what each box's feature is: roi (default, the paper's: RoIAlign of the box on the "
+                             "detector's visual backbone map) or query (the model's own per-box embedding); "
+                             "recorded in the store, and a model trained on one kind refuses the other")
     parser.add_argument("--image-size", type=_image_size, default=None, metavar="SHORTxLONG",
                         help="grounding-dino input size (default the model's, 800x1333)")
-    parser.add_argument("--batch-size", type=int, default=8, help="frames per detector batch")
+    parser.add_argument("--batch-size", type=positive_int, default=8, help="frames per detector batch")
     parser.add_argument("--device", default="auto", help="auto (cuda:LOCAL_RANK if available, else cpu), cpu, cuda:N")
     parser.add_argument("--dtype", choices=("auto", "float32", "bfloat16", "float16"), default=None,
                         help="compute precision (auto: bf16 on GPU, fp32 on CPU)")
     parser.add_argument("--force", action="store_true", help="redo videos that are already done")
-    parser.add_argument("--class-base", type=int, default=1,
+    parser.add_argument("--class-base", type=non_negative_int, default=1,
                         help="glip-import: the class number of the first prompt name in the files (default 1)")
     parser.add_argument("--glip-frame-size", type=parse_size, default=None, metavar="WxH",
                         help="glip-import: frame size of pixel boxes (boxes in [0,1] need none)")
@@ -90,7 +94,8 @@ def build_config(args: argparse.Namespace):
         data = dict(loaded.get("detector", loaded)) if isinstance(loaded, dict) else loaded
     overrides = {"name": args.detector, "model": args.model, "box_threshold": args.box_threshold,
                  "text_threshold": args.text_threshold, "max_per_frame": args.max_per_frame,
-                 "image_size": list(args.image_size) if args.image_size else None, "dtype": args.dtype}
+                 "image_size": list(args.image_size) if args.image_size else None, "dtype": args.dtype,
+                 "features": args.features}
     if args.prompt is not None:
         overrides["prompt"] = [p.strip() for p in args.prompt.split(",") if p.strip()]
     data.update({k: v for k, v in overrides.items() if v is not None})

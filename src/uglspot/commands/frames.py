@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from uglspot.commands import parse_size
+from uglspot.commands import int_at_least, parse_size, positive_float, positive_int
 
 ORDER = 30
 
@@ -21,14 +21,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("videos", nargs="+", metavar="VIDEO",
                         help="video files, folders of videos, or .txt lists of paths")
     parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="cache directory")
-    parser.add_argument("--fps", type=float, default=None, help="target frame rate (default: native)")
+    parser.add_argument("--fps", type=positive_float, default=None, help="target frame rate (default: native)")
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--height", type=int, default=None, help="target height, keeping the aspect ratio")
+    group.add_argument("--height", type=positive_int, default=None, help="target height, keeping the aspect ratio")
     group.add_argument("--size", type=parse_size, default=None, metavar="WxH", help="exact target size")
     parser.add_argument("--format", choices=("jpeg", "raw"), default="jpeg",
                         help="jpeg: ~10x smaller (default); raw: no decoding cost, 3*W*H bytes a frame")
-    parser.add_argument("--quality", type=int, default=90, help="JPEG quality 1-100 (default 90)")
-    parser.add_argument("--workers", type=int, default=1, help="videos decoded in parallel (processes)")
+    parser.add_argument("--quality", type=int_at_least(1, 100), default=90, help="JPEG quality 1-100 (default 90)")
+    parser.add_argument("--workers", type=positive_int, default=1, help="videos decoded in parallel (processes)")
     parser.add_argument("--force", action="store_true", help="redo videos that are already done")
     parser.set_defaults(func=run)
 

@@ -63,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
         from uglspot.engine.entities import check_entity_stores
 
         check_entity_stores(config.data.entities, [(v.video, expected_frames(config, v)) for v in videos],
-                            spotter.model.config, (spotter.settings.entities or {}).get("prompt"))
+                            spotter.model.config, (spotter.settings.entities or {}).get("prompt"),
+                            (spotter.settings.entities or {}).get("features"))
         entities = EntityWindows(config.data.entities, spotter.settings.entity_slots)
     failures: list[tuple[str, str]] = []
     predictions = [result.record.as_predictions()

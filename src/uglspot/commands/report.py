@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from uglspot.commands import non_negative_int
 from uglspot.errors import UserError
 
 ORDER = 60
@@ -35,9 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--classes", type=Path, default=None, help="class.txt (default: beside --truth)")
     parser.add_argument("--videos", type=Path, default=None, help="folder with the videos (for the gallery)")
     parser.add_argument("--tolerances", type=_tolerances, default=(1, 2), help="frame tolerances (default 1,2)")
-    parser.add_argument("--gallery-per-class", type=int, default=2,
+    parser.add_argument("--gallery-per-class", type=non_negative_int, default=2,
                         help="top-scoring events per class and variant in the gallery (default 2)")
-    parser.add_argument("--max-timelines", type=int, default=6, help="videos with a timeline (default 6)")
+    parser.add_argument("--max-timelines", type=non_negative_int, default=6, help="videos with a timeline (default 6)")
     parser.add_argument("--title", default=None, help="report title")
     parser.set_defaults(func=run)
 

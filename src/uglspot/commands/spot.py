@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from uglspot.commands import fraction, non_negative_int, positive_int
+
 ORDER = 40
 
 
@@ -30,18 +32,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="entity stores of these videos (`uglspot detect --out STORE_DIR`)")
     source.add_argument("--detector", choices=tuple(n for n in DETECTOR_NAMES if n != "glip-import"),
                         help="detect entities now into OUT/entities/ (reused by the next run), at the model's "
-                             "frame rate, with the vocabulary and thresholds of the stores the model was "
-                             "trained on")
+                             "frame rate, with the vocabulary, thresholds and feature kind (roi or query) of "
+                             "the stores the model was trained on")
     parser.add_argument("--detector-model", metavar="ID_OR_PATH",
                         help="--detector's hub id or local model directory (default: the one the training "
                              "stores were made with, else the backend's default)")
     parser.add_argument("--prompt", metavar="NAMES",
                         help="--detector's comma-separated entity names (default: the training stores' "
                              "vocabulary; the order must be the one the model was trained with)")
-    parser.add_argument("--detector-batch-size", type=int, default=8, metavar="N", help="frames per detector batch")
+    parser.add_argument("--detector-batch-size", type=positive_int, default=8, metavar="N", help="frames per detector batch")
     parser.add_argument("--out", type=Path, required=True, metavar="OUT_DIR", help="output folder")
-    parser.add_argument("--threshold", type=float, help="candidate score threshold (default: the model's)")
-    parser.add_argument("--nms-window", type=int, help="per-class NMS radius in frames (default: the model's)")
+    parser.add_argument("--threshold", type=fraction, help="candidate score threshold (default: the model's)")
+    parser.add_argument("--nms-window", type=non_negative_int, help="per-class NMS radius in frames (default: the model's)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ... (default: auto)")
     parser.add_argument("--no-plot", action="store_true", help="skip the timeline PNGs")
     parser.set_defaults(func=run)
@@ -178,7 +180,7 @@ def entity_source(args: argparse.Namespace, spotter: Any, videos: list[tuple[str
     videos = [(video_id, file) for video_id, file in videos if video_id not in bad]
     if videos:
         check_entity_stores(root, [(video_id, None) for video_id, _ in videos], spotter.model.config,
-                            trained.get("prompt"))
+                            trained.get("prompt"), trained.get("features"))
     return EntityWindows(root, settings.entity_slots), videos
 
 
@@ -191,7 +193,7 @@ def detect_entities(args: argparse.Namespace, videos: list[tuple[str, Path]], se
     failures as (video id, reason)."""
     from uglspot.config import from_dict
     from uglspot.entities.detect import DetectorConfig, detect_to_stores
-    from uglspot.entities.detectors import DEFAULT_MODELS
+    from uglspot.entities.detectors import DEFAULT_MODELS, FEATURE_KINDS
 
     trained = settings.entities or {}
     data: dict[str, Any] = {"name": args.detector}
@@ -201,6 +203,8 @@ def detect_entities(args: argparse.Namespace, videos: list[tuple[str, Path]], se
                     image_size=trained["size"])
     if trained.get("prompt"):
         data["prompt"] = list(trained["prompt"])
+    if trained.get("features") in FEATURE_KINDS:  # roi or query, as the training stores; else the default
+        data["features"] = trained["features"]
     if args.detector_model:
         data["model"] = args.detector_model
     if args.prompt is not None:

@@ -6,6 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
+from uglspot.commands import non_negative_int, positive_float, positive_int
 from uglspot.errors import UserError
 
 ORDER = 80
@@ -19,14 +20,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "train/val/test.json), SoccerNet Labels-v2.json per match, and a simulated detector's "
             "entity store per match. The same seed gives the same dataset. See docs/demo.md."))
     parser.add_argument("--out", required=True, type=Path, help="new or empty output directory")
-    parser.add_argument("--matches", type=int, default=10,
+    parser.add_argument("--matches", type=positive_int, default=10,
                         help="matches in all, split train/val/test as 70/10/20%% (at least one each; default 10)")
-    parser.add_argument("--minutes", type=float, default=4.0, help="length of each match video (default 4)")
-    parser.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
-    parser.add_argument("--width", type=int, default=224, help="frame width, even (default 224)")
-    parser.add_argument("--height", type=int, default=128, help="frame height, even (default 128)")
-    parser.add_argument("--fps", type=float, default=8.0, help="frame rate (default 8)")
-    parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
+    parser.add_argument("--splits", default=None, metavar="TRAIN,VAL,TEST",
+                        help="matches per split, e.g. 12,1,10 (instead of --matches)")
+    parser.add_argument("--minutes", type=positive_float, default=4.0, help="length of each match video (default 4)")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="dataset seed (default 0)")
+    parser.add_argument("--width", type=positive_int, default=224, help="frame width, even (default 224)")
+    parser.add_argument("--height", type=positive_int, default=128, help="frame height, even (default 128)")
+    parser.add_argument("--fps", type=positive_float, default=8.0, help="frame rate (default 8)")
+    parser.add_argument("--workers", type=positive_int, default=min(2, os.cpu_count() or 1),
                         help="matches rendered in parallel (default: min(2, CPUs))")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a renderer setting, e.g. --set detector.recall.ball=0.5 "
@@ -41,10 +44,13 @@ def run(args: argparse.Namespace) -> int:
     out: Path = args.out
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UserError(f"{out}: already exists and is not an empty directory; choose a new --out")
-    try:
-        counts = split_counts(args.matches)
-    except ValueError as exc:
-        raise UserError(f"--matches: {exc}") from None
+    if args.splits is not None:
+        counts = parse_splits(args.splits)
+    else:
+        try:
+            counts = split_counts(args.matches)
+        except ValueError as exc:
+            raise UserError(f"--matches: {exc}") from None
     data = apply_overrides({"width": args.width, "height": args.height, "fps": args.fps,
                             "minutes": args.minutes}, args.overrides)
     cfg = from_dict(SynthConfig, data, "synth settings")
@@ -54,3 +60,16 @@ def run(args: argparse.Namespace) -> int:
         print(f"{split}: {len(videos)} matches, {sum(v.num_frames for v in videos)} frames, {events} events")
     print(f"wrote {out}")
     return 0
+
+
+def parse_splits(text: str) -> dict[str, int]:
+    """``"12,1,10"`` → train/val/test match counts (each >= 0, train and test >= 1)."""
+    parts = text.split(",")
+    try:
+        values = [int(part) for part in parts]
+    except ValueError:
+        values = []
+    if len(values) != 3 or min(values) < 0 or values[0] < 1 or values[2] < 1:
+        raise UserError(f"--splits {text!r}: give three whole numbers TRAIN,VAL,TEST, e.g. 12,1,10 "
+                        "(train and test at least 1)")
+    return dict(zip(("train", "val", "test"), values))

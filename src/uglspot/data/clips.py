@@ -6,6 +6,10 @@ checked against a table of hand-computed cases:
 - training clips: a video is drawn with probability proportional to its number
   of frames, and a clip of ``length`` frames starts uniformly in
   ``[-pad, N - length + pad]`` (frames outside the video are read as zeros);
+- foreground clips (E2E-Spot's ``fg_upsample``): a share of an epoch's clips
+  is drawn to contain a labelled event, picked uniformly over all events or
+  class-balanced (a class first, then one of its events), at a uniform
+  position inside the clip;
 - an epoch's clips are a pure function of ``(seed, epoch)``, so a resumed run
   redraws exactly the clips it had and skips the ones already consumed, and
   DDP ranks take interleaved shares of the same list;
@@ -63,6 +67,40 @@ def sample_clips(
     return clips
 
 
+def foreground_clips(
+    events: Sequence[Sequence[tuple[int, int]]], num_frames: Sequence[int], video_ids: Sequence[str],
+    length: int, count: int, rng: np.random.Generator, pad: int = 5, balance: str = "class",
+) -> list[Clip]:
+    """``count`` clips that each contain one labelled event.
+
+    ``events[v]`` are the ``(frame, class_index)`` pairs of video ``v``.
+    ``balance="uniform"`` picks an event uniformly over all events;
+    ``"class"`` picks a class uniformly among those with events, then one of
+    its events. The event's position in the clip is uniform over the
+    ``length`` frames, as far as the clip's start range allows.
+    """
+    if balance not in ("class", "uniform"):
+        raise ValueError(f"unknown foreground balance {balance!r}; use class or uniform")
+    pool = [(v, frame, cls) for v, video_events in enumerate(events) for frame, cls in video_events
+            if 0 <= frame < num_frames[v]]
+    if not pool:
+        raise ValueError("foreground clips need labelled events; the training videos have none")
+    if balance == "class":
+        classes = sorted({cls for _, _, cls in pool})
+        by_class = {c: [item for item in pool if item[2] == c] for c in classes}
+        picks = [by_class[classes[c]][int(rng.integers(len(by_class[classes[c]])))]
+                 for c in rng.integers(len(classes), size=count)]
+    else:
+        picks = [pool[i] for i in rng.integers(len(pool), size=count)]
+    clips = []
+    for v, frame, _ in picks:
+        low, high = start_range(int(num_frames[v]), length, pad)
+        low, high = max(low, frame - length + 1), min(high, frame)
+        start = int(rng.integers(low, high + 1)) if low <= high else frame - length // 2
+        clips.append(Clip(v, video_ids[v], start, length))
+    return clips
+
+
 def epoch_rng(seed: int, epoch: int) -> np.random.Generator:
     """The generator of one epoch's clips: a pure function of (seed, epoch)."""
     return np.random.default_rng([seed, epoch])
@@ -70,10 +108,28 @@ def epoch_rng(seed: int, epoch: int) -> np.random.Generator:
 
 def epoch_clips(
     videos: Sequence[Video], length: int, clips_per_epoch: int, seed: int, epoch: int, pad: int = 5,
+    foreground: float = 0.0, balance: str = "class", class_index: dict[str, int] | None = None,
 ) -> list[Clip]:
-    """The clips of training epoch ``epoch`` (identical on every rank and after a resume)."""
-    return sample_clips([v.num_frames for v in videos], [v.video for v in videos], length,
-                        clips_per_epoch, epoch_rng(seed, epoch), pad)
+    """The clips of training epoch ``epoch`` (identical on every rank and after a resume).
+
+    ``round(foreground * clips_per_epoch)`` of them contain an event
+    (:func:`foreground_clips`), the rest are uniform (:func:`sample_clips`),
+    shuffled together. With ``foreground`` 0 the list is exactly the uniform one.
+    """
+    if not 0.0 <= foreground <= 1.0:
+        raise ValueError(f"foreground share must be in [0, 1], got {foreground}")
+    rng = epoch_rng(seed, epoch)
+    num_frames, ids = [v.num_frames for v in videos], [v.video for v in videos]
+    n_fg = round(foreground * clips_per_epoch)
+    uniform = sample_clips(num_frames, ids, length, clips_per_epoch - n_fg, rng, pad) \
+        if clips_per_epoch > n_fg else []
+    if n_fg == 0:
+        return uniform
+    if class_index is None:
+        class_index = {label: i + 1 for i, label in enumerate(sorted({e.label for v in videos for e in v.events}))}
+    events = [video_events(v, class_index) for v in videos]
+    clips = uniform + foreground_clips(events, num_frames, ids, length, n_fg, rng, pad, balance)
+    return [clips[i] for i in rng.permutation(len(clips))]
 
 
 def inference_windows(num_frames: int, length: int, pad: int = 5, stride: int | None = None) -> list[int]:

@@ -25,6 +25,7 @@ from uglspot.data.labels import Video
 from uglspot.entities.batch import EntityBatch
 from uglspot.entities.store import store_path
 from uglspot.errors import UserError
+from uglspot.io import inside
 from uglspot.video import VIDEO_SUFFIXES
 
 
@@ -38,10 +39,12 @@ class FrameSource(Protocol):
 def find_video_file(root: Path, video_id: str) -> Path:
     """The file of ``video_id`` under ``root``: ``<id>.<ext>``, or for a
     SoccerNet half ``<game>/<half>`` the files ``<game>/<half>_224p.mkv``,
-    ``<half>_720p.mkv``, ``<half>.mkv`` (first that exists)."""
-    candidates = [root / f"{video_id}{ext}" for ext in VIDEO_SUFFIXES]
-    if (root / video_id).is_file():
-        candidates.insert(0, root / video_id)
+    ``<half>_720p.mkv``, ``<half>.mkv`` (first that exists). An id that is
+    absolute or climbs out of ``root`` is refused."""
+    base = inside(root, video_id)  # a label's id never names a file outside data.videos
+    candidates = [base.with_name(f"{base.name}{ext}") for ext in VIDEO_SUFFIXES]
+    if base.is_file():
+        candidates.insert(0, base)
     game, _, half = video_id.rpartition("/")
     if half in ("1", "2"):
         candidates += [root / game / f"{half}_{quality}{ext}" for quality in ("224p", "720p", "398p")
@@ -66,6 +69,9 @@ class VideoFrames:
         self.size: int | tuple[int, int] | None = (width, height) if width and height else height
         self.max_open = max_open
         self._readers: OrderedDict[str, Any] = OrderedDict()
+        for video_id in fps:  # an id that escapes root is a bad labels file: refused before any work starts
+            if video_id not in self.files and self.root is not None:  # files[] names its own path
+                inside(self.root, video_id)
 
     def reader(self, video_id: str) -> Any:
         from uglspot.video import VideoReader

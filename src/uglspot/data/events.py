@@ -8,6 +8,7 @@ by ``uglspot report``::
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,8 @@ def _number(raw: Any, key: str, where: str) -> float:
     value = raw.get(key) if isinstance(raw, dict) else None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise UserError(f"{where}: key {key!r} should be a number, found {value!r}")
+    if not math.isfinite(value) or abs(value) >= 2 ** 63:
+        raise UserError(f"{where}: key {key!r} should be a finite number that fits int64, found {value!r}")
     return float(value)
 
 

@@ -5,7 +5,9 @@ Layout of a cache directory (one folder per video, named ``safe_name(id)``)::
     DIR/<video>/frames.bin   JPEG images back to back ("jpeg"), or raw uint8
                              (T, 3, H, W) in C order ("raw")
     DIR/<video>/index.npy    int64 (T + 1,) byte offsets of each JPEG in frames.bin
-    DIR/<video>/meta.json    what made it; written last, so its presence means done
+    DIR/<video>/meta.json    what made it; written last, so its presence means done;
+                             holds the size of frames.bin and the sha256 of index.npy,
+                             checked when the video is opened
 
 Why JPEG in one file: a raw uint8 frame of 398x224 is 267 KB, so one 45-minute
 half at 25 fps would be 18 GB; at quality 90 the same frame is ~10-25 KB
@@ -33,7 +35,7 @@ import numpy as np
 import torch
 
 from uglspot.errors import UserError
-from uglspot.io import atomic_path, safe_name, write_json_atomic
+from uglspot.io import atomic_path, file_digest, inside, safe_name, write_json_atomic
 
 CACHE_VERSION = 1
 Format = Literal["jpeg", "raw"]
@@ -90,19 +92,17 @@ class FrameCache:
         ours = self.directory / safe_name(video_id)
         meta_path = ours / "meta.json"
         if meta_path.is_file():
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
-            width, height = meta["width"], meta["height"]
-            count = meta["num_frames"]
+            meta = _read_meta(meta_path)
+            width, height, count = meta["width"], meta["height"], meta["num_frames"]
+            _check_data(ours, meta)
             if meta["format"] == "raw":
                 data = np.memmap(ours / "frames.bin", dtype=np.uint8, mode="r",
                                  shape=(count, 3, height, width)) if count else None
                 return ("raw", data, None, count, (height, width))
-            offsets = np.load(ours / "index.npy", mmap_mode="r")
+            offsets = np.load(ours / "index.npy", mmap_mode="r", allow_pickle=False)
             data = np.memmap(ours / "frames.bin", dtype=np.uint8, mode="r") if count else None
             return ("jpeg", data, offsets, count, (height, width))
-        if ".." in Path(video_id).parts or Path(video_id).is_absolute():
-            raise UserError(f"video id {video_id!r}: must be a relative path inside {self.directory}")
-        folder = self.directory / video_id
+        folder = inside(self.directory, video_id)
         if folder.is_dir():
             names = sorted(n for n in os.listdir(folder) if _E2E_FRAME.match(n))
             if names and names[0] == "000000.jpg":
@@ -121,14 +121,11 @@ class FrameCache:
     def meta(self, video_id: str) -> dict:
         """The meta.json of a cached video ({} for an E2E-Spot folder)."""
         path = self.directory / safe_name(video_id) / "meta.json"
-        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        return _read_meta(path) if path.is_file() else {}
 
     def videos(self) -> list[str]:
         """Ids of the videos in the cache (our format only)."""
-        ids = []
-        for meta in sorted(self.directory.glob("*/meta.json")):
-            ids.append(json.loads(meta.read_text(encoding="utf-8"))["video"])
-        return ids
+        return [_read_meta(meta)["video"] for meta in sorted(self.directory.glob("*/meta.json"))]
 
     def read(self, video_id: str, start: int, count: int) -> torch.Tensor:
         """Frames ``start .. start+count-1`` as uint8 (count, 3, H, W); frames
@@ -152,6 +149,56 @@ class FrameCache:
         for k, image in enumerate(_decode_jpegs(blobs)):
             out[lo - start + k] = image.numpy()
         return torch.from_numpy(out)
+
+
+_REBUILD = "delete that folder and run `uglspot frames` on the video again"
+_META_KEYS = {"video": str, "format": str, "width": int, "height": int, "num_frames": int}
+
+
+def _read_meta(path: Path) -> dict:
+    """A cached video's meta.json, checked: one line naming it when garbled."""
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"{path}: damaged frame cache metadata ({type(exc).__name__}); {_REBUILD}") from None
+    if not isinstance(meta, dict):
+        raise UserError(f"{path}: damaged frame cache metadata (not a JSON object); {_REBUILD}")
+    for key, kind in _META_KEYS.items():
+        value = meta.get(key)
+        if not isinstance(value, kind) or isinstance(value, bool) or (kind is int and not 0 <= value < 2 ** 40):
+            raise UserError(f"{path}: damaged frame cache metadata ({key!r} is {value!r}); {_REBUILD}")
+    if meta["format"] not in ("jpeg", "raw") or meta["width"] < 1 or meta["height"] < 1:
+        raise UserError(f"{path}: damaged frame cache metadata (format {meta['format']!r}, size "
+                        f"{meta['width']}x{meta['height']}); {_REBUILD}")
+    return meta
+
+
+def _check_data(folder: Path, meta: dict) -> None:
+    """frames.bin has the size meta.json recorded (and, raw, the size its
+    frames need); index.npy has the checksum recorded and offsets that fit."""
+    frames, index = folder / "frames.bin", folder / "index.npy"
+    size = frames.stat().st_size if frames.is_file() else None
+    expected = meta.get("bytes")
+    if meta["format"] == "raw":
+        expected = meta["num_frames"] * 3 * meta["height"] * meta["width"]
+    if size is None or (expected is not None and size != expected):
+        raise UserError(f"{frames}: damaged frame cache ({'missing' if size is None else f'{size} bytes'}, "
+                        f"expected {expected}); {_REBUILD}")
+    if meta["format"] != "jpeg":
+        return
+    if not index.is_file():
+        raise UserError(f"{index}: frame cache index missing; {_REBUILD}")
+    recorded = meta.get("index_sha256")
+    if recorded is not None and file_digest(index) != recorded:
+        raise UserError(f"{index}: damaged frame cache index (checksum differs from meta.json); {_REBUILD}")
+    try:
+        offsets = np.load(index, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise UserError(f"{index}: damaged frame cache index ({str(exc)[:80]}); {_REBUILD}") from None
+    if (offsets.dtype != np.int64 or offsets.shape != (meta["num_frames"] + 1,) or offsets[0] != 0
+            or offsets[-1] != size or (np.diff(offsets) <= 0).any()):
+        raise UserError(f"{index}: damaged frame cache index (offsets do not fit {meta['num_frames']} frames "
+                        f"in {size} bytes); {_REBUILD}")
 
 
 def _read_bytes(path: Path) -> torch.Tensor:
@@ -216,6 +263,7 @@ def build_cache(source: str | Path, out_dir: str | Path, video_id: str, settings
         "fps": reader.fps if reader.fps is not None else reader.info.fps,
         "width": reader.width, "height": reader.height, "num_frames": written,
         "bytes": (folder / "frames.bin").stat().st_size,
+        "index_sha256": file_digest(folder / "index.npy") if settings.format == "jpeg" else None,
         "complete": damage is None, "damage": None if damage is None else str(damage),
     }
     write_json_atomic(folder / "meta.json", meta)

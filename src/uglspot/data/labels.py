@@ -10,12 +10,15 @@ a ``score`` per event. SoccerNet's folder layout lives in
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from uglspot.errors import UserError
 from uglspot.io import read_json, write_json_atomic
+
+MAX_FRAMES = 2 ** 63  # frame numbers and counts must fit int64
 
 
 @dataclass(frozen=True)
@@ -100,15 +103,19 @@ def parse_e2e_labels(
             raise UserError(f"{where}: duplicate video id (also video #{seen[video_id]}); video ids must be unique")
         seen[video_id] = index
         num_frames = _require(record, "num_frames", int, where)
-        if num_frames < 0:
-            raise UserError(f"{where}: num_frames is negative ({num_frames})")
+        if not 0 <= num_frames < MAX_FRAMES:
+            raise UserError(f"{where}: num_frames {num_frames} is outside [0, 2^63)")
         fps = float(_require(record, "fps", (int, float), where))
+        if not (math.isfinite(fps) and fps > 0) and fps != -1:
+            raise UserError(f"{where}: fps {fps!r} must be a finite rate > 0 (or -1: the video file's own)")
         raw_events = _require(record, "events", list, where)
         events = []
         for event_index, raw in enumerate(raw_events):
             event_where = f"{where}, event #{event_index}"
             frame = _require(raw, "frame", int, event_where)
             label = _require(raw, "label", str, event_where)
+            if frame >= MAX_FRAMES:
+                raise UserError(f"{event_where}: frame {frame} is outside [0, 2^63)")
             if frame < 0 or (frame >= num_frames and not allow_past_end):
                 raise UserError(
                     f"{event_where}: frame {frame} is outside [0, {num_frames}); check num_frames and fps"
@@ -161,8 +168,12 @@ def parse_predicted_event(raw: Any, where: str) -> Event:
     """One predicted event ``{"frame", "label", "score", ...}``: the rule every
     predictions file follows (``predictions.json``, ``events.json``)."""
     frame = _require(raw, "frame", int, where)
+    if not 0 <= frame < MAX_FRAMES:
+        raise UserError(f"{where}: frame {frame} is outside [0, 2^63)")
     label = _require(raw, "label", str, where)
     score = float(_require(raw, "score", (int, float), where))
+    if not math.isfinite(score):
+        raise UserError(f"{where}: score {score!r} is not a finite number")
     return Event(frame=frame, label=label, score=score)
 
 

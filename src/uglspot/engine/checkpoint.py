@@ -16,7 +16,7 @@ from torch import nn
 from uglspot.config import from_dict, to_dict
 from uglspot.engine.runtime import unwrap
 from uglspot.errors import UserError
-from uglspot.io import atomic_path, read_json, write_json_atomic
+from uglspot.io import load_tensors, read_json, save_tensors, write_json_atomic
 from uglspot.model.spotter import SpotterConfig, UGLSpotter
 
 MODEL_FORMAT = "uglspot-model"
@@ -29,8 +29,6 @@ def save_model(model: nn.Module, directory: str | Path, metadata: dict[str, Any]
     """Write the weights and config of ``model`` into ``directory`` (created if
     needed); each file is replaced atomically. ``metadata`` (JSON data, e.g.
     class names) is stored beside the config. Returns the directory."""
-    from safetensors.torch import save_file
-
     spotter = unwrap(model)
     if not isinstance(spotter, UGLSpotter):
         raise TypeError(f"expected a UGLSpotter, got {type(spotter).__name__}")
@@ -38,8 +36,7 @@ def save_model(model: nn.Module, directory: str | Path, metadata: dict[str, Any]
     if directory.exists() and not directory.is_dir():
         raise UserError(f"{directory}: exists and is not a directory; choose a folder for the model")
     state = {name: tensor.detach().to("cpu").contiguous() for name, tensor in spotter.state_dict().items()}
-    with atomic_path(directory / WEIGHTS_FILE) as tmp:
-        save_file(state, str(tmp), metadata={"format": MODEL_FORMAT})
+    save_tensors(state, directory / WEIGHTS_FILE, metadata={"format": MODEL_FORMAT})
     write_json_atomic(directory / CONFIG_FILE, {
         "format": MODEL_FORMAT,
         "version": FORMAT_VERSION,
@@ -73,18 +70,14 @@ def load_model_metadata(directory: str | Path) -> dict[str, Any]:
 
 def load_model(directory: str | Path, map_location: str | torch.device = "cpu") -> UGLSpotter:
     """Rebuild the model saved in ``directory`` and load its weights (strict)."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     directory = Path(directory)
     config = load_model_config(directory)
     weights = directory / WEIGHTS_FILE
     if not weights.is_file():
         raise UserError(f"{weights}: weights file not found beside {CONFIG_FILE}")
-    try:
-        state = load_file(str(weights), device=str(torch.device(map_location)))
-    except (SafetensorError, OSError) as exc:
-        raise UserError(f"{weights}: unreadable safetensors file ({exc}); save the model again") from None
+    remedy = ("use the run's other checkpoint (checkpoints/best or checkpoints/last), restore the file, "
+              "or train / save the model again")
+    state, _ = load_tensors(weights, "model weights file", remedy)
     model = UGLSpotter(config, load_pretrained=False)
     check_state_keys(model, state, str(weights))
     model.load_state_dict(state, strict=True)
@@ -137,3 +130,46 @@ def load_foreign_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
         raise UserError(f"{path}: expected only tensors in the state dict; {bad[0]!r} is not one "
                         f"(top-level keys: {', '.join(map(str, list(obj)[:8]))})")
     return dict(obj)
+
+
+def check_inference_settings(settings: Any, where: str | Path) -> dict[str, Any]:
+    """``inference.json`` as ``uglspot train`` writes it: refused in one line
+    naming the file and the key when a key is missing or out of range."""
+    import math
+
+    def fail(message: str) -> UserError:
+        return UserError(f"{where}: {message}; restore the file or use the run's other checkpoint")
+
+    if not isinstance(settings, dict):
+        raise fail(f"expected a JSON object of inference settings, found {type(settings).__name__}")
+
+    def need(key: str, check: Any, expect: str, optional: bool = False) -> None:
+        if key not in settings:
+            raise fail(f"missing key {key!r} ({expect})")
+        value = settings[key]
+        if optional and value is None:
+            return
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not check(value, number):
+            raise fail(f"key {key!r} must be {expect}, found {value!r}")
+
+    def whole(low: int) -> Any:
+        return lambda v, number: number and isinstance(v, int) and low <= v < 2 ** 31
+
+    classes = settings.get("classes")
+    if not isinstance(classes, list) or not classes or not all(isinstance(c, str) for c in classes):
+        raise fail(f"key 'classes' must be a non-empty list of class names, found {classes!r}")
+    need("fps", lambda v, n: n and math.isfinite(v) and v > 0, "a frame rate > 0 or null", optional=True)
+    need("height", whole(1), "an integer >= 1")
+    need("width", whole(1), "an integer >= 1 or null", optional=True)
+    need("clip_len", whole(1), "an integer >= 1")
+    need("pad", whole(0), "an integer >= 0")
+    need("threshold", lambda v, n: n and math.isfinite(v) and 0 <= v <= 1, "a number in [0, 1]")
+    need("nms_window", whole(0), "an integer >= 0")
+    need("batch_size", whole(1), "an integer >= 1")
+    need("entities_per_event", whole(0), "an integer >= 0")
+    need("crop", lambda v, n: isinstance(v, list) and len(v) == 2 and all(isinstance(x, int) and x >= 1 for x in v),
+         "[height, width] or null", optional=True)
+    if "entity_slots" in settings:
+        need("entity_slots", whole(0), "an integer >= 0")
+    return settings

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from uglspot.config import load_config
+from uglspot.errors import UserError
 from uglspot.data.augment import AugmentConfig
 
 
@@ -30,6 +31,8 @@ class DataConfig:
     clip_len: int = 100  # δ, frames per training clip and per inference window
     pad: int = 5  # clips and windows may start this many frames before the video
     dilate: int = 0  # label frames within ±dilate of an event with its class
+    foreground: float = 0.0  # share of training clips drawn to contain an event (E2E-Spot's fg_upsample)
+    foreground_balance: Literal["class", "uniform"] = "class"  # pick a class first, or any event uniformly
     allow_events_past_end: bool = False  # keep label files whose events pass num_frames (they are dropped)
     entity_slots: int = 50
     workers: int = 2  # data-loader processes per rank
@@ -89,11 +92,85 @@ class RunConfig:
     infer: InferConfig = field(default_factory=InferConfig)
 
 
+def _whole(low: int) -> tuple[Any, str]:
+    return (lambda v: v >= low), f">= {low}"
+
+
+def _pair(low: float, high: float) -> tuple[Any, str]:
+    return (lambda v: len(v) == 2 and low <= v[0] <= v[1] <= high), f"[low, high] within [{low:g}, {high:g}]"
+
+
+_POSITIVE = (lambda v: v > 0), "> 0"
+_FRACTION = (lambda v: 0 <= v <= 1), "in [0, 1]"
+_OPTIONAL = {"data.width", "data.fps", "optim.grad_clip", "augment.crop"}
+_DEVICE_TYPES = ("cpu", "cuda", "mps")
+
+# key: (holds, what it must be). Types are already checked by from_dict (numbers finite, ints in int64).
+RANGES: dict[str, tuple[Any, str]] = {
+    "data.fps": _POSITIVE, "data.height": _whole(1), "data.width": _whole(1), "data.clip_len": _whole(1),
+    "data.pad": _whole(0), "data.dilate": _whole(0), "data.entity_slots": _whole(1), "data.workers": _whole(0),
+    "augment.crop": ((lambda v: len(v) == 2 and min(v) >= 1), "[height, width] of at least 1 pixel each"),
+    "augment.jitter_p": _FRACTION, "augment.hue": ((lambda v: 0 <= v <= 0.5), "in [0, 0.5]"),
+    "augment.saturation": _pair(0, 10), "augment.brightness": _pair(0, 10), "augment.contrast": _pair(0, 10),
+    "augment.blur_p": _FRACTION, "augment.blur_kernel": ((lambda v: v >= 1 and v % 2 == 1), "an odd number >= 1"),
+    "augment.blur_sigma": ((lambda v: len(v) == 2 and 0 < v[0] <= v[1]), "[low, high] with 0 < low <= high"),
+    "augment.mixup_alpha": _POSITIVE,
+    "optim.lr": _POSITIVE, "optim.weight_decay": ((lambda v: v >= 0), ">= 0"),
+    "optim.warmup_epochs": ((lambda v: v >= 0), ">= 0"), "optim.warmup_start": _FRACTION,
+    "optim.grad_clip": _POSITIVE, "optim.accumulate": _whole(1),
+    "train.epochs": _whole(1), "train.batch_size": _whole(1), "train.epoch_frames": _whole(1),
+    "train.val_every": _whole(1), "train.seed": _whole(0), "train.checkpoint_every": _whole(0),
+    "train.log_every": _whole(1), "train.max_bad_steps": _whole(1),
+    "infer.threshold": _FRACTION, "infer.nms_window": _whole(0), "infer.batch_size": _whole(1),
+    "infer.entities_per_event": _whole(0),
+}
+
+
+def check_run_config(config: RunConfig, where: str = "config") -> RunConfig:
+    """Refuse values out of range, in one line naming the key, e.g.
+    ``train.batch_size must be >= 1, got 0``: sizes and counts positive,
+    rates and probabilities in range, a device torch knows, the crop inside
+    the frame. Called wherever a run configuration is read."""
+    def fail(key: str, what: str, value: Any) -> UserError:
+        return UserError(f"{where}: {key} must be {what}, got {value!r}")
+
+    for key, (holds, what) in RANGES.items():
+        section, name = key.split(".")
+        value = getattr(getattr(config, section), name)
+        if value is None and key in _OPTIONAL:
+            continue
+        try:
+            ok = bool(holds(value))
+        except TypeError:
+            ok = False
+        if not ok:
+            raise fail(key, what, value)
+    device = config.train.device
+    if device != "auto":
+        import torch
+
+        try:
+            parsed = torch.device(device)
+        except (RuntimeError, ValueError, TypeError):
+            parsed = None
+        if parsed is None or parsed.type not in _DEVICE_TYPES:
+            raise fail("train.device", f"auto or a torch device of type {', '.join(_DEVICE_TYPES)} "
+                                       "(e.g. cpu, cuda, cuda:1)", device)
+    crop = config.augment.crop
+    if crop is not None and crop[0] > config.data.height:
+        raise fail("augment.crop", f"at most the frame: height {crop[0]} > data.height {config.data.height}", crop)
+    if crop is not None and config.data.width and crop[1] > config.data.width:
+        raise fail("augment.crop", f"at most the frame: width {crop[1]} > data.width {config.data.width}", crop)
+    if not config.data.train_splits:
+        raise fail("data.train_splits", "at least one split name", config.data.train_splits)
+    return config
+
+
 def load_run_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
     """A run configuration from YAML with ``key=value`` overrides. Relative
     paths are relative to the working directory and resolved here, so the
     run's saved ``config.yaml`` works from anywhere (e.g. on resume)."""
-    config = load_config(RunConfig, path, overrides)
+    config = check_run_config(load_config(RunConfig, path, overrides), str(path))
     for name in ("labels", "videos", "frame_cache", "entities"):
         value = getattr(config.data, name)
         if value:

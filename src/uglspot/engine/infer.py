@@ -83,7 +83,9 @@ def read_inference_settings(directory: Path) -> InferenceSettings:
     if not path.is_file():
         raise UserError(f"{directory}: no {INFERENCE_JSON} (classes, frame rate, window); "
                         "use a checkpoint written by `uglspot train`")
-    return from_dict(InferenceSettings, read_json(path), str(path))
+    from uglspot.engine.checkpoint import check_inference_settings
+
+    return from_dict(InferenceSettings, check_inference_settings(read_json(path), path), str(path))
 
 
 def write_inference_settings(directory: Path, settings: InferenceSettings) -> None:
@@ -103,6 +105,7 @@ class SpotResult:
     num_frames: int
     scores: VideoScores
     events: list[SpottedEvent]
+    source: Video | None = None  # the video record spotted (with its true events, if any): set by spot_videos
 
     @property
     def record(self) -> VideoEvents:
@@ -317,4 +320,5 @@ def spot_videos(
                     raise
                 failures.append((video.video, str(exc).splitlines()[0] if str(exc) else type(exc).__name__))
                 continue
+            result.source = video
             yield result

@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 import torch
 
+from uglspot.errors import UserError
 from uglspot.io import write_text_atomic
 
 
@@ -43,10 +44,14 @@ class RunLog:
     @staticmethod
     def _truncate(path: Path, columns: list[str], keep: Callable[[dict[str, str]], bool]) -> None:
         rows = []
-        if path.is_file():
-            with open(path, newline="", encoding="utf-8") as handle:
-                rows = [row for row in csv.DictReader(handle) if keep(row)]
-        lines = [",".join(columns)] + [",".join(row[c] for c in columns) for row in rows]
+        try:
+            if path.is_file():
+                with open(path, newline="", encoding="utf-8") as handle:
+                    rows = [row for row in csv.DictReader(handle) if keep(row)]
+            lines = [",".join(columns)] + [",".join(row[c] for c in columns) for row in rows]
+        except (KeyError, TypeError, ValueError, UnicodeDecodeError, csv.Error) as exc:
+            raise UserError(f"{path}: damaged log ({type(exc).__name__}: {str(exc)[:80]}); repair it, or move it "
+                            "away to resume with a fresh log") from None
         write_text_atomic(path, "\n".join(lines) + "\n")
 
     @staticmethod

@@ -15,7 +15,9 @@ import torch.distributed as torch_dist
 
 from uglspot.engine.infer import InferenceSettings, write_inference_settings
 from uglspot.engine.runtime import unwrap
-from uglspot.engine.state import load_state, publish, resolve, save_state
+from uglspot.engine.state import (
+    TRAINING_STATE_KEYS, checkpoint_dir_name, load_state, publish, resolve, save_state,
+)
 from uglspot.errors import UserError
 
 if TYPE_CHECKING:
@@ -42,7 +44,7 @@ def save_checkpoint(run: Path, name: str, model: torch.nn.Module, progress: Any,
     from uglspot.engine.checkpoint import save_model
 
     checkpoints = run / "checkpoints"
-    directory = checkpoints / f"{name}-e{progress.epoch:04d}-s{progress.step:08d}"
+    directory = checkpoints / checkpoint_dir_name(name, progress.epoch, progress.step)
     if directory.exists() and directory != resolve(checkpoints, name, missing_ok=True):
         import shutil
 
@@ -75,7 +77,7 @@ def restore(run: Run) -> None:
 
     last = resolve(Path(run.config.out) / "checkpoints", "last")
     run.model.load_state_dict(load_model(last, map_location="cpu").state_dict())
-    state = load_state(last)
+    state = load_state(last, required=TRAINING_STATE_KEYS)
     run.optimizer.load_state_dict(state["optimizer"])
     run.scaler.load_state_dict(state["scaler"])
     if state["world_size"] != run.dist.world_size:

@@ -13,22 +13,36 @@ holds ``checkpoints/<name>-<step>/`` directories and a small pointer file
 ``checkpoints/<name>.json`` naming the complete one; the pointer is replaced
 atomically after the directory is fsynced, so a run killed at any moment
 resumes from the last complete checkpoint.
+
+A pointer is read from disk, so it is checked before anything is opened or
+removed: a JSON object whose ``directory`` is a bare name of the form
+``<name>-e<epoch>-s<step>`` inside ``checkpoints/``. Removal only ever touches
+directories of that form inside ``checkpoints/``: the ones the run made.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
 
 from uglspot.errors import UserError
-from uglspot.io import atomic_path, read_json, write_json_atomic
+from uglspot.io import load_tensors, read_json, save_tensors, write_json_atomic
 
 STATE_TENSORS = "training_state.safetensors"
 STATE_JSON = "training_state.json"
+POINTERS = ("last", "best")
+TRAINING_STATE_KEYS = {"optimizer": dict, "scaler": dict, "progress": dict, "rng": list, "world_size": int}
+_CHECKPOINT_DIR = re.compile(r"^(last|best)-e\d{4,}-s\d{8,}$")
+_POINTER_TMP = re.compile(r"^\.(last|best)\.json\.[A-Za-z0-9_]+\.tmp$")  # io.atomic_path's temporary name
+
+
+def checkpoint_dir_name(name: str, epoch: int, step: int) -> str:
+    """The one naming rule of checkpoint directories (pointers are checked against it)."""
+    return f"{name}-e{epoch:04d}-s{step:08d}"
 
 
 def flatten_state(state: Any, prefix: str = "s") -> tuple[dict[str, torch.Tensor], Any]:
@@ -74,39 +88,70 @@ def save_state(state: dict[str, Any], directory: str | Path) -> None:
     """Write ``state`` into ``directory`` as safetensors + JSON (atomic per file)."""
     directory = Path(directory)
     tensors, skeleton = flatten_state(state)
-    with atomic_path(directory / STATE_TENSORS) as tmp:
-        save_file(tensors, str(tmp))
+    save_tensors(tensors, directory / STATE_TENSORS)
     write_json_atomic(directory / STATE_JSON, skeleton, indent=None)
 
 
-def load_state(directory: str | Path) -> dict[str, Any]:
+def load_state(directory: str | Path, required: dict[str, type] | None = None) -> dict[str, Any]:
+    """The state ``save_state`` wrote, checked against its checksum; ``required``
+    maps keys the caller needs to their type (a damaged state is one line)."""
     directory = Path(directory)
     if not (directory / STATE_JSON).is_file() or not (directory / STATE_TENSORS).is_file():
         raise UserError(f"{directory}: no training state ({STATE_JSON} + {STATE_TENSORS}); "
                         "resume needs a checkpoint written by `uglspot train`")
+    remedy = ("this checkpoint cannot be resumed: restore the file, or start the run again in another --out "
+              "(the best checkpoint's weights are still usable)")
+    tensors, _ = load_tensors(directory / STATE_TENSORS, "training state", remedy)
     skeleton = read_json(directory / STATE_JSON)
-    return unflatten_state(skeleton, load_file(str(directory / STATE_TENSORS)))
+    try:
+        state = unflatten_state(skeleton, tensors)
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise UserError(f"{directory / STATE_JSON}: damaged training state ({type(exc).__name__}: {exc}); "
+                        f"{remedy}") from None
+    if not isinstance(state, dict):
+        raise UserError(f"{directory / STATE_JSON}: damaged training state (not a mapping); {remedy}")
+    for key, kind in (required or {}).items():
+        if not isinstance(state.get(key), kind):
+            raise UserError(f"{directory / STATE_JSON}: damaged training state (no {key!r} {kind.__name__}); "
+                            f"{remedy}")
+    return state
 
 
 def publish(checkpoints: Path, name: str, directory: Path, keep: set[Path] = frozenset()) -> None:
     """Point ``checkpoints/<name>.json`` at the complete ``directory`` and
-    remove the directories ``name`` pointed at before (unless in ``keep``)."""
-    pointer = checkpoints / f"{name}.json"
+    remove the directory ``name`` pointed at before (unless in ``keep``)."""
+    directory = Path(directory)
+    if directory.parent != checkpoints or not _CHECKPOINT_DIR.match(directory.name):
+        raise ValueError(f"{directory}: not a checkpoint directory of {checkpoints}")
     previous = resolve(checkpoints, name, missing_ok=True)
-    write_json_atomic(pointer, {"directory": directory.name})
+    write_json_atomic(checkpoints / f"{name}.json", {"directory": directory.name})
     if previous is not None and previous != directory and previous not in keep:
         shutil.rmtree(previous, ignore_errors=True)
 
 
+def _pointer_target(checkpoints: Path, name: str) -> Path:
+    """The directory named by ``checkpoints/<name>.json``, refused unless it
+    is a checkpoint directory name inside ``checkpoints``."""
+    pointer = checkpoints / f"{name}.json"
+    data = read_json(pointer)
+    target = data.get("directory") if isinstance(data, dict) else None
+    if not isinstance(target, str) or not _CHECKPOINT_DIR.match(target):
+        raise UserError(f"{pointer}: not a checkpoint pointer (expected {{\"directory\": \"{name}-eNNNN-sNNNNNNNN\"}}, "
+                        f"a folder inside {checkpoints.name}/), found {str(data)[:80]!r}; delete it to resume from "
+                        "the other checkpoint, or restore it")
+    return checkpoints / target
+
+
 def resolve(checkpoints: Path, name: str, missing_ok: bool = False) -> Path | None:
-    """The complete checkpoint directory ``checkpoints/<name>.json`` points at."""
+    """The complete checkpoint directory ``checkpoints/<name>.json`` points at
+    (None with ``missing_ok`` when there is no pointer or no such directory)."""
     pointer = checkpoints / f"{name}.json"
     if not pointer.is_file():
         if missing_ok:
             return None
         raise UserError(f"{checkpoints}: no '{name}' checkpoint yet ({pointer.name} missing); "
                         "was the run stopped before its first checkpoint?")
-    target = checkpoints / str(read_json(pointer)["directory"])
+    target = _pointer_target(checkpoints, name)
     if not target.is_dir():
         if missing_ok:
             return None
@@ -115,10 +160,13 @@ def resolve(checkpoints: Path, name: str, missing_ok: bool = False) -> Path | No
 
 
 def remove_unpublished(checkpoints: Path) -> None:
-    """Delete checkpoint directories no pointer names (left by a killed run)."""
+    """Delete checkpoint directories no pointer names (left by a killed run);
+    only directories named as this module names them are ever touched."""
     if not checkpoints.is_dir():
         return
-    named = {resolve(checkpoints, p.stem, missing_ok=True) for p in checkpoints.glob("*.json")}
+    named = {resolve(checkpoints, name, missing_ok=True) for name in POINTERS}
     for path in checkpoints.iterdir():
-        if path.is_dir() and path not in named:
+        if path.is_dir() and not path.is_symlink() and _CHECKPOINT_DIR.match(path.name) and path not in named:
             shutil.rmtree(path, ignore_errors=True)
+        elif _POINTER_TMP.match(path.name) and path.is_file():  # a pointer write the kill interrupted
+            path.unlink(missing_ok=True)

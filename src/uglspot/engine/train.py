@@ -32,7 +32,7 @@ from uglspot.config import dump_yaml
 from uglspot.data.augment import ClipAugment, normalize
 from uglspot.data.clips import epoch_clips
 from uglspot.data.dataset import ClipDataset, EntityWindows, FrameSource, entity_batch
-from uglspot.engine.config import RunConfig
+from uglspot.engine.config import RunConfig, check_run_config
 from uglspot.engine.infer import InferenceSettings, Spotter, inference_settings, spot_videos
 from uglspot.engine.log import RunLog, StepMeter
 from uglspot.engine.resume import checkpoint_last, restore, save_checkpoint
@@ -121,6 +121,7 @@ OOM_ADVICE = ("out of GPU memory. Lower train.batch_size (and raise optim.accumu
 
 def train(config: RunConfig, resume: bool = False, hooks: Sequence[Hook] = ()) -> Progress:
     """Train ``config``; with ``resume`` continue the run in ``config.out`` from its last checkpoint."""
+    check_run_config(config)
     dist = Distributed.from_env()
     device = pick_device(config.train.device, dist, option="train.device")
     if dist.enabled and not torch_dist.is_initialized():
@@ -196,7 +197,9 @@ def epoch_loader(run: Run, epoch: int) -> DataLoader:
     config, cfg = run.config, run.config.train
     clips_per_epoch = cfg.epoch_frames // config.data.clip_len
     clips = shard(epoch_clips(run.splits.train, config.data.clip_len, clips_per_epoch, cfg.seed, epoch,
-                              config.data.pad), run.dist.rank, run.dist.world_size, equal=True)
+                              config.data.pad, config.data.foreground, config.data.foreground_balance,
+                              {label: i + 1 for i, label in enumerate(run.splits.classes)}),
+                  run.dist.rank, run.dist.world_size, equal=True)
     clips = clips[run.progress.batch * cfg.batch_size:run.steps_per_epoch * run.per_step]
     return DataLoader(ClipDataset(clips, run.splits.train, run.splits.classes, run.frames, run.entities,
                                   config.data.dilate),
@@ -308,9 +311,11 @@ def end_epoch(run: Run, epoch: int, frames_per_s: float, seconds: float, hooks: 
                    "lr": run.optimizer.param_groups[0]["lr"], "bad_steps": progress.bad_total,
                    "val_metric": val_metric, "train_frames_per_s": frames_per_s, "seconds": seconds})
     progress.epoch, progress.batch, progress.epoch_loss, progress.epoch_good = epoch + 1, 0, 0.0, 0
-    checkpoint_last(run)
+    # best before last: the best score is recorded (in last's progress) only once its weights are
+    # published, so a kill between the two resumes from the previous last and redoes this epoch
     if run.dist.is_main and (improved or (not splits.val and epoch + 1 == cfg.epochs)):
         save_checkpoint(Path(run.config.out), "best", run.ddp, progress, run.settings, None)
+    checkpoint_last(run)
     for hook in hooks:
         hook(progress)
 

@@ -16,6 +16,7 @@ modification time, and what made the store (uglspot version, time). A window
 reads only the offsets and the rows of its frames through a memory map, so a
 100-frame clip never loads the whole video. Writes go to a temporary file that
 is renamed into place: a killed run never leaves a store that looks complete.
+The metadata also holds a checksum of the arrays (``EntityStore.verify``).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from uglspot.errors import UserError
-from uglspot.io import atomic_path
+from uglspot.io import load_tensors, save_tensors
 
 STORE_VERSION = 1
 
@@ -51,6 +52,7 @@ class StoreKey:
     size: tuple[int, int] | None  # detector input (shortest edge, longest edge); None = native
     source_bytes: int | None = None  # size of the source video file
     source_mtime: float | None = None  # modification time of the source video file
+    features: str | None = None  # what ``feat`` is: roi | query (real detectors), simulated; None = unrecorded
 
     def to_json(self) -> dict[str, Any]:
         return json.loads(json.dumps(dataclasses.asdict(self)))
@@ -59,7 +61,16 @@ class StoreKey:
     def from_json(data: dict[str, Any], where: str = "store key") -> "StoreKey":
         from uglspot.config import from_dict
 
+        if "features" not in data:  # a store written before the kind was recorded
+            data = {**data, "features": LEGACY_FEATURES.get(data.get("detector"))}
         return from_dict(StoreKey, data, where)
+
+
+# The feature kind of stores whose key predates ``StoreKey.features``: the
+# transformers backends then always stored their query embedding; GLIP files
+# hold RoI features; ``uglspot synth``'s simulated detector, class directions
+# plus noise.
+LEGACY_FEATURES = {"grounding-dino": "query", "owlv2": "query", "glip-import": "roi", "synthetic": "simulated"}
 
 
 def _key(key: StoreKey | dict) -> StoreKey:
@@ -89,9 +100,9 @@ class EntityStore:
               detections: list[dict[str, np.ndarray]], extra: dict[str, Any] | None = None) -> Path:
         """Write a store atomically. ``detections`` has one dict per target
         frame with ``boxes (n,4)``, ``cls (n,)``, ``score (n,)`` and optionally
-        ``feat (n,De)``; frames past ``len(detections)`` are empty."""
-        from safetensors.numpy import save_file
-
+        ``feat (n,De)`` and ``truth (n,)`` (a ground-truth flag per box that a
+        synthetic source knows, kept for diagnostics: see ``truth_window``);
+        frames past ``len(detections)`` are empty."""
         from uglspot import __version__
 
         key = _key(key)
@@ -99,7 +110,8 @@ class EntityStore:
         if len(detections) > num_frames:
             raise UserError(f"{path}: {len(detections)} frames of detections for a video of {num_frames} frames")
         counts = np.zeros(num_frames, dtype=np.int64)
-        parts: dict[str, list[np.ndarray]] = {"boxes": [], "cls": [], "score": [], "feat": []}
+        parts: dict[str, list[np.ndarray]] = {"boxes": [], "cls": [], "score": [], "feat": [], "truth": []}
+        with_truth = bool(detections) and all("truth" in d for d in detections)
         with_feat = [d.get("feat") is not None for d in detections if len(d["score"])]
         if with_feat and not (all(with_feat) or not any(with_feat)):
             raise UserError(f"{path}: some frames have box features and some do not")
@@ -117,6 +129,8 @@ class EntityStore:
             parts["boxes"].append(boxes[order])
             parts["cls"].append(cls[order])
             parts["score"].append(score[order])
+            if with_truth:
+                parts["truth"].append(np.asarray(det["truth"], dtype=np.uint8).reshape(n)[order])
             if n and det.get("feat") is not None:
                 feat = np.asarray(det["feat"], dtype=np.float32).reshape(n, -1)
                 if feat_dim is not None and feat.shape[1] != feat_dim:
@@ -133,14 +147,21 @@ class EntityStore:
         }
         if feat_dim is not None:
             tensors["feat"] = np.concatenate(parts["feat"])
+        if with_truth:
+            tensors["truth"] = np.concatenate(parts["truth"]) if parts["truth"] else np.zeros(0, np.uint8)
         header = {
             "version": STORE_VERSION, "key": key.to_json(), "num_frames": num_frames, "feat_dim": feat_dim,
             "num_boxes": int(offsets[-1]), "made_by": f"uglspot {__version__}",
             "made_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "extra": extra or {},
         }
-        with atomic_path(path) as tmp:
-            save_file(tensors, str(tmp), metadata={"uglspot_entity_store": json.dumps(header)})
+        save_tensors(tensors, path, metadata={"uglspot_entity_store": json.dumps(header)})
         return path
+
+    @staticmethod
+    def verify(path: str | Path) -> None:
+        """Read the whole store and check it against the checksum written with
+        it; a damaged store is one line naming the file."""
+        load_tensors(path, "entity store", "delete it and run `uglspot detect` again", framework="numpy")
 
     @staticmethod
     def read_header(path: str | Path) -> dict[str, Any]:
@@ -158,7 +179,13 @@ class EntityStore:
                             "`uglspot detect` again") from None
         if "uglspot_entity_store" not in metadata:
             raise UserError(f"{path}: a safetensors file but not an uglspot entity store")
-        header = json.loads(metadata["uglspot_entity_store"])
+        try:
+            header = json.loads(metadata["uglspot_entity_store"])
+        except json.JSONDecodeError:
+            header = None
+        if not isinstance(header, dict) or not isinstance(header.get("key"), dict) \
+                or not isinstance(header.get("num_frames"), int):
+            raise UserError(f"{path}: damaged entity store header; delete it and run `uglspot detect` again")
         if header.get("version") != STORE_VERSION:
             raise UserError(f"{path}: entity store version {header.get('version')}, this uglspot reads "
                             f"{STORE_VERSION}; run `uglspot detect` again")
@@ -224,6 +251,31 @@ class EntityStore:
         return out
 
 
+    def truth_window(self, start: int, count: int, slots: int = 50) -> np.ndarray | None:
+        """The ground-truth flag (count, N) of the boxes ``window`` returns for
+        the same frames (True: a real object, not a false positive), or None
+        when the store has no flags (only synthetic stores do). For
+        diagnostics such as the share of true card boxes the attention keeps;
+        no model reads it."""
+        from safetensors import safe_open
+
+        with safe_open(str(self.path), framework="numpy") as handle:
+            if "truth" not in handle.keys():
+                return None
+        out = np.zeros((count, slots), bool)
+        lo, hi = max(start, 0), min(start + count, self.num_frames)
+        if lo >= hi or slots <= 0:
+            return out
+        offsets = self._slice("offsets", lo, hi + 1)
+        first, last = int(offsets[0]), int(offsets[-1])
+        counts = np.diff(offsets)
+        frame = np.repeat(np.arange(lo - start, hi - start), counts)
+        rank = np.arange(last - first) - np.repeat(offsets[:-1] - first, counts)
+        keep = rank < slots
+        out[frame[keep], rank[keep]] = self._slice("truth", first, last)[keep].astype(bool)
+        return out
+
+
 def store_path(out_dir: str | Path, video_id: str) -> Path:
     """Where ``uglspot detect`` writes the store of ``video_id``."""
     from uglspot.io import safe_name
@@ -238,7 +290,9 @@ def import_glip(pt_path: str | Path, key: StoreKey | dict, num_frames: int | Non
     ``[frame, class, x1, y1, x2, y2, feature x 256]``) into a store.
 
     ``class_base`` is subtracted from the class column (1 if the file counts
-    classes from 1). Boxes already in [0, 1] are kept; pixel boxes need
+    classes from 1); rows of a class below it are left out, as the released
+    UGL loader skips rows of class 0 (their number is kept in the header's
+    ``extra.skipped_rows``). Boxes already in [0, 1] are kept; pixel boxes need
     ``box_scale = (frame width, frame height)``. The file has no scores, so
     every entity gets score 1 and the file's row order is kept within a frame
     (the store's sort is stable).
@@ -261,6 +315,12 @@ def import_glip(pt_path: str | Path, key: StoreKey | dict, num_frames: int | Non
         raise UserError(f"{pt_path}: expected a 2-D tensor of rows [frame, class, x1, y1, x2, y2, feature...], "
                         f"found {shape}")
     rows = rows.float().numpy()
+    raw_cls = rows[:, 1].round().astype(np.int64)
+    if len(rows) and raw_cls.min() < 0:
+        raise UserError(f"{pt_path}: negative class number {int(raw_cls.min())}; expected class numbers from 0")
+    kept = raw_cls >= class_base
+    skipped_rows = int((~kept).sum())
+    rows = rows[kept]
     frames = rows[:, 0].round().astype(np.int64)
     cls = rows[:, 1].round().astype(np.int64) - class_base
     boxes = rows[:, 2:6].copy()
@@ -292,4 +352,5 @@ def import_glip(pt_path: str | Path, key: StoreKey | dict, num_frames: int | Non
             det["feat"] = feat[idx]
         detections.append(det)
     out_path = Path(out_path) if out_path is not None else pt_path.with_suffix(".entities.safetensors")
-    return EntityStore.write(out_path, key, num_frames, detections, extra={"imported_from": str(pt_path)})
+    return EntityStore.write(out_path, key, num_frames, detections,
+                             extra={"imported_from": str(pt_path), "skipped_rows": skipped_rows})

@@ -18,6 +18,7 @@ from torchvision.ops import roi_align
 from uglspot.entities.batch import EntityBatch
 
 EntitySource = Literal["detector", "backbone"]
+EntitySelection = Literal["hard", "learned"]
 
 # Relative slack on the hard-attention threshold 1/n_valid, so entities whose
 # softmax weight equals the uniform weight up to rounding are kept.
@@ -46,9 +47,15 @@ def roi_features(fmap: torch.Tensor, boxes: torch.Tensor, image_size: tuple[int,
 class EntityTokens(nn.Module):
     """Per-slot entity tokens of width D: the box feature (stored detector
     feature, or RoIAlign on the backbone map) normalised and projected, plus a
-    learned embedding of the detector class when ``num_classes`` > 0."""
+    learned embedding of the detector class when ``num_classes`` > 0, plus
+    (with ``geometry``) a projection of where the box is, its size and the
+    detector's confidence: a card in the referee's raised hand and a
+    card-coloured speck in the crowd can share a feature but not a place."""
 
-    def __init__(self, source: EntitySource, in_dim: int, width: int, num_classes: int = 0, roi_size: int = 2):
+    GEOMETRY = 7  # x1, y1, x2, y2, width, height, score
+
+    def __init__(self, source: EntitySource, in_dim: int, width: int, num_classes: int = 0, roi_size: int = 2,
+                 geometry: bool = False):
         super().__init__()
         if source not in ("detector", "backbone"):
             raise ValueError(f"unknown entity source {source!r}; use detector or backbone")
@@ -59,6 +66,7 @@ class EntityTokens(nn.Module):
         self.norm = nn.LayerNorm(in_dim)
         self.proj = nn.Linear(in_dim, width)
         self.cls_embed = nn.Embedding(num_classes, width) if num_classes > 0 else None
+        self.geometry = nn.Linear(self.GEOMETRY, width) if geometry else None
 
     def forward(self, entities: EntityBatch, fmap: torch.Tensor | None = None,
                 image_size: tuple[int, int] | None = None, stride: int = 32) -> torch.Tensor:
@@ -83,24 +91,47 @@ class EntityTokens(nn.Module):
         tokens = self.proj(self.norm(feat.to(self.proj.weight.dtype)))  # (B, T, N, D)
         if self.cls_embed is not None:
             tokens = tokens + self.cls_embed(entities.cls.clamp(0, self.num_classes - 1))
+        if self.geometry is not None:
+            boxes = entities.boxes.to(tokens.dtype)  # (B, T, N, 4)
+            size = boxes[..., 2:] - boxes[..., :2]  # (B, T, N, 2)
+            where = torch.cat([boxes, size, entities.score.to(tokens.dtype).unsqueeze(-1)], dim=-1)  # (B, T, N, 7)
+            tokens = tokens + self.geometry(where)
         return tokens
 
 
 class AdaptiveAttention(nn.Module):
-    """AAM: hard attention keeps the entities at least as relevant as the
-    uniform weight 1/n_valid, soft attention (one encoder layer) relates the
-    kept ones, and their masked mean is f_ent.
+    """AAM: pick the relevant entities of each frame, relate them with one
+    encoder layer, and pool them into f_ent.
 
-    Relevance of entity i in frame t is ‖env_t + token_{t,i}‖₂, turned into
-    weights by a softmax over the valid slots. Frames without a valid entity
-    get f_ent = 0. All frames are processed at once (no loop over frames).
+    Two selections:
+
+    - ``hard`` (the paper's): relevance of entity i in frame t is
+      ‖env_t + token_{t,i}‖₂, a softmax over the valid slots turns it into
+      weights, and the entities with at least the uniform weight 1/n_valid are
+      kept; f_ent is the plain mean of the kept, encoded entities. The rule
+      has no parameter of its own and a dropped entity gets no gradient, so
+      the selection cannot learn to keep the entity that matters.
+    - ``learned``: a small scorer reads env_t + token_{t,i} and gives each
+      entity a relevance logit; its masked softmax weights the encoded
+      entities (all valid ones take part), so f_ent = Σ_i w_i·enc_i and every
+      entity's relevance gets a gradient. Entities with w ≥ 1/n_valid count
+      as "kept" for reports.
+
+    Frames without a valid entity get f_ent = 0. All frames are processed at
+    once (no loop over frames).
     """
 
-    def __init__(self, width: int, heads: int = 8, ff_mult: int = 2, dropout: float = 0.1):
+    def __init__(self, width: int, heads: int = 8, ff_mult: int = 2, dropout: float = 0.1,
+                 selection: EntitySelection = "hard"):
         super().__init__()
         if width % heads:
             raise ValueError(f"AAM width {width} is not divisible by {heads} heads")
+        if selection not in ("hard", "learned"):
+            raise ValueError(f"unknown entity selection {selection!r}; use hard or learned")
+        self.selection = selection
         self.encoder = nn.TransformerEncoderLayer(width, heads, ff_mult * width, dropout, batch_first=True)
+        self.scorer = (nn.Sequential(nn.LayerNorm(width), nn.Linear(width, width // 4), nn.GELU(),
+                                     nn.Linear(width // 4, 1)) if selection == "learned" else None)
 
     def forward(self, env: torch.Tensor, tokens: torch.Tensor,
                 mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -109,27 +140,32 @@ class AdaptiveAttention(nn.Module):
         kept entities, 0 for dropped and empty slots."""
         B, T, N, D = tokens.shape
         weights, keep = self.select(env, tokens, mask)
-        kept_tokens = torch.where(keep.unsqueeze(-1), tokens, torch.zeros((), dtype=tokens.dtype,
-                                                                          device=tokens.device))
-        has_any = keep.any(dim=-1, keepdim=True)  # (B, T, 1)
-        # A frame with no kept entity attends to its (zeroed) slots instead of
-        # to nothing, which would be NaN; its output is discarded below.
-        padding = ~keep & has_any
+        attend = keep if self.selection == "hard" else mask  # (B, T, N) slots the encoder sees
+        zero = torch.zeros((), dtype=tokens.dtype, device=tokens.device)
+        kept_tokens = torch.where(attend.unsqueeze(-1), tokens, zero)
+        has_any = attend.any(dim=-1, keepdim=True)  # (B, T, 1)
+        # A frame with no entity attends to its (zeroed) slots instead of to
+        # nothing, which would be NaN; its output is discarded below.
+        padding = ~attend & has_any
         flat = rearrange(kept_tokens, "b t n d -> (b t) n d")
         encoded = self.encoder(flat, src_key_padding_mask=rearrange(padding, "b t n -> (b t) n"))
         encoded = rearrange(encoded, "(b t) n d -> b t n d", b=B)  # (B, T, N, D)
-        encoded = torch.where(keep.unsqueeze(-1), encoded, torch.zeros((), dtype=encoded.dtype,
-                                                                       device=encoded.device))
-        count = keep.sum(dim=-1, keepdim=True).clamp(min=1).to(encoded.dtype)  # (B, T, 1)
-        f_ent = encoded.sum(dim=2) / count  # (B, T, D)
+        encoded = torch.where(attend.unsqueeze(-1), encoded, zero)
+        if self.selection == "hard":
+            count = keep.sum(dim=-1, keepdim=True).clamp(min=1).to(encoded.dtype)  # (B, T, 1)
+            f_ent = encoded.sum(dim=2) / count  # (B, T, D)
+        else:
+            f_ent = (encoded * weights.unsqueeze(-1).to(encoded.dtype)).sum(dim=2)  # (B, T, D)
         return f_ent, weights * keep
 
-    @staticmethod
-    def select(env: torch.Tensor, tokens: torch.Tensor,
+    def select(self, env: torch.Tensor, tokens: torch.Tensor,
                mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Hard attention: relevance weights (B, T, N) (masked softmax, 0 on
-        empty slots) and the kept slots (B, T, N) bool."""
-        relevance = torch.linalg.vector_norm((env.unsqueeze(2) + tokens).float(), dim=-1)  # (B, T, N)
+        """Relevance weights (B, T, N) (masked softmax, 0 on empty slots) and
+        the kept slots (B, T, N) bool: weight at least 1/n_valid."""
+        if self.scorer is None:
+            relevance = torch.linalg.vector_norm((env.unsqueeze(2) + tokens).float(), dim=-1)  # (B, T, N)
+        else:
+            relevance = self.scorer(env.unsqueeze(2) + tokens).squeeze(-1).float()  # (B, T, N)
         relevance = relevance.masked_fill(~mask, torch.finfo(relevance.dtype).min)
         weights = relevance.softmax(dim=-1) * mask
         n_valid = mask.sum(dim=-1, keepdim=True).clamp(min=1)  # (B, T, 1)

@@ -8,6 +8,7 @@ registry of named variants.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Literal, NamedTuple
@@ -45,6 +46,8 @@ class SpotterConfig:
     entity_feat_dim: int = 256  # width of stored detector features (entity_source detector)
     num_entity_classes: int = 6  # detector vocabulary size; 0 = no class embedding
     entity_roi_size: int = 2  # RoIAlign bins per side (entity_source backbone)
+    entity_geometry: bool = False  # add the box's place, size and detector score to each entity token
+    entity_selection: Literal["hard", "learned"] = "hard"  # AAM: the paper's fixed rule or a trained relevance
     attn_heads: int = 8
     attn_ff_mult: int = 2
     attn_dropout: float = 0.1
@@ -54,6 +57,7 @@ class SpotterConfig:
     focal_gamma: float = 5.0
     focal_alpha: float | None = None
     fg_weight: float = 5.0  # foreground weight of the "ce" loss
+    prior: float | None = None  # initialise the classifier so each event class starts at this probability
     pixel_mean: tuple[float, float, float] = IMAGENET_MEAN
     pixel_std: tuple[float, float, float] = IMAGENET_STD
 
@@ -68,6 +72,8 @@ class SpotterConfig:
             raise ValueError(f"num_entity_classes must be >= 0, got {self.num_entity_classes}")
         if len(self.pixel_mean) != 3 or len(self.pixel_std) != 3 or min(self.pixel_std) <= 0:
             raise ValueError("pixel_mean and pixel_std need 3 values each, std positive")
+        if self.prior is not None and not 0 < self.prior < 1 / (self.num_classes + 1):
+            raise ValueError(f"prior must be in (0, 1/(K+1)) = (0, {1 / (self.num_classes + 1):.3g}), got {self.prior}")
         if self.focal_alpha is not None and not 0 <= self.focal_alpha <= 1:
             raise ValueError(f"focal_alpha must be in [0, 1], got {self.focal_alpha}")
 
@@ -101,10 +107,13 @@ class UGLSpotter(nn.Module):
             in_dim = config.entity_feat_dim if config.entity_source == "detector" else self.backbone.map_dim
             self.env_proj = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, width))
             self.entity_tokens = EntityTokens(config.entity_source, in_dim, width, config.num_entity_classes,
-                                              config.entity_roi_size)
-            self.aam = AdaptiveAttention(width, config.attn_heads, config.attn_ff_mult, config.attn_dropout)
+                                              config.entity_roi_size, config.entity_geometry)
+            self.aam = AdaptiveAttention(width, config.attn_heads, config.attn_ff_mult, config.attn_dropout,
+                                         config.entity_selection)
             self.fusion = EnvEntityFusion(width, config.attn_heads, config.attn_ff_mult, config.attn_dropout)
         self.head = GRUHead(width, config.num_classes + 1, min(width, config.gru_hidden_max), config.dropout)
+        if config.prior is not None:
+            init_prior_bias(self.head.fc, config.prior, config.loss)
 
     @property
     def feat_dim(self) -> int:
@@ -143,6 +152,28 @@ class UGLSpotter(nn.Module):
         if self.config.loss == "focal":
             return focal_loss(logits, targets, self.config.focal_gamma, self.config.focal_alpha)
         return weighted_cross_entropy(logits, targets, self.config.fg_weight)
+
+
+def init_prior_bias(fc: nn.Linear, prior: float, loss: str) -> None:
+    """Start every event class at probability ``prior`` (RetinaNet's
+    initialisation), so the first steps do not spend themselves pushing
+    K+1 outputs from 0.5 down to the rare-event rate.
+
+    Focal loss (per-class sigmoids): event columns get bias −log((1−π)/π),
+    the "no event" column +log((1−π)/π). Cross-entropy (softmax): biases
+    log π for events and log(1 − Kπ) for "no event". The weights are scaled
+    down so the bias, not the random projection, sets the start.
+    """
+    K = fc.out_features - 1
+    with torch.no_grad():
+        fc.weight.mul_(0.01)
+        if loss == "focal":
+            logit = math.log((1 - prior) / prior)
+            fc.bias.fill_(-logit)
+            fc.bias[0] = logit
+        else:
+            fc.bias.fill_(math.log(prior))
+            fc.bias[0] = math.log(1 - K * prior)
 
 
 def list_models() -> list[str]:

@@ -14,9 +14,10 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from uglspot.data.events import SpottedEvent, VideoEvents
+from uglspot.errors import UserError
 from uglspot.metrics.spotting import match_frames
 from uglspot.report.curves import pr_curves
-from uglspot.data.events import SpottedEvent, VideoEvents
 from uglspot.report.inputs import ReportInputs
 
 _STYLE = """
@@ -133,7 +134,10 @@ def _gallery_items(inputs: ReportInputs, per_class: int, tolerance: int) -> list
 
 
 def _frame_reader(inputs: ReportInputs) -> Callable[[str, float, int], np.ndarray | None]:
-    """Read one frame (H, W, 3) uint8 of a video at the events' frame rate."""
+    """Read one frame (H, W, 3) uint8 of a video at the events' frame rate;
+    None for a video that is missing, refused or unreadable (the reason goes
+    into ``inputs.video_notes`` for the caption: one bad video never stops
+    the report)."""
     readers: dict[tuple[str, float], Any] = {}
 
     def read(video_id: str, fps: float, frame: int) -> np.ndarray | None:
@@ -141,11 +145,17 @@ def _frame_reader(inputs: ReportInputs) -> Callable[[str, float, int], np.ndarra
         if path is None:
             return None
         key = (video_id, fps)
-        if key not in readers:
-            from uglspot.video import VideoReader
+        try:
+            if key not in readers:
+                from uglspot.video import VideoReader
 
-            readers[key] = VideoReader(path, fps=fps if fps > 0 else None)
-        clip = readers[key].read(frame, 1)  # (1, 3, H, W) uint8
+                readers[key] = VideoReader(path, fps=fps if fps > 0 else None)
+            clip = readers[key].read(frame, 1)  # (1, 3, H, W) uint8
+        except (UserError, OSError, ValueError, RuntimeError) as exc:
+            reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+            inputs.video_notes[video_id] = f"video unreadable ({reason})"
+            inputs.videos.pop(video_id, None)
+            return None
         return clip[0].permute(1, 2, 0).numpy()
 
     return read
@@ -190,9 +200,10 @@ def _gallery_figures(inputs: ReportInputs, items: list[GalleryItem], truth_by_id
             png = plots.gallery_figure(frame, item.event, size)
             status = (f' · <span class="{item.status.lower()}">{_e(item.status)}</span>'
                       if item.status is not None else "")
-            missing = " · video not found" if frame is None else ""
+            missing = f" · {_e(inputs.video_notes.get(item.video.video, 'video not found'))}" if frame is None else ""
+            seconds = item.video.seconds(item.event)
             caption = (f"<b>{_e(item.event.label)}</b> score {item.event.score:.2f}{status}<br>"
-                       f"{_e(item.video.video)} · frame {item.event.frame} · {item.video.seconds(item.event):.1f} s{missing}")
+                       f"{_e(item.video.video)} · frame {item.event.frame} · {seconds:.1f} s{missing}")
             gallery.append(f'<figure class="gallery-item" data-class="{_e(item.event.label)}">'
                            f'{_img(png, f"{item.event.label} at frame {item.event.frame}", "gallery")}'
                            f"<figcaption>{caption}</figcaption></figure>")

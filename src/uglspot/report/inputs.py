@@ -28,14 +28,14 @@ itself as a path relative to that folder.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from uglspot.data.events import VideoEvents, read_events_file
 from uglspot.data.labels import Video, find_class_list, read_class_list, read_e2e_labels
 from uglspot.errors import UserError
-from uglspot.io import read_json, safe_name
+from uglspot.io import inside, read_json, safe_name
 from uglspot.video import VIDEO_SUFFIXES
 
 INPUTS_FILE = "report-inputs.json"
@@ -48,6 +48,7 @@ class ReportInputs:
     classes: list[str] | None
     truth: list[Video] | None
     videos: dict[str, Path]  # video id -> file, for the ones found
+    video_notes: dict[str, str] = field(default_factory=dict)  # video id -> why it has no file (for captions)
 
 
 def read_variant(folder: Path) -> list[VideoEvents]:
@@ -65,8 +66,10 @@ def read_variant(folder: Path) -> list[VideoEvents]:
 
 
 def _find_video(folder: Path, video_id: str) -> Path | None:
-    direct = folder / video_id
-    if direct.is_file() and ".." not in Path(video_id).parts:
+    """The file of ``video_id`` inside ``folder`` (an id that is absolute or
+    climbs out with '..' is refused with a UserError naming it)."""
+    direct = inside(folder, video_id)
+    if direct.is_file():
         return direct
     for extension in VIDEO_SUFFIXES:
         candidate = folder / f"{safe_name(video_id)}{extension}"
@@ -132,10 +135,15 @@ def load_inputs(run: Path, truth: Path | None = None, classes: Path | None = Non
     video_folder = videos or from_manifest("videos") or run / "videos"
     ids = sorted({v.video for vs in variants.values() for v in vs})
     found: dict[str, Path] = {}
+    notes: dict[str, str] = {}
     if video_folder.is_dir():
         for video_id in ids:
-            path = _find_video(video_folder, video_id)
+            try:
+                path = _find_video(video_folder, video_id)
+            except UserError:
+                notes[video_id] = "video refused: its id is not a name inside the videos folder"
+                continue
             if path is not None:
                 found[video_id] = path
     return ReportInputs(title=title or f"uglspot report: {run.resolve().name}", variants=variants,
-                        classes=class_list, truth=truth_videos, videos=found)
+                        classes=class_list, truth=truth_videos, videos=found, video_notes=notes)

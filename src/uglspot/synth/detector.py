@@ -29,7 +29,9 @@ def class_directions(feat_dim: int) -> np.ndarray:
 def simulate_detections(rendered: RenderedFrame, cfg: DetectorSimConfig, rng: np.random.Generator,
                         directions: np.ndarray | None) -> dict[str, np.ndarray]:
     """What an open-vocabulary detector would report on one rendered frame:
-    boxes xyxy in [0, 1], class index, score and (optionally) a feature."""
+    boxes xyxy in [0, 1], class index, score, (optionally) a feature, and
+    ``truth``: whether each box is a real object of the frame rather than a
+    false positive (stored for diagnostics; models never read it)."""
     H, W = rendered.crowd.shape
     boxes, cls, score, purity = [], [], [], []
     for box, c in zip(rendered.boxes, rendered.cls):
@@ -41,6 +43,7 @@ def simulate_detections(rendered: RenderedFrame, cfg: DetectorSimConfig, rng: np
         cls.append(c)
         score.append(cfg.mean_score.get(name, 0.6) + rng.normal(0.0, cfg.score_noise))
         purity.append(rng.uniform(0.75, 1.0))
+    found = len(boxes)  # the renderer's own objects; false positives follow
     # Card-coloured crowd specks fire the card prompts.
     specks = np.flatnonzero((rendered.crowd == draw.CROWD_YELLOW) | (rendered.crowd == draw.CROWD_RED))
     if specks.size and cfg.crowd_false_positives > 0:
@@ -70,7 +73,9 @@ def simulate_detections(rendered: RenderedFrame, cfg: DetectorSimConfig, rng: np
     order = np.argsort(-score_array, kind="stable")
     order = order[score_array[order] >= cfg.min_score][:cfg.max_entities]
     out = {"boxes": box_array[order].astype(np.float32), "cls": cls_array[order],
-           "score": score_array[order].astype(np.float32)}
+           "score": score_array[order].astype(np.float32),
+           # ground truth for diagnostics only (which boxes the attention keeps); no model reads it
+           "truth": (np.arange(n) < found)[order]}
     if directions is not None:
         D = directions.shape[1]
         mix = np.array(purity, dtype=np.float64)[order][:, None]
