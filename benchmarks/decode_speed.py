@@ -33,7 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 from uglspot.data.frame_cache import CacheSettings, FrameCache, build_cache  # noqa: E402
-from uglspot.data.video import VideoReader, probe  # noqa: E402
+from uglspot.video import VideoReader, probe  # noqa: E402
 
 
 def emit(figure: str, value, unit: str, **context) -> None:

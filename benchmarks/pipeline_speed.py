@@ -34,7 +34,8 @@ import torch
 
 from uglspot.data.augment import AugmentConfig
 from uglspot.data.clips import epoch_clips
-from uglspot.data.dataset import ClipDataset, EntityWindows, VideoFrames, entity_store_path
+from uglspot.data.dataset import ClipDataset, EntityWindows, VideoFrames
+from uglspot.entities.store import store_path as entity_store_path
 from uglspot.data.labels import Event, Video, write_e2e_labels
 from uglspot.engine.config import DataConfig, InferConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
 from uglspot.io import write_text_atomic
@@ -85,9 +86,9 @@ def write_store(path: Path, video: str, num_frames: int) -> None:
 
 
 def spot_stages(args: argparse.Namespace, video_path: Path, work: Path, device: torch.device) -> None:
-    from uglspot.data.video import VideoReader
+    from uglspot.video import VideoReader
     from uglspot.engine.infer import VideoScores, score_video, spot_events
-    from uglspot.engine.train import amp_mode
+    from uglspot.engine.runtime import amp_mode
     from uglspot.model.spotter import create_model
 
     amp_dtype, _ = amp_mode("auto", device)

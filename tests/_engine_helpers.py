@@ -80,7 +80,7 @@ def write_entities(store_dir: Path, video: Video) -> None:
 
 def make_dataset(root: Path, videos_per_split: dict[str, int] | None = None, num_frames: int = 40,
                  with_entities: bool = True) -> TinyDataset:
-    from uglspot.data.dataset import entity_store_path
+    from uglspot.entities.store import store_path
 
     videos_per_split = videos_per_split or {"train": 3, "val": 1, "test": 2}
     labels, video_dir, entity_dir = root / "labels", root / "videos", root / "entities"
@@ -97,7 +97,7 @@ def make_dataset(root: Path, videos_per_split: dict[str, int] | None = None, num
             video = Video(f"{split}_{i}", num_frames, float(FPS), events, WIDTH, HEIGHT)
             write_video(video_dir / f"{video.video}.mp4", render(num_frames, events, seed))
             if with_entities:
-                write_entities(entity_store_path(entity_dir, video.video), video)
+                write_entities(store_path(entity_dir, video.video), video)
             videos.append(video)
         write_e2e_labels(videos, labels / f"{split}.json")
         splits[split] = videos

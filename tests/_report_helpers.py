@@ -19,7 +19,7 @@ WIDTH, HEIGHT, FPS, FRAMES = 96, 64, 8.0, 48
 
 def write_video(path: Path, seed: int) -> None:
     """A short synthetic broadcast clip written with PyAV."""
-    from uglspot.data import synthetic as S
+    from uglspot import synth as S
 
     cfg = S.SynthConfig(width=WIDTH, height=HEIGHT, fps=FPS, minutes=FRAMES / FPS / 60)
     script = S.simulate_match(cfg, seed)

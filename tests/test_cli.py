@@ -3,7 +3,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from uglspot.cli import build_parser, command_modules
+from uglspot.cli import build_parser
+from uglspot.commands import command_modules
 
 
 def test_help_lists_every_command_and_each_has_its_own_help() -> None:

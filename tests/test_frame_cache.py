@@ -10,8 +10,9 @@ import torch
 from _video_helpers import decode_index, write_index_video
 from uglspot.cli import main
 from uglspot.data.frame_cache import CacheSettings, FrameCache, _encode_jpegs, build_cache, is_done
-from uglspot.data.inputs import expand_video_inputs, shard, video_ids
-from uglspot.data.video import DecodeError, read_frames
+from uglspot.data.inputs import expand_video_inputs, video_ids
+from uglspot.engine.runtime import shard
+from uglspot.video import DecodeError, read_frames
 from uglspot.errors import UserError
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from uglspot.data import synthetic as S
-from uglspot.data import synthetic_render as draw
+from uglspot import synth as S
+from uglspot.synth import draw
 
 FOULS = {"throw-in": 0.0, "shot": 0.0, "foul": 1.0, "corner": 0.0}
 
@@ -217,10 +217,11 @@ def _tiny_dataset(root: Path, workers: int = 1, **detector) -> dict:
 
 @pytest.mark.slow
 def test_dataset_files_read_back_with_the_normal_loaders(tmp_path):
-    from uglspot.data.dataset import EntityWindows, entity_store_path
+    from uglspot.data.dataset import EntityWindows
+    from uglspot.entities.store import store_path
     from uglspot.data.labels import read_class_list, read_e2e_labels
     from uglspot.data.soccernet import read_labels_dir, soccernet_to_e2e
-    from uglspot.data.video import VideoReader, probe
+    from uglspot.video import VideoReader, probe
     from uglspot.entities.store import EntityStore
 
     recall = {k: 1.0 for k in S.ENTITY_VOCABULARY}
@@ -235,7 +236,7 @@ def test_dataset_files_read_back_with_the_normal_loaders(tmp_path):
         info = probe(root / "videos" / f"{video.video}.mp4")
         assert (info.width, info.height, info.fps) == (96, 64, 8.0)
         assert VideoReader(root / "videos" / f"{video.video}.mp4").num_frames == video.num_frames
-        store = EntityStore.open(entity_store_path(root / "entities", video.video))
+        store = EntityStore.open(store_path(root / "entities", video.video))
         assert store.num_frames == video.num_frames and store.feat_dim == 256
         assert store.vocabulary == S.ENTITY_VOCABULARY
         windows = EntityWindows(root / "entities", slots=50)
@@ -259,15 +260,15 @@ def test_dataset_files_read_back_with_the_normal_loaders(tmp_path):
 
 @pytest.mark.slow
 def test_dataset_is_the_same_with_any_worker_count(tmp_path):
-    from uglspot.data.dataset import entity_store_path
+    from uglspot.entities.store import store_path
     from uglspot.entities.store import EntityStore
 
     one = _tiny_dataset(tmp_path / "one", workers=1)
     two = _tiny_dataset(tmp_path / "two", workers=2)
     assert one == two
     for name in ("train_000", "test_000"):
-        a = EntityStore.open(entity_store_path(tmp_path / "one" / "entities", name)).window(0, 40)
-        b = EntityStore.open(entity_store_path(tmp_path / "two" / "entities", name)).window(0, 40)
+        a = EntityStore.open(store_path(tmp_path / "one" / "entities", name)).window(0, 40)
+        b = EntityStore.open(store_path(tmp_path / "two" / "entities", name)).window(0, 40)
         for key in ("boxes", "cls", "score", "feat"):
             np.testing.assert_array_equal(a[key], b[key])
         # The same pictures; the bitstreams may differ where a float rounding flips a pixel by one

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from _video_helpers import decode_index, write_audio_only, write_index_video
-from uglspot.data.video import DecodeError, VideoReader, output_size, probe, read_frames
+from uglspot.video import DecodeError, VideoReader, output_size, probe, read_frames
 from uglspot.errors import UserError
 
 

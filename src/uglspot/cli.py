@@ -10,23 +10,11 @@ instant. A module's ``ORDER`` (default 100) places it in ``--help``.
 from __future__ import annotations
 
 import argparse
-import importlib
-import pkgutil
 import sys
 
 from uglspot import __version__
+from uglspot.commands import command_modules
 from uglspot.errors import UserError
-
-
-
-def command_modules(hook: str = "register") -> list:
-    """Modules of ``uglspot.commands`` that define ``hook``, in ``ORDER``."""
-    import uglspot.commands as package
-
-    modules = [importlib.import_module(f"{package.__name__}.{info.name}")
-               for info in pkgutil.iter_modules(package.__path__)]
-    modules = [m for m in modules if hasattr(m, hook)]
-    return sorted(modules, key=lambda m: (getattr(m, "ORDER", 100), m.__name__))
 
 
 def build_parser() -> argparse.ArgumentParser:

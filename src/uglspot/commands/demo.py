@@ -156,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from uglspot.data.labels import read_class_list, read_e2e_labels
-    from uglspot.data.synthetic import SynthConfig, generate_dataset
+    from uglspot.synth import SynthConfig, generate_dataset
     from uglspot.engine.train import train
     from uglspot.io import write_json_atomic
     from uglspot.metrics.spotting import frame_map

@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from uglspot.commands.frames import parse_size
+from uglspot.commands import parse_size
 
 ORDER = 35
 
@@ -98,13 +98,15 @@ def build_config(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from uglspot.data.inputs import rank_from_env, shard, video_entries
+    from uglspot.data.inputs import video_entries
+    from uglspot.engine.runtime import Distributed, pick_device, shard
     from uglspot.errors import BatchFailures, UserError
 
     config = build_config(args)
     if args.batch_size < 1:
         raise UserError(f"--batch-size must be at least 1, got {args.batch_size}")
-    rank, world = rank_from_env()
+    dist = Distributed.from_env()
+    rank, world = dist.rank, dist.world_size
     mine = shard(video_entries(args.videos), rank, world)
     who = f"rank {rank}/{world}: " if world > 1 else ""
     if config.name == "glip-import":
@@ -112,7 +114,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         from uglspot.entities.detect import detect_to_stores
 
-        outcome = detect_to_stores(config, mine, args.out, args.fps, args.device, args.batch_size, args.force,
+        outcome = detect_to_stores(config, mine, args.out, args.fps, pick_device(args.device, dist), args.batch_size,
+                                   args.force,
                                    label=who, position=2 * rank)
         failures, skipped = outcome.failures, len(outcome.skipped)
         if outcome.done:

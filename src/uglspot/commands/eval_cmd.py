@@ -13,7 +13,7 @@ ORDER = 20
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from uglspot.cli import command_modules
+    from uglspot.commands import command_modules
 
     parser = subparsers.add_parser(
         "eval", help="score predictions against ground truth",

@@ -6,15 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from uglspot.commands import parse_size
+
 ORDER = 30
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    try:
-        width, height = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 398x224, got {text!r}") from None
-    return width, height
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

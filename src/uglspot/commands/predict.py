@@ -43,13 +43,14 @@ def run(args: argparse.Namespace) -> int:
     from uglspot.engine.config import load_run_config
     from uglspot.engine.evaluate import evaluate
     from uglspot.engine.infer import load_spotter, spot_video
-    from uglspot.engine.train import Distributed, amp_mode, frame_source, pick_device, split_videos
+    from uglspot.engine.runtime import amp_mode, pick_device
+    from uglspot.engine.sources import expected_frames, frame_source, split_videos
     from uglspot.errors import BatchFailures, UserError
     from uglspot.io import write_json_atomic
 
     config = load_run_config(args.config, args.overrides)
     split = args.split or config.data.test_split
-    device = pick_device(args.device, Distributed())
+    device = pick_device(args.device)
     spotter = load_spotter(args.model or config.out, device)
     classes = spotter.classes
     videos = split_videos(config, split, classes)
@@ -62,7 +63,6 @@ def run(args: argparse.Namespace) -> int:
         if not config.data.entities:
             raise UserError("this model uses entities; set data.entities to the entity store folder")
         from uglspot.engine.entities import check_entity_stores
-        from uglspot.engine.train import expected_frames
 
         check_entity_stores(config.data.entities, [(v.video, expected_frames(config, v)) for v in videos],
                             spotter.model.config, (spotter.settings.get("entities") or {}).get("prompt"))

@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     from uglspot.data.labels import Event, VideoPredictions, write_predictions
     from uglspot.engine.infer import load_spotter
     from uglspot.engine.timeline import plot_timeline
-    from uglspot.engine.train import Distributed, amp_mode, pick_device
+    from uglspot.engine.runtime import amp_mode, pick_device
     from uglspot.errors import BatchFailures, UserError
     from uglspot.io import safe_name, write_json_atomic
 
@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     for _, file in videos:
         if args.out.resolve() == file.resolve():
             raise UserError(f"--out {args.out} is an input video; choose an output folder")
-    device = pick_device(args.device, Distributed())
+    device = pick_device(args.device)
     spotter = load_spotter(args.model, device)
     amp_dtype, _ = amp_mode("auto", device)
     uses_entities = bool(spotter.model.config.use_entities)
@@ -155,7 +155,7 @@ def _spot_one(spotter: Any, video_id: str, file: Path, size: Any, entity_root: P
 
     from uglspot.data.clips import inference_windows
     from uglspot.data.dataset import EntityWindows
-    from uglspot.data.video import VideoReader, probe
+    from uglspot.video import VideoReader, probe
     from uglspot.engine.infer import spot_video
 
     settings = spotter.settings

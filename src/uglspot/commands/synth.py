@@ -36,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from uglspot.config import apply_overrides, from_dict
-    from uglspot.data.synthetic import SynthConfig, generate_dataset, split_counts
+    from uglspot.synth import SynthConfig, generate_dataset, split_counts
 
     out: Path = args.out
     if out.exists() and (not out.is_dir() or any(out.iterdir())):

@@ -76,14 +76,6 @@ def epoch_clips(
                         clips_per_epoch, epoch_rng(seed, epoch), pad)
 
 
-def shard(items: Sequence, rank: int, world_size: int) -> list:
-    """Rank ``rank``'s interleaved share; every rank gets the same number (the tail is dropped)."""
-    if not 0 <= rank < world_size:
-        raise ValueError(f"rank {rank} outside world of {world_size}")
-    usable = len(items) - len(items) % world_size
-    return list(items[rank:usable:world_size])
-
-
 def inference_windows(num_frames: int, length: int, pad: int = 5, stride: int | None = None) -> list[int]:
     """Starts of the windows that cover ``[0, num_frames)``.
 

@@ -21,12 +21,11 @@ import torch
 from torch.utils.data import Dataset
 
 from uglspot.data.clips import Clip, dense_labels, video_events
-from uglspot.data.inputs import VIDEO_SUFFIXES
 from uglspot.data.labels import Video
 from uglspot.entities.batch import EntityBatch
+from uglspot.entities.store import store_path
 from uglspot.errors import UserError
-
-VIDEO_EXTENSIONS = tuple(sorted(VIDEO_SUFFIXES))
+from uglspot.video import VIDEO_SUFFIXES
 
 
 class FrameSource(Protocol):
@@ -40,17 +39,17 @@ def find_video_file(root: Path, video_id: str) -> Path:
     """The file of ``video_id`` under ``root``: ``<id>.<ext>``, or for a
     SoccerNet half ``<game>/<half>`` the files ``<game>/<half>_224p.mkv``,
     ``<half>_720p.mkv``, ``<half>.mkv`` (first that exists)."""
-    candidates = [root / f"{video_id}{ext}" for ext in VIDEO_EXTENSIONS]
+    candidates = [root / f"{video_id}{ext}" for ext in VIDEO_SUFFIXES]
     if (root / video_id).is_file():
         candidates.insert(0, root / video_id)
     game, _, half = video_id.rpartition("/")
     if half in ("1", "2"):
         candidates += [root / game / f"{half}_{quality}{ext}" for quality in ("224p", "720p", "398p")
-                       for ext in (".mkv", ".mp4")]
+                       for ext in VIDEO_SUFFIXES]
     for path in candidates:
         if path.is_file():
             return path
-    raise UserError(f"video {video_id!r}: no file {root}/{video_id}.<{'|'.join(e[1:] for e in VIDEO_EXTENSIONS)}>; "
+    raise UserError(f"video {video_id!r}: no file {root}/{video_id}.<{'|'.join(e[1:] for e in VIDEO_SUFFIXES)}>; "
                     "check data.videos or use data.frame_cache")
 
 
@@ -66,7 +65,7 @@ class VideoFrames:
         self._readers: OrderedDict[str, Any] = OrderedDict()
 
     def reader(self, video_id: str) -> Any:
-        from uglspot.data.video import VideoReader
+        from uglspot.video import VideoReader
 
         if video_id in self._readers:
             self._readers.move_to_end(video_id)
@@ -102,14 +101,6 @@ class CachedFrames:
         return int(self.cache.num_frames(video_id))
 
 
-def entity_store_path(root: str | Path, video_id: str) -> Path:
-    """Where the entity store of ``video_id`` lives under an entity directory:
-    the same place ``uglspot detect --out`` writes it."""
-    from uglspot.entities.store import store_path
-
-    return store_path(root, video_id)
-
-
 class EntityWindows:
     """Entity tensors of frame windows, one ``EntityStore`` per video, opened lazily."""
 
@@ -125,7 +116,7 @@ class EntityWindows:
         if video_id in self._stores:
             self._stores.move_to_end(video_id)
             return self._stores[video_id]
-        path = entity_store_path(self.root, video_id)
+        path = store_path(self.root, video_id)
         if self._open_store is not None:
             store = self._open_store(path)
         else:

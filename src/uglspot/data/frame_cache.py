@@ -180,7 +180,7 @@ def build_cache(source: str | Path, out_dir: str | Path, video_id: str, settings
     A damaged video keeps the frames before the damage (``complete: false``
     and the error in ``damage``) and the DecodeError is raised after writing.
     """
-    from uglspot.data.video import DecodeError, VideoReader
+    from uglspot.video import DecodeError, VideoReader
 
     source = Path(source)
     folder = Path(out_dir) / safe_name(video_id)

@@ -1,4 +1,4 @@
-"""Turning command-line video arguments into files, ids and shards."""
+"""Turning command-line video arguments into files and ids."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import re
 from pathlib import Path
 
 from uglspot.errors import UserError
+from uglspot.video import VIDEO_SUFFIXES
 
-VIDEO_SUFFIXES = frozenset({".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".ts", ".mts", ".mpg", ".mpeg", ".flv"})
 LIST_SUFFIXES = frozenset({".txt", ".lst", ".list"})
 SOCCERNET_HALF = re.compile(r"^([12])(_\d+p)?$")
 
@@ -24,7 +24,7 @@ def expand_video_inputs(items: list[str | Path]) -> list[Path]:
         if path.is_dir():
             found = sorted(p for p in path.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file())
             if not found:
-                raise UserError(f"{path}: directory contains no video files ({', '.join(sorted(VIDEO_SUFFIXES))})")
+                raise UserError(f"{path}: directory contains no video files ({', '.join(VIDEO_SUFFIXES)})")
             out.extend(found)
         elif path.suffix.lower() in LIST_SUFFIXES:
             out.extend(file for file, _ in _read_list(path))
@@ -65,23 +65,6 @@ def video_ids(paths: list[Path]) -> list[str]:
     if duplicates:
         raise UserError(f"the same video is given twice: {', '.join(duplicates)}")
     return ids
-
-
-def shard(items: list, rank: int, world_size: int) -> list:
-    """The items rank ``rank`` of ``world_size`` handles: every world_size-th
-    item from ``rank`` (round robin, so long and short videos spread evenly)."""
-    if world_size < 1 or not 0 <= rank < world_size:
-        raise UserError(f"bad shard: rank {rank} of world size {world_size}")
-    return items[rank::world_size]
-
-
-def rank_from_env() -> tuple[int, int]:
-    """(RANK, WORLD_SIZE) set by torchrun, or (0, 1)."""
-    try:
-        return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
-    except ValueError:
-        raise UserError(f"RANK={os.environ.get('RANK')!r} / WORLD_SIZE={os.environ.get('WORLD_SIZE')!r} "
-                        "must be integers (they are set by torchrun)") from None
 
 
 def soccernet_id(video_id: str) -> str:

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from uglspot.config import from_dict, to_dict
+from uglspot.engine.runtime import unwrap
 from uglspot.errors import UserError
 from uglspot.io import atomic_path, read_json, write_json_atomic
 from uglspot.model.spotter import SpotterConfig, UGLSpotter
@@ -24,15 +25,6 @@ WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 
 
-def unwrap(model: nn.Module) -> UGLSpotter:
-    """The UGLSpotter inside a DistributedDataParallel and/or torch.compile wrapper."""
-    for _ in range(3):
-        model = getattr(model, "module", None) or getattr(model, "_orig_mod", None) or model
-    if not isinstance(model, UGLSpotter):
-        raise TypeError(f"expected a UGLSpotter, got {type(model).__name__}")
-    return model
-
-
 def save_model(model: nn.Module, directory: str | Path, metadata: dict[str, Any] | None = None) -> Path:
     """Write the weights and config of ``model`` into ``directory`` (created if
     needed); each file is replaced atomically. ``metadata`` (JSON data, e.g.
@@ -40,6 +32,8 @@ def save_model(model: nn.Module, directory: str | Path, metadata: dict[str, Any]
     from safetensors.torch import save_file
 
     spotter = unwrap(model)
+    if not isinstance(spotter, UGLSpotter):
+        raise TypeError(f"expected a UGLSpotter, got {type(spotter).__name__}")
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():
         raise UserError(f"{directory}: exists and is not a directory; choose a folder for the model")

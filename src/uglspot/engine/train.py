@@ -20,7 +20,7 @@ import csv
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -32,11 +32,13 @@ from torch.utils.data import DataLoader
 
 from uglspot.config import dump_yaml
 from uglspot.data.augment import ClipAugment, normalize
-from uglspot.data.clips import epoch_clips, shard
-from uglspot.data.dataset import CachedFrames, ClipDataset, EntityWindows, FrameSource, VideoFrames, entity_batch
-from uglspot.data.labels import Video, read_class_list, read_e2e_labels
+from uglspot.data.clips import epoch_clips
+from uglspot.data.dataset import ClipDataset, EntityWindows, FrameSource, entity_batch
+from uglspot.data.labels import Video
 from uglspot.engine.config import RunConfig
+from uglspot.engine.runtime import Distributed, amp_mode, pick_device, shard, unwrap
 from uglspot.engine.schedule import lr_factor, set_lr
+from uglspot.engine.sources import expected_frames, frame_source, load_splits
 from uglspot.engine.state import load_state, publish, remove_unpublished, resolve, save_state
 from uglspot.errors import UserError
 from uglspot.io import write_json_atomic, write_text_atomic
@@ -65,119 +67,15 @@ class StopTraining(Exception):
 Hook = Callable[[Progress], None]
 
 
-@dataclass
-class Distributed:
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-
-    @property
-    def enabled(self) -> bool:
-        return self.world_size > 1
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    @staticmethod
-    def from_env() -> "Distributed":
-        """Rank and world size as ``torchrun`` sets them (one process: rank 0 of 1)."""
-        return Distributed(rank=int(os.environ.get("RANK", 0)), world_size=int(os.environ.get("WORLD_SIZE", 1)),
-                           local_rank=int(os.environ.get("LOCAL_RANK", 0)))
-
-
-def pick_device(name: str, dist: Distributed) -> torch.device:
-    if name == "auto":
-        return torch.device(f"cuda:{dist.local_rank}") if torch.cuda.is_available() else torch.device("cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"train.device={name}: CUDA is not available here; use train.device=cpu or auto")
-    if device.type == "cuda" and dist.enabled and device.index is None:
-        device = torch.device(f"cuda:{dist.local_rank}")
-    return device
-
-
-def amp_mode(mode: str, device: torch.device) -> tuple[torch.dtype | None, bool]:
-    """(autocast dtype or None, whether a GradScaler is needed)."""
-    if mode == "off" or device.type != "cuda":
-        if mode in ("bf16", "fp16") and device.type != "cuda":
-            raise UserError(f"train.amp={mode} needs a CUDA device; use train.amp=auto or off on {device}")
-        return None, False
-    if mode == "bf16" or (mode == "auto" and torch.cuda.is_bf16_supported()):
-        return torch.bfloat16, False
-    return torch.float16, True
-
-
-@dataclass
-class Splits:
-    classes: list[str]
-    train: list[Video]
-    val: list[Video] = field(default_factory=list)
-
-
-def load_splits(config: RunConfig, need_train: bool = True) -> Splits:
-    labels = Path(config.data.labels)
-    if not labels.is_dir():
-        raise UserError(f"data.labels={labels}: not a directory; point it at the folder with class.txt and "
-                        "{split}.json")
-    classes = read_class_list(labels / "class.txt")
-
-    def read(split: str) -> list[Video]:
-        path = labels / f"{split}.json"
-        if not path.is_file():
-            raise UserError(f"{path}: split {split!r} not found; check data.train_splits / data.val_split")
-        return read_e2e_labels(path, classes, allow_past_end=config.data.allow_events_past_end)
-
-    train = [v for split in config.data.train_splits for v in read(split)] if need_train else []
-    val = read(config.data.val_split) if config.data.val_split else []
-    return Splits(classes=classes, train=train, val=val)
-
-
-def split_videos(config: RunConfig, split: str, classes: Sequence[str]) -> list[Video]:
-    path = Path(config.data.labels) / f"{split}.json"
-    if not path.is_file():
-        raise UserError(f"{path}: split {split!r} not found in data.labels")
-    return read_e2e_labels(path, classes, allow_past_end=config.data.allow_events_past_end)
-
-
-def check_frame_cache(cache: Any, config: RunConfig, videos: Sequence[Video]) -> None:
-    """Every video is in the cache, with frames of the configured height
-    (and width) at the rate training decodes at, and the labels' frame count;
-    otherwise one line saying which video differs and how to fix it."""
-    from uglspot.engine.entities import counts_disagree
-
-    where = f"data.frame_cache={config.data.frame_cache}"
-    for video in videos:
-        height, width = cache.frame_size(video.video)  # an error naming the video if it is missing
-        meta = cache.meta(video.video)
-        fps = config.data.fps or (video.fps if video.fps > 0 else None)
-        remedy = (f"rebuild it with `uglspot frames VIDEOS --out {config.data.frame_cache} "
-                  f"{'--fps ' + format(fps, 'g') + ' ' if fps else ''}"
-                  f"{'--size ' + str(config.data.width) + 'x' + str(config.data.height) if config.data.width else '--height ' + str(config.data.height)}`")
-        if height != config.data.height or (config.data.width and width != config.data.width):
-            raise UserError(f"{where}: video {video.video!r} is cached at {width}x{height} but the config asks for "
-                            f"height {config.data.height}{f', width {config.data.width}' if config.data.width else ''}; "
-                            f"{remedy}, or set data.height={height}")
-        cached_fps = meta.get("fps")
-        if fps and cached_fps and abs(cached_fps - fps) > 1e-3 * fps:
-            raise UserError(f"{where}: video {video.video!r} is cached at {cached_fps:g} fps but its labels are at "
-                            f"{fps:g} fps; {remedy}")
-        count, expected = cache.num_frames(video.video), expected_frames(config, video)
-        if expected is not None and counts_disagree(count, expected):
-            raise UserError(f"{where}: video {video.video!r} has {count} cached frames but its labels say "
-                            f"{expected}; {remedy}")
-
-
-def frame_source(config: RunConfig, videos: Sequence[Video]) -> FrameSource:
-    """Frames from the frame cache when configured, else decoded from the video files."""
-    if config.data.frame_cache:
-        frames = CachedFrames(config.data.frame_cache)
-        check_frame_cache(frames.cache, config, videos)
-        return frames
-    if not config.data.videos:
-        raise UserError("no frames: set data.videos (a folder of video files) or data.frame_cache")
-    fps = {v.video: (config.data.fps or (v.fps if v.fps > 0 else None)) for v in videos}
-    return VideoFrames(config.data.videos, fps, config.data.height, config.data.width)
+def inference_settings(config: RunConfig, classes: Sequence[str], videos: Sequence[Video]) -> dict[str, Any]:
+    """What ``uglspot spot`` needs besides the weights: classes, decoding, windows, NMS."""
+    rates = [v.fps for v in videos if v.fps > 0]
+    fps = config.data.fps or (float(np.median(rates)) if rates else None)
+    return {"dataset": config.dataset, "classes": list(classes), "fps": fps, "height": config.data.height,
+            "width": config.data.width, "crop": config.augment.crop, "clip_len": config.data.clip_len,
+            "pad": config.data.pad, "threshold": config.infer.threshold, "nms_window": config.infer.nms_window,
+            "batch_size": config.infer.batch_size, "entities_per_event": config.infer.entities_per_event,
+            "entity_slots": config.data.entity_slots}
 
 
 def build_model(config: RunConfig, num_classes: int) -> torch.nn.Module:
@@ -190,29 +88,6 @@ def build_model(config: RunConfig, num_classes: int) -> torch.nn.Module:
         raise UserError(f"model {config.model.name!r} uses entities but data.entities is not set; set it to an "
                         "entity store folder, or --set model.options.use_entities=false")
     return model
-
-
-def inference_settings(config: RunConfig, classes: Sequence[str], videos: Sequence[Video]) -> dict[str, Any]:
-    """What ``uglspot spot`` needs besides the weights: classes, decoding, windows, NMS."""
-    rates = [v.fps for v in videos if v.fps > 0]
-    fps = config.data.fps or (float(np.median(rates)) if rates else None)
-    return {"dataset": config.dataset, "classes": list(classes), "fps": fps, "height": config.data.height,
-            "width": config.data.width, "crop": config.augment.crop, "clip_len": config.data.clip_len,
-            "pad": config.data.pad, "threshold": config.infer.threshold, "nms_window": config.infer.nms_window,
-            "batch_size": config.infer.batch_size, "entities_per_event": config.infer.entities_per_event,
-            "entity_slots": config.data.entity_slots}
-
-
-def expected_frames(config: RunConfig, video: Video) -> int | None:
-    """The frame count a video's entity store should have: the labels' when
-    frames are decoded at the labels' rate, else unknown."""
-    if config.data.fps is None or video.fps <= 0 or abs(config.data.fps - video.fps) < 1e-6:
-        return video.num_frames
-    return None
-
-
-def unwrap(model: torch.nn.Module) -> torch.nn.Module:
-    return model.module if isinstance(model, torch.nn.parallel.DistributedDataParallel) else model
 
 
 class RunLog:
@@ -322,7 +197,7 @@ OOM_ADVICE = ("out of GPU memory. Lower train.batch_size (and raise optim.accumu
 def train(config: RunConfig, resume: bool = False, hooks: Sequence[Hook] = ()) -> Progress:
     """Train ``config``; with ``resume`` continue the run in ``config.out`` from its last checkpoint."""
     dist = Distributed.from_env()
-    device = pick_device(config.train.device, dist)
+    device = pick_device(config.train.device, dist, option="train.device")
     if dist.enabled and not torch_dist.is_initialized():
         if device.type == "cuda":
             torch.cuda.set_device(device)
@@ -420,7 +295,7 @@ def _train(config: RunConfig, resume: bool, hooks: Sequence[Hook], dist: Distrib
     for epoch in range(progress.epoch, cfg.epochs):
         progress.epoch = epoch
         clips = shard(epoch_clips(splits.train, config.data.clip_len, clips_per_epoch, cfg.seed, epoch,
-                                  config.data.pad), dist.rank, dist.world_size)
+                                  config.data.pad), dist.rank, dist.world_size, equal=True)
         clips = clips[progress.batch * cfg.batch_size:steps_per_epoch * per_step]
         loader = DataLoader(ClipDataset(clips, splits.train, splits.classes, frames, entities,
                                         config.data.dilate),

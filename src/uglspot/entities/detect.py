@@ -370,7 +370,7 @@ def detect_video(detector: EntityDetector, path: str | Path, fps: float | None, 
     """Run ``detector`` on every target frame of a video. Returns the number
     of target frames, the detections of the frames decoded, and the decode
     error if the video broke part-way (the frames before it are kept)."""
-    from uglspot.data.video import DecodeError, VideoReader, probe
+    from uglspot.video import DecodeError, VideoReader, probe
 
     info = probe(path)
     height = detector.decode_height(info.height, info.width)
@@ -415,15 +415,6 @@ def is_done(path: Path, key) -> bool:
         not key_differences(StoreKey.from_json(header["key"]), key)
 
 
-def pick_device(name: str) -> str:
-    """``auto``: cuda:LOCAL_RANK when CUDA is available, else cpu; other names as given."""
-    if name != "auto":
-        return name
-    if torch.cuda.is_available():
-        return f"cuda:{int(os.environ.get('LOCAL_RANK', 0)) % torch.cuda.device_count()}"
-    return "cpu"
-
-
 def detect_video_to_store(detector: EntityDetector, source: Path, key, out_path: Path, batch_size: int = 8,
                           progress=None) -> UserError | None:
     """Detect the entities of one video into the store ``out_path`` (atomic).
@@ -448,7 +439,7 @@ class DetectOutcome:
 
 
 def detect_to_stores(config: DetectorConfig, videos: list[tuple[Path, str]], out_dir: str | Path,
-                     fps: float | None, device: str = "auto", batch_size: int = 8, force: bool = False,
+                     fps: float | None, device: str | torch.device = "cpu", batch_size: int = 8, force: bool = False,
                      label: str = "", position: int = 0) -> DetectOutcome:
     """Detect every video of ``videos`` ((file, video id) pairs) into
     ``store_path(out_dir, video id)``, skipping videos whose store is already
@@ -479,7 +470,6 @@ def detect_to_stores(config: DetectorConfig, videos: list[tuple[Path, str]], out
         todo.append((path, video_id, key))
     if not todo:
         return outcome
-    device = pick_device(device)
     detector = create_detector(config, device)
     videos_bar = tqdm(total=len(todo), desc=f"{label}videos", unit="video", file=sys.stderr,
                       position=position, disable=len(todo) < 2)

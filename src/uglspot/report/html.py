@@ -140,7 +140,7 @@ def _frame_reader(inputs: ReportInputs) -> Callable[[str, float, int], np.ndarra
             return None
         key = (video_id, fps)
         if key not in readers:
-            from uglspot.data.video import VideoReader
+            from uglspot.video import VideoReader
 
             readers[key] = VideoReader(path, fps=fps if fps > 0 else None)
         clip = readers[key].read(frame, 1)  # (1, 3, H, W) uint8

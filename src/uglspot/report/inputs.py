@@ -35,8 +35,8 @@ from typing import Any
 from uglspot.data.labels import Event, Video, VideoPredictions, find_class_list, read_class_list, read_e2e_labels
 from uglspot.errors import UserError
 from uglspot.io import read_json, safe_name
+from uglspot.video import VIDEO_SUFFIXES
 
-VIDEO_EXTENSIONS = (".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v")
 INPUTS_FILE = "report-inputs.json"
 
 
@@ -141,7 +141,7 @@ def _find_video(folder: Path, video_id: str) -> Path | None:
     direct = folder / video_id
     if direct.is_file() and ".." not in Path(video_id).parts:
         return direct
-    for extension in VIDEO_EXTENSIONS:
+    for extension in VIDEO_SUFFIXES:
         candidate = folder / f"{safe_name(video_id)}{extension}"
         if candidate.is_file():
             return candidate

@@ -43,6 +43,9 @@ import torch
 
 from uglspot.errors import UserError
 
+# File name endings taken for videos, wherever a folder is searched for them (in this order).
+VIDEO_SUFFIXES = (".avi", ".flv", ".m4v", ".mkv", ".mov", ".mp4", ".mpeg", ".mpg", ".mts", ".ts", ".webm")
+
 Size = int | tuple[int, int] | None
 """Output size: ``None`` native, ``int`` a target height keeping the aspect
 ratio (width rounded to an even number), or ``(width, height)``."""

@@ -1,0 +1,88 @@
+"""Where a run executes: its rank among processes, its device, its
+mixed-precision mode, and its share of the work. One of each, for training,
+inference and detection alike."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+
+from uglspot.errors import UserError
+
+
+@dataclass
+class Distributed:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @staticmethod
+    def from_env() -> "Distributed":
+        """Rank and world size as ``torchrun`` sets them (one process: rank 0 of 1)."""
+        try:
+            return Distributed(rank=int(os.environ.get("RANK", 0)), world_size=int(os.environ.get("WORLD_SIZE", 1)),
+                               local_rank=int(os.environ.get("LOCAL_RANK", 0)))
+        except ValueError:
+            raise UserError(f"RANK={os.environ.get('RANK')!r} / WORLD_SIZE={os.environ.get('WORLD_SIZE')!r} / "
+                            f"LOCAL_RANK={os.environ.get('LOCAL_RANK')!r} must be integers "
+                            "(they are set by torchrun)") from None
+
+
+def pick_device(name: str, dist: Distributed | None = None, option: str = "--device") -> torch.device:
+    """``auto``: this process's GPU (``cuda:LOCAL_RANK``) when CUDA is available,
+    else the CPU; other names as given (a bare ``cuda`` under DDP is the local
+    GPU). ``option`` names the setting in errors."""
+    dist = dist or Distributed()
+    if name == "auto":
+        if not torch.cuda.is_available():
+            return torch.device("cpu")
+        return torch.device(f"cuda:{dist.local_rank % torch.cuda.device_count()}")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UserError(f"{option}={name}: not a device; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"{option}={name}: CUDA is not available here; use {option}=cpu or auto")
+    if device.type == "cuda" and dist.enabled and device.index is None:
+        device = torch.device(f"cuda:{dist.local_rank}")
+    return device
+
+
+def amp_mode(mode: str, device: torch.device) -> tuple[torch.dtype | None, bool]:
+    """(autocast dtype or None, whether a GradScaler is needed)."""
+    if mode == "off" or device.type != "cuda":
+        if mode in ("bf16", "fp16") and device.type != "cuda":
+            raise UserError(f"train.amp={mode} needs a CUDA device; use train.amp=auto or off on {device}")
+        return None, False
+    if mode == "bf16" or (mode == "auto" and torch.cuda.is_bf16_supported()):
+        return torch.bfloat16, False
+    return torch.float16, True
+
+
+def unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    """The model inside a DistributedDataParallel and/or torch.compile wrapper."""
+    for _ in range(3):
+        model = getattr(model, "module", None) or getattr(model, "_orig_mod", None) or model
+    return model
+
+
+def shard(items: Sequence, rank: int, world_size: int, equal: bool = False) -> list:
+    """Rank ``rank``'s interleaved share of ``items``: every ``world_size``-th
+    item from ``rank`` (round robin, so long and short videos spread evenly).
+    With ``equal`` the tail is dropped so every rank gets the same number, as
+    DDP's lock-step training needs."""
+    if world_size < 1 or not 0 <= rank < world_size:
+        raise UserError(f"bad shard: rank {rank} of world size {world_size}")
+    usable = len(items) - len(items) % world_size if equal else len(items)
+    return list(items[rank:usable:world_size])
