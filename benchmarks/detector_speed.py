@@ -64,7 +64,8 @@ def write_random_detector(name: str, directory: Path, tiny: bool = False, device
     """Save a randomly initialised ``name`` backend model (``grounding-dino``
     or ``owlv2``) with its processor into ``directory``; returns it."""
     if tiny:
-        sys.path.insert(0, str(REPO / "tests"))
+        if str(REPO / "tests") not in sys.path:
+            sys.path.insert(0, str(REPO / "tests"))
         from _detector_helpers import make_tiny_grounding_dino, make_tiny_owlv2
 
         return {"grounding-dino": make_tiny_grounding_dino, "owlv2": make_tiny_owlv2}[name](directory)

@@ -18,8 +18,9 @@ Sections, in order (``--sections`` picks some):
 - ``spot``: seconds per stage of the ``spot`` path (decode, detect, model,
   post) on a generated 720p 25 fps video (5 minutes), projected to one hour
   (``pipeline_speed.py``);
-- ``train_compiled``, ``infer_compiled``: the model figures through
-  ``torch.compile`` (inference at the best eager B).
+- ``infer_compiled``, ``train_compiled``: the model figures through
+  ``torch.compile`` (inference at the best eager B); last, as compiling
+  costs the most time (inference first: its target needs it most).
 
 Each section is guarded: a failure prints a ``suite.error`` line and the
 suite goes on. A global time budget (``--budget-s``) skips the sections
@@ -53,7 +54,7 @@ import detector_speed  # noqa: E402
 import model_speed  # noqa: E402
 import pipeline_speed  # noqa: E402
 
-SECTIONS = ("train", "infer", "detectors", "spot", "train_compiled", "infer_compiled")
+SECTIONS = ("train", "infer", "detectors", "spot", "infer_compiled", "train_compiled")
 TARGETS = {  # shared/DESIGN.md and issue 14; one H200
     "ugl_train_frames_per_s": (">=", 1600),
     "ugl_infer_frames_per_s": (">=", 12000),
@@ -85,13 +86,13 @@ def gpu_sizes(device: str, spot_minutes: float) -> Sizes:
     return Sizes(
         device=device, models=("e2e_rny008", "ugl_rny008"),
         model_args=("--batch", "8", "--frames", "100", "--height", "224", "--width", "398", "--slots", "50",
-                    "--warmup", "5", "--iters", "20", "--amp-dtype", "bf16"),
+                    "--warmup", "3", "--iters", "10", "--amp-dtype", "bf16"),
         infer_batches=(8, 16, 32), compile_backend="inductor",
         detector_batch=8, detector_iters=5, detector_dtypes=("bfloat16", "float16"), detector_frame=(720, 1280),
         tiny_detectors=False,
         spot_args=("--minutes", str(spot_minutes), "--width", "1280", "--height", "720", "--fps", "25",
                    "--model", "ugl_rny008", "--clip-len", "100", "--infer-batch", "4", "--detector-batch", "8"),
-        needs_s={"train": 40, "infer": 40, "detectors": 90, "spot": 120, "train_compiled": 150, "infer_compiled": 90})
+        needs_s={"train": 40, "infer": 40, "detectors": 60, "spot": 90, "infer_compiled": 60, "train_compiled": 120})
 
 
 def dry_run_sizes() -> Sizes:
@@ -131,7 +132,7 @@ class JsonLines(io.TextIOBase):
         return len(text)
 
     def flush(self) -> None:
-        sys.__stderr__.flush()
+        self.suite.stream.flush()
 
     def close_section(self) -> None:
         if self.pending:
@@ -158,6 +159,7 @@ class Suite:
         self.records: list[dict] = []
         self.outcome: dict[str, str] = {}
         self.out = out
+        self.stream = sys.stdout  # where the lines go while sections redirect sys.stdout
         if out is not None:
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text("")
@@ -168,8 +170,8 @@ class Suite:
     def emit(self, record: dict) -> None:
         self.records.append(record)
         line = json.dumps(record)
-        sys.__stdout__.write(line + "\n")
-        sys.__stdout__.flush()
+        self.stream.write(line + "\n")
+        self.stream.flush()
         if self.out is not None:
             with self.out.open("a") as handle:
                 handle.write(line + "\n")
@@ -232,7 +234,7 @@ def release_memory() -> None:
         torch.cuda.empty_cache()
 
 
-def model_section(suite: Suite, sizes: Sizes, phase: str, infer_batches: tuple[int, ...] = ()) -> None:
+def model_section(sizes: Sizes, phase: str, infer_batches: tuple[int, ...] = ()) -> None:
     argv = ["--models", *sizes.models, *sizes.model_args, "--phases", phase, "--device", sizes.device,
             "--compile-backend", sizes.compile_backend]
     if infer_batches:
@@ -340,7 +342,7 @@ def machine_record(sizes: Sizes, budget_s: float, dry_run: bool) -> dict:
             "budget_s": budget_s, **versions}
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, help="also write the JSON lines to this file")
     parser.add_argument("--budget-s", type=float, default=480.0,
@@ -350,7 +352,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="length of the generated video the spot path is timed on (default 5)")
     parser.add_argument("--dry-run", action="store_true", help="the same path at tiny sizes on CPU (CI)")
     parser.add_argument("--device", default="cuda", help="default cuda; a dry run uses cpu")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     if args.dry_run:
         sizes = dry_run_sizes()
     else:
@@ -366,12 +372,12 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="uglspot-gpu-suite-") as tmp:
         work = Path(tmp)
         bodies: dict[str, Callable[[], None]] = {
-            "train": lambda: model_section(suite, sizes, "train"),
-            "infer": lambda: model_section(suite, sizes, "infer", sizes.infer_batches),
+            "train": lambda: model_section(sizes, "train"),
+            "infer": lambda: model_section(sizes, "infer", sizes.infer_batches),
             "detectors": lambda: detector_section(sizes, work / "detectors", detector_dirs),
             "spot": lambda: spot_section(suite, sizes, work / "spot", detector_dirs),
-            "train_compiled": lambda: model_section(suite, sizes, "train_compiled"),
-            "infer_compiled": lambda: model_section(suite, sizes, "infer_compiled",
+            "train_compiled": lambda: model_section(sizes, "train_compiled"),
+            "infer_compiled": lambda: model_section(sizes, "infer_compiled",
                                                     (best_infer_batch(suite, sizes),)),
         }
         for section in SECTIONS:
