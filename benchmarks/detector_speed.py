@@ -138,7 +138,8 @@ def measure_detector(name: str, model_dir: Path, device: str, batch: int, iters:
         fn()  # warm-up (cuDNN autotune, allocator)
     t_wrap = min(timed(wrapper) for _ in range(iters))
     t_bare = min(timed(bare) for _ in range(iters))
-    context = {"detector": name, "input": f"{pixels.shape[-2]}x{pixels.shape[-1]}",
+    context = {"detector": name, "input_size": list(detector.input_size),
+               "input": f"{pixels.shape[-2]}x{pixels.shape[-1]}",
                "frames": f"{frame_size[0]}x{frame_size[1]}", "batch": batch, "dtype": str(detector.dtype).split(".")[-1],
                "device": torch.cuda.get_device_name(detector.device) if cuda else "cpu", "best_of": iters, **extra}
     emit("detector_images_per_s", round(batch / t_wrap, 2), "images/s", mode="wrapper", **context)
