@@ -1,5 +1,8 @@
 """Tiny randomly initialised Grounding DINO and OWLv2 models of the real
-transformers classes, saved with a tokenizer and processor that load offline."""
+transformers classes, saved with a tokenizer and processor that load offline.
+``full_size=True`` builds the released architectures instead (Grounding DINO
+tiny: Swin-T + BERT-base at 800x1333; OWLv2 base/16 at 960x960), still with
+random weights and the small offline tokenizer (benchmarks)."""
 
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ def bert_vocab() -> list[str]:
     return vocab
 
 
-def make_tiny_grounding_dino(directory: Path) -> Path:
+def make_tiny_grounding_dino(directory: Path, full_size: bool = False) -> Path:
     from transformers import (BertConfig, BertTokenizer, GroundingDinoConfig, GroundingDinoForObjectDetection,
                               GroundingDinoImageProcessor, GroundingDinoProcessor, SwinConfig)
 
@@ -39,13 +42,15 @@ def make_tiny_grounding_dino(directory: Path) -> Path:
                                  decoder_layers=2, encoder_ffn_dim=32, decoder_ffn_dim=32, d_model=32,
                                  encoder_attention_heads=2, decoder_attention_heads=2, max_text_len=32,
                                  num_feature_levels=3)
-    GroundingDinoForObjectDetection(config).save_pretrained(directory)
     image_processor = GroundingDinoImageProcessor(size={"shortest_edge": 64, "longest_edge": 96})
+    if full_size:
+        config, image_processor = GroundingDinoConfig(), GroundingDinoImageProcessor()
+    GroundingDinoForObjectDetection(config).save_pretrained(directory)
     GroundingDinoProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(directory)
     return directory
 
 
-def make_tiny_owlv2(directory: Path) -> Path:
+def make_tiny_owlv2(directory: Path, full_size: bool = False) -> Path:
     from transformers import CLIPTokenizer, Owlv2Config, Owlv2ForObjectDetection, Owlv2ImageProcessor, Owlv2Processor
     from transformers.convert_slow_tokenizer import bytes_to_unicode
 
@@ -67,7 +72,11 @@ def make_tiny_owlv2(directory: Path) -> Path:
         vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
                            image_size=64, patch_size=16),
         projection_dim=32)
-    Owlv2ForObjectDetection(config).save_pretrained(directory)
     image_processor = Owlv2ImageProcessor(size={"height": 64, "width": 64})
+    if full_size:
+        text = dict(bos_token_id=vocab["<|startoftext|>"], eos_token_id=vocab["<|endoftext|>"],
+                    pad_token_id=vocab["<|endoftext|>"])
+        config, image_processor = Owlv2Config(text_config=text), Owlv2ImageProcessor()
+    Owlv2ForObjectDetection(config).save_pretrained(directory)
     Owlv2Processor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(directory)
     return directory

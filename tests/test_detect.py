@@ -66,7 +66,7 @@ def test_cxcywh_to_xyxy() -> None:
 
 def test_grounding_dino_postprocess_reads_classes_from_prompt_tokens(tiny_models) -> None:
     det = create_detector(DetectorConfig(model=str(tiny_models["grounding-dino"]), box_threshold=0.5,
-                                         text_threshold=0.25, max_per_frame=50))
+                                         text_threshold=0.25, max_per_frame=50, features="query"))
     L, C = det.token_class.shape
     assert C == len(PROMPT)
     Q = 4
@@ -85,7 +85,8 @@ def test_grounding_dino_postprocess_reads_classes_from_prompt_tokens(tiny_models
 
 
 def test_owlv2_postprocess_undoes_square_padding(tiny_models) -> None:
-    det = create_detector(DetectorConfig(name="owlv2", model=str(tiny_models["owlv2"]), box_threshold=0.5))
+    det = create_detector(DetectorConfig(name="owlv2", model=str(tiny_models["owlv2"]), box_threshold=0.5,
+                                         features="query"))
     logits = torch.tensor([[[-5.0, 2.0, -5, -5, -5, -5], [-5.0] * 6]])
     # a box in the padded square of a 100x50 (WxH) frame: x in [0.2,0.6], y in [0.1,0.4] of the square
     boxes = torch.tensor([[[0.4, 0.25, 0.4, 0.3], [0.5, 0.5, 0.1, 0.1]]])
@@ -96,9 +97,11 @@ def test_owlv2_postprocess_undoes_square_padding(tiny_models) -> None:
     np.testing.assert_allclose(out["feat"], embeds[0, :1].numpy())
 
 
+@pytest.mark.parametrize("features", ["roi", "query"])
 @pytest.mark.parametrize("name", ["grounding-dino", "owlv2"])
-def test_tiny_model_whole_path_and_batching(tiny_models, name) -> None:
-    config = DetectorConfig(name=name, model=str(tiny_models[name]), box_threshold=0.0, max_per_frame=7)
+def test_tiny_model_whole_path_and_batching(tiny_models, name, features) -> None:
+    config = DetectorConfig(name=name, model=str(tiny_models[name]), box_threshold=0.0, max_per_frame=7,
+                            features=features)
     det = create_detector(config)
     torch.manual_seed(1)
     frames = torch.randint(0, 256, (3, 3, 48, 80), dtype=torch.uint8)

@@ -30,8 +30,12 @@ def test_each_dataset_config_loads_with_the_paper_recipe(dataset: str) -> None:
     assert config.data.clip_len == 100 and config.train.batch_size == 8
     assert config.optim.lr == 1e-3 and config.optim.warmup_epochs == 3 and config.optim.warmup_start == 0.01
     assert config.train.epoch_frames == 500_000 and config.data.pad == 5
-    assert config.augment.mixup and config.augment.mixup_alpha == 0.2 and config.augment.jitter_p == 0.25
+    # the released loader turns mixup off whenever it reads stored entity features
+    stored_features = config.model.options["entity_source"] == "detector"
+    assert config.augment.mixup is not stored_features and config.augment.mixup_alpha == 0.2
+    assert config.augment.jitter_p == 0.25
     assert config.model.options["focal_gamma"] == 5.0 and config.model.options["loss"] == "focal"
+    assert config.model.options["focal_alpha"] == 0.25  # the released focal loss's default
     assert Path(config.data.labels).is_absolute() and Path(config.data.labels).name == dataset
     assert from_dict(RunConfig, to_dict(config)) == config  # the resolved YAML reads back the same
 

@@ -165,6 +165,22 @@ def test_import_released_glip_file(tmp_path) -> None:
     assert store.feat_dim == 256 and win["feat"][0, 1, 0] == 3.0
 
 
+def test_import_glip_leaves_out_rows_below_the_class_base_as_the_released_loader_does(tmp_path) -> None:
+    rows = torch.tensor([
+        [0, 0, 0.1, 0.1, 0.2, 0.2] + [9.0] * 256,  # class 0: the released loader skips it
+        [0, 2, 0.3, 0.3, 0.4, 0.4] + [1.0] * 256,
+        [1, 0, 0.5, 0.5, 0.6, 0.6] + [9.0] * 256,
+    ])
+    pt = tmp_path / "half1.pt"
+    torch.save(rows, pt)
+    store = EntityStore.open(import_glip(pt, KEY, num_frames=2, class_base=1))
+    win = store.window(0, 2, slots=50)
+    assert win["mask"].sum(axis=1).tolist() == [1, 0] and win["cls"][0, 0] == 1 and win["feat"][0, 0, 0] == 1.0
+    assert store.header["extra"]["skipped_rows"] == 2
+    zero_based = EntityStore.open(import_glip(pt, KEY, num_frames=2, class_base=0, out_path=tmp_path / "z.st"))
+    assert zero_based.window(0, 2)["mask"].sum() == 3 and zero_based.header["extra"]["skipped_rows"] == 0
+
+
 @pytest.mark.parametrize("rows,kwargs,message", [
     (torch.zeros(3, 4), {}, "2-D tensor of rows"),
     (torch.tensor([[0, 9, 0, 0, 1, 1.0]]), {}, "class indices"),

@@ -239,6 +239,7 @@ def test_dataset_files_read_back_with_the_normal_loaders(tmp_path):
         store = EntityStore.open(store_path(root / "entities", video.video))
         assert store.num_frames == video.num_frames and store.feat_dim == 256
         assert store.vocabulary == S.ENTITY_VOCABULARY
+        assert store.key.features == "simulated"  # never mixed with a real detector's roi or query features
         windows = EntityWindows(root / "entities", slots=50)
         for event in video.events:
             if "card" not in event.label:

@@ -33,7 +33,7 @@ def _fps(text: str) -> float | None:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from uglspot.entities.detectors import DEFAULT_MODELS, SOCCER_PROMPT
+    from uglspot.entities.detectors import DEFAULT_MODELS, FEATURE_KINDS, SOCCER_PROMPT
 
     parser = subparsers.add_parser(
         "detect", help="detect scene entities in videos into entity stores",
@@ -61,6 +61,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--text-threshold", type=float, default=None,
                         help="grounding-dino: minimum token score for a class (default 0.25)")
     parser.add_argument("--max-per-frame", type=int, default=None, help="entities kept per frame (default 50)")
+    parser.add_argument("--features", choices=FEATURE_KINDS, default=None,
+                        help="what each box's feature is: roi (default, the paper's: RoIAlign of the box on the "
+                             "detector's visual backbone map) or query (the model's own per-box embedding); "
+                             "recorded in the store, and a model trained on one kind refuses the other")
     parser.add_argument("--image-size", type=_image_size, default=None, metavar="SHORTxLONG",
                         help="grounding-dino input size (default the model's, 800x1333)")
     parser.add_argument("--batch-size", type=int, default=8, help="frames per detector batch")
@@ -90,7 +94,8 @@ def build_config(args: argparse.Namespace):
         data = dict(loaded.get("detector", loaded)) if isinstance(loaded, dict) else loaded
     overrides = {"name": args.detector, "model": args.model, "box_threshold": args.box_threshold,
                  "text_threshold": args.text_threshold, "max_per_frame": args.max_per_frame,
-                 "image_size": list(args.image_size) if args.image_size else None, "dtype": args.dtype}
+                 "image_size": list(args.image_size) if args.image_size else None, "dtype": args.dtype,
+                 "features": args.features}
     if args.prompt is not None:
         overrides["prompt"] = [p.strip() for p in args.prompt.split(",") if p.strip()]
     data.update({k: v for k, v in overrides.items() if v is not None})

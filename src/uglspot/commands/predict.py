@@ -65,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
         from uglspot.engine.entities import check_entity_stores
 
         check_entity_stores(config.data.entities, [(v.video, expected_frames(config, v)) for v in videos],
-                            spotter.model.config, (spotter.settings.get("entities") or {}).get("prompt"))
+                            spotter.model.config, (spotter.settings.get("entities") or {}).get("prompt"),
+                            (spotter.settings.get("entities") or {}).get("features"))
         entities = EntityWindows(config.data.entities, spotter.settings["entity_slots"])
     amp_dtype, _ = amp_mode("auto", device)
 

@@ -30,8 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="entity stores of these videos (`uglspot detect --out STORE_DIR`)")
     source.add_argument("--detector", choices=tuple(n for n in DETECTOR_NAMES if n != "glip-import"),
                         help="detect entities now into OUT/entities/ (reused by the next run), at the model's "
-                             "frame rate, with the vocabulary and thresholds of the stores the model was "
-                             "trained on")
+                             "frame rate, with the vocabulary, thresholds and feature kind (roi or query) of "
+                             "the stores the model was trained on")
     parser.add_argument("--detector-model", metavar="ID_OR_PATH",
                         help="--detector's hub id or local model directory (default: the one the training "
                              "stores were made with, else the backend's default)")
@@ -110,7 +110,8 @@ def run(args: argparse.Namespace) -> int:
         videos = [(video_id, file) for video_id, file in videos if str(file) not in bad]
         if videos:
             check_entity_stores(entity_root, [(video_id, None) for video_id, _ in videos], spotter.model.config,
-                                (spotter.settings.get("entities") or {}).get("prompt"))
+                                (spotter.settings.get("entities") or {}).get("prompt"),
+                                (spotter.settings.get("entities") or {}).get("features"))
     settings = spotter.settings
     size: Any = (settings["width"], settings["height"]) if settings.get("width") else settings["height"]
     names = {}
@@ -181,7 +182,7 @@ def detect_entities(args: argparse.Namespace, videos: list[tuple[str, Path]], se
     Videos already detected with the same settings are reused. Returns failures."""
     from uglspot.config import from_dict
     from uglspot.entities.detect import DetectorConfig, detect_to_stores
-    from uglspot.entities.detectors import DEFAULT_MODELS
+    from uglspot.entities.detectors import DEFAULT_MODELS, FEATURE_KINDS
 
     trained = settings.get("entities") or {}
     data: dict[str, Any] = {"name": args.detector}
@@ -191,6 +192,8 @@ def detect_entities(args: argparse.Namespace, videos: list[tuple[str, Path]], se
                     image_size=trained["size"])
     if trained.get("prompt"):
         data["prompt"] = list(trained["prompt"])
+    if trained.get("features") in FEATURE_KINDS:  # roi or query, as the training stores; else the default
+        data["features"] = trained["features"]
     if args.detector_model:
         data["model"] = args.detector_model
     if args.prompt is not None:

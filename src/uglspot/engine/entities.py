@@ -16,7 +16,8 @@ from typing import Any, Sequence
 from uglspot.errors import UserError
 
 # Store-key fields that describe how entities were detected (not which video).
-DETECTION_FIELDS = ("detector", "model", "prompt", "box_threshold", "text_threshold", "max_per_frame", "size")
+DETECTION_FIELDS = ("detector", "model", "prompt", "box_threshold", "text_threshold", "max_per_frame", "size",
+                    "features")
 
 
 def counts_disagree(have: int, expected: int) -> bool:
@@ -27,15 +28,19 @@ def counts_disagree(have: int, expected: int) -> bool:
 
 
 def check_entity_stores(root: str | Path, videos: Sequence[tuple[str, int | None]], model_config: Any,
-                        expected_prompt: Sequence[str] | None = None) -> dict[str, Any]:
+                        expected_prompt: Sequence[str] | None = None,
+                        expected_features: str | None = None) -> dict[str, Any]:
     """Open the header of the store of every ``(video id, expected frame
     count or None)`` under ``root`` and check: every store exists and is
     readable; all share one vocabulary (``expected_prompt`` when given, the
     vocabulary the model was trained on); the model can embed it
     (``num_entity_classes``); with ``entity_source: detector`` the stores hold
-    features of ``entity_feat_dim``; a store's frame count matches the video's.
+    features of ``entity_feat_dim``, all of one kind (``expected_features``
+    when given, the kind the model was trained on: ``roi`` features are never
+    fed to a model trained on ``query`` ones, nor the reverse); a store's
+    frame count matches the video's.
     Returns the detection settings of the stores (``DETECTION_FIELDS`` and fps)."""
-    from uglspot.entities.store import EntityStore, store_path
+    from uglspot.entities.store import EntityStore, StoreKey, store_path
 
     root = Path(root)
     if not root.is_dir():
@@ -49,7 +54,8 @@ def check_entity_stores(root: str | Path, videos: Sequence[tuple[str, int | None
             missing.append(video_id)
             continue
         header = EntityStore.read_header(path)
-        key = header["key"]
+        key = StoreKey.from_json(header["key"], f"{path}: key").to_json()  # an old key gets its feature kind
+        header = {**header, "key": key}
         if first is None:
             first = (video_id, header)
         prompt = list(expected_prompt if expected_prompt is not None else first[1]["key"]["prompt"])
@@ -62,6 +68,11 @@ def check_entity_stores(root: str | Path, videos: Sequence[tuple[str, int | None
         if model_config.entity_source == "detector" and header["feat_dim"] != model_config.entity_feat_dim:
             problems.append(f"{path.name}: features of width {header['feat_dim']} but the model "
                             f"(entity_source detector) needs entity_feat_dim {model_config.entity_feat_dim}")
+        kind = expected_features if expected_features is not None else first[1]["key"]["features"]
+        if model_config.entity_source == "detector" and key["features"] != kind:
+            where = "the model was trained on" if expected_features is not None else f"the store of {first[0]!r} has"
+            problems.append(f"{path.name}: {key['features']} features but {where} {kind} features; detect "
+                            f"again with `uglspot detect ... --features {kind}`")
     if missing:
         shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
         raise UserError(f"{root}: no entity store for {len(missing)} video(s): {shown}; create them with "

@@ -6,13 +6,25 @@ Backends (``create_detector``):
 
 - ``grounding-dino``: transformers ``GroundingDinoForObjectDetection``. A
   box's class score is the highest token probability among the prompt
-  tokens of that class; its feature is the decoder's query embedding
-  (``last_hidden_state``, 256-d for the released models, the width of the
-  paper's GLIP features).
-- ``owlv2``: transformers ``Owlv2ForObjectDetection``; a box's feature is its
-  image embedding in the joint image-text space (``class_embeds``).
+  tokens of that class.
+- ``owlv2``: transformers ``Owlv2ForObjectDetection``.
 - ``glip-import`` reads released UGL entity files instead of running a model
   (``uglspot.entities.store.import_glip``).
+
+A box's feature (``DetectorConfig.features``):
+
+- ``roi`` (default; the paper's, Fig. 3): RoIAlign of the box on the
+  detector's visual backbone map before any language fusion, averaged over
+  the pooled grid to one vector of the map's width. Grounding DINO has one
+  map per level (its Swin stages after the 1x1 projection to ``d_model``, plus
+  the extra strided levels), and a box takes the level FPN's rule gives its
+  size in input pixels (``fpn_levels``); OWLv2 has one patch-grid map
+  (``image_embeds``, the vision width). The maps are caught from the model's
+  own forward pass (forward hooks, or the model's outputs), never by running
+  the backbone a second time.
+- ``query``: the model's own per-box embedding: Grounding DINO's decoder
+  query (``last_hidden_state``, already mixed with the prompt and the other
+  queries), OWLv2's class-head embedding (``class_embeds``).
 
 Preprocessing (resize, normalise) runs on the detector's device on the uint8
 batch, so a GPU is fed compact frames and does the float work itself.
@@ -20,9 +32,11 @@ batch, so a GPU is fed compact frames and does the float work itself.
 
 from __future__ import annotations
 
+import math
 import os
 import queue
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Literal, Protocol
@@ -31,9 +45,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from uglspot.entities.detectors import DEFAULT_MODELS, DETECTOR_NAMES, SOCCER_PROMPT
+from uglspot.entities.detectors import DEFAULT_MODELS, DETECTOR_NAMES, FEATURE_KINDS, SOCCER_PROMPT
 from uglspot.errors import UserError
 
+# FPN's level rule (Lin et al. 2017, eq. 1): a box of 224 x 224 input pixels
+# goes to the level of stride 2**4, one level up per doubling of its side.
+CANONICAL_BOX = 224.0
+CANONICAL_LEVEL = 4
+ROI_GRID = 7  # RoIAlign output bins per side, averaged into one vector
+ROI_SAMPLES = 2  # bilinear samples per bin side
 
 
 @dataclass
@@ -46,6 +66,7 @@ class DetectorConfig:
     max_per_frame: int = 50
     image_size: tuple[int, int] | None = None  # grounding-dino (shortest, longest edge); None = the model's
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"  # auto: bf16 on GPU, fp32 on CPU
+    features: Literal["roi", "query"] = "roi"  # what a box's feature is (see the module docstring)
 
     @property
     def model_id(self) -> str:
@@ -154,6 +175,63 @@ def cxcywh_to_xyxy(boxes: torch.Tensor) -> torch.Tensor:
     return torch.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], dim=-1)
 
 
+def fpn_levels(boxes: torch.Tensor, strides: list[int]) -> torch.Tensor:
+    """Index into ``strides`` of the map each box is pooled from, by FPN's
+    rule: level ``floor(4 + log2(sqrt(w h) / 224))`` (stride ``2**level``),
+    clamped to the levels there are. boxes (M, 4) xyxy in input pixels."""
+    levels = torch.tensor([math.log2(s) for s in strides], device=boxes.device)  # (L,)
+    side = ((boxes[:, 2] - boxes[:, 0]).clamp_min(0) * (boxes[:, 3] - boxes[:, 1]).clamp_min(0)).sqrt()
+    wanted = torch.floor(CANONICAL_LEVEL + torch.log2(side.clamp_min(1e-6) / CANONICAL_BOX) + 1e-6)
+    wanted = wanted.clamp(levels.min(), levels.max())
+    return (wanted[:, None] - levels[None, :]).abs().argmin(dim=1)  # (M,)
+
+
+def map_stride(input_hw: tuple[int, int], map_hw: tuple[int, int]) -> int:
+    """The stride in input pixels of a map of ``map_hw`` cells over an input of
+    ``input_hw`` pixels, a power of two (maps of padded inputs have a cell more)."""
+    return 2 ** round(math.log2(max(input_hw[0] / map_hw[0], input_hw[1] / map_hw[1])))
+
+
+def roi_features(maps: list[torch.Tensor], strides: list[int], boxes: list[torch.Tensor]) -> list[torch.Tensor]:
+    """One vector per box: RoIAlign (``ROI_GRID`` bins a side, pixel-aligned)
+    of the box on the map its size picks (``fpn_levels``), averaged over the bins.
+
+    maps: one (B, C, h, w) per level, ``strides[l]`` input pixels per cell;
+    boxes: per image (n_b, 4) xyxy in input pixels. Returns per image (n_b, C) float32.
+    """
+    from torchvision.ops import roi_align
+
+    B, C = maps[0].shape[:2]
+    counts = [len(b) for b in boxes]
+    rois = torch.cat([b.float() for b in boxes])  # (M, 4)
+    if len(rois) == 0:
+        return [rois.new_zeros(0, C) for _ in boxes]
+    image = torch.repeat_interleave(torch.arange(B, device=rois.device), torch.tensor(counts, device=rois.device))
+    rois = torch.cat([image[:, None].to(rois.dtype), rois], dim=1)  # (M, 5): image index, x1, y1, x2, y2
+    level = fpn_levels(rois[:, 1:], strides)
+    out = rois.new_zeros(len(rois), C)
+    for index, (fmap, stride) in enumerate(zip(maps, strides)):
+        chosen = (level == index).nonzero().squeeze(1)
+        if len(chosen):
+            pooled = roi_align(fmap.float(), rois[chosen], ROI_GRID, spatial_scale=1.0 / stride,
+                               sampling_ratio=ROI_SAMPLES, aligned=True)  # (m, C, 7, 7)
+            out[chosen] = pooled.mean(dim=(2, 3))
+    return list(out.split(counts))
+
+
+@contextmanager
+def captured_outputs(modules: list[torch.nn.Module]) -> Iterator[dict[int, torch.Tensor]]:
+    """While open, ``outputs[i]`` is the latest output of ``modules[i]`` (forward hooks)."""
+    outputs: dict[int, torch.Tensor] = {}
+    handles = [module.register_forward_hook(lambda _m, _in, out, i=i: outputs.__setitem__(i, out))
+               for i, module in enumerate(modules)]
+    try:
+        yield outputs
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
 def phrase_token_classes(text: str, phrases: list[str], offsets: list[tuple[int, int]]) -> list[int]:
     """Class index of each token of ``text`` (``-1`` for separators and
     special tokens), from the tokens' character offsets and where each phrase
@@ -187,6 +265,9 @@ class _TransformersDetector:
         self.vocabulary = list(config.prompt)
         if not self.vocabulary:
             raise UserError("the detector prompt is empty; give at least one entity name")
+        if config.features not in FEATURE_KINDS:
+            raise UserError(f"unknown detector features {config.features!r}; choose one of {', '.join(FEATURE_KINDS)}")
+        self.features = config.features
         self.model, processor = _load(model_cls, config.model_id)
         self.model.to(self.device)
         self.dtype = _resolve_dtype(config.dtype, self.device)
@@ -194,6 +275,19 @@ class _TransformersDetector:
         self.mean = torch.tensor(image_processor.image_mean, device=self.device).view(1, 3, 1, 1)
         self.std = torch.tensor(image_processor.image_std, device=self.device).view(1, 3, 1, 1)
         return processor
+
+    def add_roi_features(self, detections: Detections, maps: list[torch.Tensor], input_hw: tuple[int, int],
+                         box_to_input: tuple[float, float]) -> Detections:
+        """Set each detection's ``feat`` to its box's RoI feature on ``maps``
+        (one (B, C, h, w) per level over an input of ``input_hw`` pixels);
+        ``box_to_input`` (sx, sy) takes a stored box (xyxy in [0, 1] of the
+        frame) to input pixels."""
+        strides = [map_stride(input_hw, tuple(m.shape[-2:])) for m in maps]
+        scale = torch.tensor([box_to_input[0], box_to_input[1]] * 2, device=maps[0].device)
+        boxes = [torch.from_numpy(d["boxes"]).to(maps[0].device) * scale for d in detections]
+        for det, feat in zip(detections, roi_features(maps, strides, boxes)):
+            det["feat"] = feat.cpu().numpy().astype(np.float32)
+        return detections
 
 
 class GroundingDinoDetector(_TransformersDetector):
@@ -225,7 +319,9 @@ class GroundingDinoDetector(_TransformersDetector):
         if missing:
             raise UserError(f"prompt entries {missing} give no tokens with this model's tokenizer")
         self.token_class = one_hot.to(self.device)
-        self.feat_dim = self.model.config.d_model
+        self.feat_dim = self.model.config.d_model  # both kinds: the query and the projected maps are d_model wide
+        # the visual maps before language fusion: each Swin level after its projection to d_model
+        self.map_modules = list(self.model.model.input_proj_vision) if self.features == "roi" else []
 
     def decode_height(self, height: int, width: int) -> int:
         return min(height, self.input_size[0] if height <= width else self.input_size[1])
@@ -249,21 +345,31 @@ class GroundingDinoDetector(_TransformersDetector):
         with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
             return self.model(pixel_values=pixels, pixel_mask=None, **text)
 
-    def postprocess(self, outputs) -> Detections:
+    def postprocess(self, outputs, maps: list[torch.Tensor] | None = None,
+                    input_hw: tuple[int, int] | None = None) -> Detections:
         """Per query: class score = max token probability over each class's
-        tokens; keep above the thresholds, best first."""
+        tokens; keep above the thresholds, best first. ``roi`` features need
+        the projected visual ``maps`` (B, d_model, h, w) per level of the same
+        forward pass and the input size ``input_hw`` they cover."""
         L = self.token_class.shape[0]
         probs = outputs.logits[..., :L].float().sigmoid()  # (B, Q, L)
         class_scores = (probs[..., :, None] * self.token_class).amax(dim=2)  # (B, Q, C)
         scores, classes = class_scores.max(dim=-1)  # (B, Q)
         threshold = max(self.config.box_threshold, self.config.text_threshold)
         boxes = cxcywh_to_xyxy(outputs.pred_boxes.float()).clamp(0, 1)
-        return top_detections(scores, classes, boxes, outputs.last_hidden_state, threshold,
-                              self.config.max_per_frame)
+        query = outputs.last_hidden_state if self.features == "query" else None
+        detections = top_detections(scores, classes, boxes, query, threshold, self.config.max_per_frame)
+        if self.features == "roi":  # the input is the whole frame resized: box * input size
+            detections = self.add_roi_features(detections, maps, input_hw, (input_hw[1], input_hw[0]))
+        return detections
 
     @torch.inference_mode()
     def detect(self, frames: torch.Tensor) -> Detections:
-        return self.postprocess(self.forward(self.preprocess(frames)))
+        pixels = self.preprocess(frames)
+        with captured_outputs(self.map_modules) as caught:
+            outputs = self.forward(pixels)
+        maps = [caught[level] for level in range(len(self.map_modules))]
+        return self.postprocess(outputs, maps, tuple(pixels.shape[-2:]))
 
 
 class Owlv2Detector(_TransformersDetector):
@@ -280,7 +386,9 @@ class Owlv2Detector(_TransformersDetector):
                                       max_length=max_len, truncation=True, return_tensors="pt")
         self.text = {"input_ids": encoded.input_ids.to(self.device),
                      "attention_mask": encoded.attention_mask.to(self.device)}
-        self.feat_dim = self.model.config.text_config.hidden_size
+        # roi: the patch-grid map (vision width); query: the class head's embedding (text width)
+        self.feat_dim = (self.model.config.vision_config.hidden_size if self.features == "roi"
+                         else self.model.config.text_config.hidden_size)
 
     def decode_height(self, height: int, width: int) -> int:
         return min(height, int(round(self.input_size[0] * height / max(height, width))))
@@ -302,13 +410,22 @@ class Owlv2Detector(_TransformersDetector):
             return self.model(pixel_values=pixels, **text)
 
     def postprocess(self, outputs, frame_size: tuple[int, int]) -> Detections:
+        """Best boxes above the threshold, in frame coordinates; ``roi``
+        features pool ``outputs.image_embeds``, the patch-grid map the boxes
+        and class embeddings are predicted from."""
         H, W = frame_size
         side = max(H, W)
         scores, classes = outputs.logits.float().sigmoid().max(dim=-1)  # (B, P)
         boxes = cxcywh_to_xyxy(outputs.pred_boxes.float())  # relative to the padded square
         boxes = boxes * boxes.new_tensor([side / W, side / H, side / W, side / H])
-        return top_detections(scores, classes, boxes.clamp(0, 1), outputs.class_embeds,
-                              self.config.box_threshold, self.config.max_per_frame)
+        query = outputs.class_embeds if self.features == "query" else None
+        detections = top_detections(scores, classes, boxes.clamp(0, 1), query,
+                                    self.config.box_threshold, self.config.max_per_frame)
+        if self.features == "roi":
+            grid = outputs.image_embeds.permute(0, 3, 1, 2)  # (B, D, gh, gw)
+            S = self.input_size[0]  # the frame, padded to a side x side square, resized to S x S
+            detections = self.add_roi_features(detections, [grid], self.input_size, (W / side * S, H / side * S))
+        return detections
 
     @torch.inference_mode()
     def detect(self, frames: torch.Tensor) -> Detections:
@@ -388,9 +505,15 @@ def detect_video(detector: EntityDetector, path: str | Path, fps: float | None, 
 
 
 def store_key(config: DetectorConfig, video_id: str, source: Path, fps: float | None):
-    """The ``StoreKey`` of ``source`` detected with ``config`` at ``fps``."""
+    """The ``StoreKey`` of ``source`` detected with ``config`` at ``fps``.
+    Released GLIP files hold RoI features, so their stores are ``roi``."""
     from uglspot.entities.store import StoreKey
 
+    if config.features not in FEATURE_KINDS:
+        raise UserError(f"unknown detector features {config.features!r}; choose one of {', '.join(FEATURE_KINDS)}")
+    if config.name == "glip-import" and config.features != "roi":
+        raise UserError("glip-import files already hold RoI features of GLIP's visual map; "
+                        f"drop --features {config.features} (or use --features roi)")
     stat = Path(source).stat()
     local = Path(config.model_id).expanduser()
     model = str(local.resolve()) if local.is_dir() else config.model_id  # a local model from any folder
@@ -398,7 +521,7 @@ def store_key(config: DetectorConfig, video_id: str, source: Path, fps: float | 
                     box_threshold=config.box_threshold, text_threshold=config.text_threshold,
                     max_per_frame=config.max_per_frame, fps=fps,
                     size=tuple(config.image_size) if config.image_size else None,
-                    source_bytes=stat.st_size, source_mtime=stat.st_mtime)
+                    source_bytes=stat.st_size, source_mtime=stat.st_mtime, features=config.features)
 
 
 def is_done(path: Path, key) -> bool:
@@ -440,12 +563,14 @@ class DetectOutcome:
 
 def detect_to_stores(config: DetectorConfig, videos: list[tuple[Path, str]], out_dir: str | Path,
                      fps: float | None, device: str | torch.device = "cpu", batch_size: int = 8, force: bool = False,
-                     label: str = "", position: int = 0) -> DetectOutcome:
+                     label: str = "", position: int = 0, features: str | None = None) -> DetectOutcome:
     """Detect every video of ``videos`` ((file, video id) pairs) into
     ``store_path(out_dir, video id)``, skipping videos whose store is already
     complete with the same key (unless ``force``). The detector is loaded only
     when a video needs it. Goes on past a bad video; failures are returned.
+    ``features`` (``roi`` or ``query``), when given, overrides ``config.features``.
     This is the per-video work of ``uglspot detect`` and ``uglspot spot --detector``."""
+    import dataclasses
     import sys
 
     from tqdm import tqdm
@@ -456,6 +581,8 @@ def detect_to_stores(config: DetectorConfig, videos: list[tuple[Path, str]], out
         raise UserError(f"the detector batch size must be at least 1, got {batch_size}")
     if fps is not None and fps <= 0:
         raise UserError(f"the detection frame rate must be positive, got {fps}")
+    if features is not None:
+        config = dataclasses.replace(config, features=features)
     outcome = DetectOutcome()
     todo = []
     for path, video_id in videos:

@@ -10,3 +10,8 @@ DEFAULT_MODELS = {
     "glip-import": "GLIP-L (released UGL entity files)",
 }
 DETECTOR_NAMES = tuple(DEFAULT_MODELS)
+# What a box's feature vector is (``uglspot.entities.detect``): ``roi`` pools the
+# detector's visual backbone map in the box (the paper's), ``query`` takes the
+# model's own per-box embedding (Grounding DINO's decoder query, OWLv2's class
+# embedding).
+FEATURE_KINDS = ("roi", "query")

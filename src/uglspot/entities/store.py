@@ -51,6 +51,7 @@ class StoreKey:
     size: tuple[int, int] | None  # detector input (shortest edge, longest edge); None = native
     source_bytes: int | None = None  # size of the source video file
     source_mtime: float | None = None  # modification time of the source video file
+    features: str | None = None  # what ``feat`` is: roi | query (real detectors), simulated; None = unrecorded
 
     def to_json(self) -> dict[str, Any]:
         return json.loads(json.dumps(dataclasses.asdict(self)))
@@ -59,7 +60,16 @@ class StoreKey:
     def from_json(data: dict[str, Any], where: str = "store key") -> "StoreKey":
         from uglspot.config import from_dict
 
+        if "features" not in data:  # a store written before the kind was recorded
+            data = {**data, "features": LEGACY_FEATURES.get(data.get("detector"))}
         return from_dict(StoreKey, data, where)
+
+
+# The feature kind of stores whose key predates ``StoreKey.features``: the
+# transformers backends then always stored their query embedding; GLIP files
+# hold RoI features; ``uglspot synth``'s simulated detector, class directions
+# plus noise.
+LEGACY_FEATURES = {"grounding-dino": "query", "owlv2": "query", "glip-import": "roi", "synthetic": "simulated"}
 
 
 def _key(key: StoreKey | dict) -> StoreKey:
@@ -238,7 +248,9 @@ def import_glip(pt_path: str | Path, key: StoreKey | dict, num_frames: int | Non
     ``[frame, class, x1, y1, x2, y2, feature x 256]``) into a store.
 
     ``class_base`` is subtracted from the class column (1 if the file counts
-    classes from 1). Boxes already in [0, 1] are kept; pixel boxes need
+    classes from 1); rows of a class below it are left out, as the released
+    UGL loader skips rows of class 0 (their number is kept in the header's
+    ``extra.skipped_rows``). Boxes already in [0, 1] are kept; pixel boxes need
     ``box_scale = (frame width, frame height)``. The file has no scores, so
     every entity gets score 1 and the file's row order is kept within a frame
     (the store's sort is stable).
@@ -261,6 +273,12 @@ def import_glip(pt_path: str | Path, key: StoreKey | dict, num_frames: int | Non
         raise UserError(f"{pt_path}: expected a 2-D tensor of rows [frame, class, x1, y1, x2, y2, feature...], "
                         f"found {shape}")
     rows = rows.float().numpy()
+    raw_cls = rows[:, 1].round().astype(np.int64)
+    if len(rows) and raw_cls.min() < 0:
+        raise UserError(f"{pt_path}: negative class number {int(raw_cls.min())}; expected class numbers from 0")
+    kept = raw_cls >= class_base
+    skipped_rows = int((~kept).sum())
+    rows = rows[kept]
     frames = rows[:, 0].round().astype(np.int64)
     cls = rows[:, 1].round().astype(np.int64) - class_base
     boxes = rows[:, 2:6].copy()
@@ -292,4 +310,5 @@ def import_glip(pt_path: str | Path, key: StoreKey | dict, num_frames: int | Non
             det["feat"] = feat[idx]
         detections.append(det)
     out_path = Path(out_path) if out_path is not None else pt_path.with_suffix(".entities.safetensors")
-    return EntityStore.write(out_path, key, num_frames, detections, extra={"imported_from": str(pt_path)})
+    return EntityStore.write(out_path, key, num_frames, detections,
+                             extra={"imported_from": str(pt_path), "skipped_rows": skipped_rows})

@@ -9,6 +9,9 @@ CLASSES = ["Throw-in", "Shot", "Corner", "Kick-off", "Goal", "Yellow card", "Red
 ENTITY_VOCABULARY = ["ball", "yellow card", "red card", "goal", "referee", "player"]
 BALL, YELLOW, RED, GOAL, REFEREE, PLAYER = range(len(ENTITY_VOCABULARY))
 DETECTOR_NAME = "synthetic"
+# The feature kind of the simulated detector's boxes (the store key's ``features``):
+# class directions plus noise, neither RoI nor query features of a real model.
+FEATURE_KIND = "simulated"
 DETECTOR_MODEL = "uglspot-synthetic-detector-v1"
 SPLITS = ("train", "val", "test")
 

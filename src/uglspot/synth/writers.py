@@ -15,7 +15,8 @@ from uglspot.data.labels import Video, write_e2e_labels
 from uglspot.data.soccernet import e2e_to_soccernet, write_labels
 from uglspot.entities.store import EntityStore, StoreKey, store_path
 from uglspot.io import atomic_path, safe_name, write_json_atomic, write_text_atomic
-from uglspot.synth.config import CLASSES, DETECTOR_MODEL, DETECTOR_NAME, ENTITY_VOCABULARY, SPLITS, SynthConfig
+from uglspot.synth.config import (CLASSES, DETECTOR_MODEL, DETECTOR_NAME, ENTITY_VOCABULARY, FEATURE_KIND, SPLITS,
+                                  SynthConfig)
 from uglspot.synth.detector import class_directions, simulate_detections
 from uglspot.synth.render import render_frame
 from uglspot.synth.simulator import random_streams, simulate_match
@@ -61,7 +62,8 @@ def entity_store_key(video_id: str, cfg: SynthConfig, video_path: Path) -> Store
                     box_threshold=cfg.detector.min_score, text_threshold=cfg.detector.min_score,
                     max_per_frame=cfg.detector.max_entities, fps=cfg.fps,
                     size=(min(cfg.width, cfg.height), max(cfg.width, cfg.height)),
-                    source_bytes=stat.st_size, source_mtime=stat.st_mtime)
+                    source_bytes=stat.st_size, source_mtime=stat.st_mtime,
+                    features=FEATURE_KIND if cfg.detector.feat_dim > 0 else None)
 
 
 def write_soccernet_labels(root: Path, video: Video) -> Path:
