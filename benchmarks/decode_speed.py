@@ -174,7 +174,7 @@ def bench_detector(tmp: Path, iters: int, force_cpu: bool) -> None:
     from detector_speed import measure_detector, write_random_detector
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    model_dir = write_random_detector("grounding-dino", tmp / "grounding-dino-tiny-random", device=device)
+    model_dir = write_random_detector("grounding-dino", tmp / "grounding-dino-tiny-random")
     for size, batch in [((448, 800), 8), ((800, 1333), 4)]:
         measure_detector("grounding-dino", model_dir, device, batch, iters, image_size=size)
 

@@ -4,9 +4,9 @@ same batch. Prints one JSON line per figure.
 
 The models are the real architectures of the backends' default hub models
 (Grounding DINO tiny: Swin-T and BERT-base; OWLv2 base/16 at 960×960) with
-random weights, built from their transformers configs and saved with a
-tokenizer and processor, so no download is needed; speed does not depend on
-the weights. ``--tiny`` builds the tests' tiny models instead (dry runs).
+random weights and a small offline tokenizer (``tests/_detector_helpers.py``),
+so no download is needed; speed does not depend on the weights. ``--tiny``
+builds the tests' tiny models instead (dry runs).
 
     PYTHONPATH=src python benchmarks/detector_speed.py [--detectors grounding-dino owlv2] [--dtypes bfloat16 float16]
 
@@ -31,72 +31,19 @@ def emit(figure: str, value, unit: str, **context) -> None:
     print(json.dumps({"figure": figure, "value": value, "unit": unit, **context}), flush=True)
 
 
-def bert_vocab(size: int) -> dict[str, int]:
-    """A WordPiece vocabulary of ``size`` entries with BERT's special tokens at
-    BERT's ids (Grounding DINO's text masks rely on them) and the prompt words."""
-    vocab = {f"[unused{i}]": i for i in range(size)}
-    for index, token in {0: "[PAD]", 100: "[UNK]", 101: "[CLS]", 102: "[SEP]", 103: "[MASK]",
-                         1012: ".", 1029: "?"}.items():
-        vocab.pop(f"[unused{index}]")
-        vocab[token] = index
-    for offset, word in enumerate(["ball", "yellow", "red", "card", "goal", "referee", "player"]):
-        vocab.pop(f"[unused{2000 + offset}]")
-        vocab[word] = 2000 + offset
-    return vocab
-
-
-def clip_byte_vocab() -> dict[str, int]:
-    """A byte-level CLIP vocabulary without merges: every prompt spells out
-    character by character, enough to drive OWLv2's text tower."""
-    from transformers.convert_slow_tokenizer import bytes_to_unicode
-
-    chars = sorted(set(bytes_to_unicode().values()))
-    vocab = {"<|pad|>": 0}
-    for suffix in ("", "</w>"):
-        for char in chars:
-            vocab[char + suffix] = len(vocab)
-    vocab["<|startoftext|>"] = len(vocab)
-    vocab["<|endoftext|>"] = len(vocab)
-    return vocab
-
-
-def write_random_detector(name: str, directory: Path, tiny: bool = False, device: str = "cpu") -> Path:
+def write_random_detector(name: str, directory: Path, tiny: bool = False) -> Path:
     """Save a randomly initialised ``name`` backend model (``grounding-dino``
-    or ``owlv2``) with its processor into ``directory``; returns it."""
-    if tiny:
-        if str(REPO / "tests") not in sys.path:
-            sys.path.insert(0, str(REPO / "tests"))
-        from _detector_helpers import make_tiny_grounding_dino, make_tiny_owlv2
+    or ``owlv2``) with its processor into ``directory``: the released
+    architecture, or the tests' tiny one. Both come from the tests' helpers,
+    the one place that knows how to build them offline."""
+    if str(REPO / "tests") not in sys.path:
+        sys.path.insert(0, str(REPO / "tests"))
+    from _detector_helpers import make_tiny_grounding_dino, make_tiny_owlv2
 
-        return {"grounding-dino": make_tiny_grounding_dino, "owlv2": make_tiny_owlv2}[name](directory)
-    torch.manual_seed(0)
-    if name == "grounding-dino":
-        from transformers import (BertTokenizer, GroundingDinoConfig, GroundingDinoForObjectDetection,
-                                  GroundingDinoImageProcessor, GroundingDinoProcessor)
-
-        config = GroundingDinoConfig()  # grounding-dino-tiny: Swin-T, BERT-base, 900 queries
-        with torch.device(device):  # random init on the GPU is seconds, not a minute
-            GroundingDinoForObjectDetection(config).save_pretrained(directory)
-        tokenizer = BertTokenizer(vocab=bert_vocab(config.text_config.vocab_size))
-        processor = GroundingDinoProcessor(image_processor=GroundingDinoImageProcessor(), tokenizer=tokenizer)
-    elif name == "owlv2":
-        from transformers import (CLIPTokenizer, Owlv2Config, Owlv2ForObjectDetection, Owlv2ImageProcessor,
-                                  Owlv2Processor)
-
-        vocab = clip_byte_vocab()
-        ids = dict(bos_token_id=vocab["<|startoftext|>"], eos_token_id=vocab["<|endoftext|>"],
-                   pad_token_id=vocab["<|endoftext|>"])
-        # owlv2-base-patch16-ensemble: ViT-B/16 at 960×960 (the config's default side is 768)
-        config = Owlv2Config(text_config=ids, vision_config=dict(image_size=960, patch_size=16))
-        with torch.device(device):
-            Owlv2ForObjectDetection(config).save_pretrained(directory)
-        tokenizer = CLIPTokenizer(vocab=vocab, merges=[], pad_token="<|endoftext|>")
-        processor = Owlv2Processor(image_processor=Owlv2ImageProcessor(size={"height": 960, "width": 960}),
-                                   tokenizer=tokenizer)
-    else:
+    makers = {"grounding-dino": make_tiny_grounding_dino, "owlv2": make_tiny_owlv2}
+    if name not in makers:
         raise ValueError(f"unknown detector {name!r}; choose grounding-dino or owlv2")
-    processor.save_pretrained(directory)
-    return directory
+    return makers[name](directory, full_size=not tiny)
 
 
 def timed(fn) -> float:
@@ -159,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="uglspot-detector-") as tmp:
         for name in args.detectors:
-            model_dir = write_random_detector(name, Path(tmp) / name, args.tiny, args.device)
+            model_dir = write_random_detector(name, Path(tmp) / name, args.tiny)
             for dtype in args.dtypes:
                 measure_detector(name, model_dir, args.device, args.batch, args.iters, dtype)
     return 0

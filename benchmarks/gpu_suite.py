@@ -254,7 +254,7 @@ def best_infer_batch(suite: Suite, sizes: Sizes) -> int:
 def detector_section(sizes: Sizes, work: Path, detector_dirs: dict[str, Path]) -> None:
     for name in ("grounding-dino", "owlv2"):
         directory = detector_dirs.get(name) or detector_speed.write_random_detector(
-            name, work / name, sizes.tiny_detectors, sizes.device)
+            name, work / name, sizes.tiny_detectors)
         detector_dirs[name] = directory
         for dtype in sizes.detector_dtypes:
             detector_speed.measure_detector(name, directory, sizes.device, sizes.detector_batch,
@@ -270,8 +270,7 @@ def spot_section(suite: Suite, sizes: Sizes, work: Path, detector_dirs: dict[str
     """The spot path's stages on a generated video, then their projection to one hour."""
     name = "grounding-dino"
     if name not in detector_dirs:
-        detector_dirs[name] = detector_speed.write_random_detector(name, work / name, sizes.tiny_detectors,
-                                                                   sizes.device)
+        detector_dirs[name] = detector_speed.write_random_detector(name, work / name, sizes.tiny_detectors)
     args = pipeline_speed.build_parser().parse_args(
         [*sizes.spot_args, "--detector", name, "--detector-model", str(detector_dirs[name]),
          "--device", sizes.device, "--skip-train"])
