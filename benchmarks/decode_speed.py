@@ -9,9 +9,8 @@ size. Ratios compare against a reference measured in the same run.
 
 A GPU-only section measures Grounding DINO throughput (images/s at 448x800
 and 800x1333) through our detector wrapper (uint8 frames in, detections out)
-and the bare model forward on the same batch. It uses the real
-grounding-dino-tiny architecture with random weights (speed does not depend
-on the weights, and no download is needed); on CPU it prints a note instead.
+and the bare model forward on the same batch, with ``detector_speed.py``'s
+random-weight grounding-dino-tiny; on CPU it prints a note instead.
 """
 
 from __future__ import annotations
@@ -168,61 +167,16 @@ def bench_decode(video: Path, out_w: int, out_h: int, num_frames: int, tmp: Path
     emit("video_random_clip100", round(100 * len(starts) / t_seek, 1), "frames/s (seek + decode)", **common)
 
 
-def tiny_bert_vocab(size: int) -> dict[str, int]:
-    vocab = {f"[unused{i}]": i for i in range(size)}
-    for index, token in {0: "[PAD]", 100: "[UNK]", 101: "[CLS]", 102: "[SEP]", 103: "[MASK]",
-                         1012: ".", 1029: "?"}.items():
-        vocab.pop(f"[unused{index}]")
-        vocab[token] = index
-    for offset, word in enumerate(["ball", "yellow", "red", "card", "goal", "referee", "player"]):
-        vocab.pop(f"[unused{2000 + offset}]")
-        vocab[word] = 2000 + offset
-    return vocab
-
-
 def bench_detector(tmp: Path, iters: int, force_cpu: bool) -> None:
     if not torch.cuda.is_available() and not force_cpu:
         emit("detector_throughput", None, "skipped: no CUDA GPU on this machine (GPU-only figure)")
         return
-    from transformers import (BertTokenizer, GroundingDinoConfig, GroundingDinoForObjectDetection,
-                              GroundingDinoImageProcessor, GroundingDinoProcessor)
-
-    from uglspot.entities.detect import DetectorConfig, GroundingDinoDetector
+    from detector_speed import measure_detector, write_random_detector
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    model_dir = tmp / "grounding-dino-tiny-random"
-    config = GroundingDinoConfig()  # the grounding-dino-tiny architecture (Swin-T, BERT-base)
-    GroundingDinoForObjectDetection(config).save_pretrained(model_dir)
-    tokenizer = BertTokenizer(vocab=tiny_bert_vocab(config.text_config.vocab_size))
-    GroundingDinoProcessor(image_processor=GroundingDinoImageProcessor(), tokenizer=tokenizer).save_pretrained(model_dir)
-    for (short, long), batch in [((448, 800), 8), ((800, 1333), 4)]:
-        detector = GroundingDinoDetector(DetectorConfig(model=str(model_dir), image_size=(short, long)), device)
-        frames = torch.randint(0, 256, (batch, 3, 720, 1280), dtype=torch.uint8).pin_memory() \
-            if device == "cuda" else torch.randint(0, 256, (batch, 3, 720, 1280), dtype=torch.uint8)
-        pixels = detector.preprocess(frames)
-
-        def sync() -> None:
-            if device == "cuda":
-                torch.cuda.synchronize()
-
-        def wrapper() -> None:
-            detector.detect(frames)
-            sync()
-
-        @torch.inference_mode()
-        def bare() -> None:
-            detector.forward(pixels)
-            sync()
-
-        for fn in (wrapper, bare):
-            fn()  # warm-up (cuDNN autotune, allocator)
-        t_wrap = min(timed(wrapper) for _ in range(iters))
-        t_bare = min(timed(bare) for _ in range(iters))
-        context = {"input": f"{pixels.shape[-2]}x{pixels.shape[-1]}", "batch": batch, "device": device,
-                   "dtype": str(detector.dtype), "gpu": torch.cuda.get_device_name() if device == "cuda" else None}
-        emit("grounding_dino_wrapper", round(batch / t_wrap, 2), "images/s", **context)
-        emit("grounding_dino_bare_forward", round(batch / t_bare, 2), "images/s", **context)
-        emit("grounding_dino_wrapper_vs_bare", round(t_bare / t_wrap, 3), "ratio (>=0.9 is the target)", **context)
+    model_dir = write_random_detector("grounding-dino", tmp / "grounding-dino-tiny-random")
+    for size, batch in [((448, 800), 8), ((800, 1333), 4)]:
+        measure_detector("grounding-dino", model_dir, device, batch, iters, image_size=size)
 
 
 def main() -> None:

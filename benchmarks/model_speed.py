@@ -6,6 +6,14 @@ channels_last. On CPU (no GPU present): a reduced size (B=1, T=16, 112×200),
 fp32. Usage:
 
     PYTHONPATH=src python benchmarks/model_speed.py [--compile] [--models e2e_rny008 ugl_rny008]
+    PYTHONPATH=src python benchmarks/model_speed.py --phases infer --infer-batches 8 16 32
+
+Phases: ``train`` (forward, backward, AdamW step), ``infer`` (forward under
+``inference_mode``), and the same two through ``torch.compile``
+(``train_compiled``, ``infer_compiled``; ``--compile`` adds both). Inference
+is timed at every ``--infer-batches`` size; ``infer_best_batch`` names the
+size with the most frames/s. ``gpu_suite.py`` calls ``main`` with an argument
+list.
 """
 
 from __future__ import annotations
@@ -24,11 +32,15 @@ from uglspot.entities.batch import EntityBatch
 from uglspot.model import create_model
 from uglspot.model.shift import to_channels_last
 
+PHASES = ("train", "infer", "train_compiled", "infer_compiled")
 
-def parse_args() -> argparse.Namespace:
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", default=["e2e_rny008", "ugl_rny008"])
-    parser.add_argument("--batch", type=int, help="clips per batch (GPU 8, CPU 1)")
+    parser.add_argument("--batch", type=int, help="clips per training batch (GPU 8, CPU 1)")
+    parser.add_argument("--infer-batches", type=int, nargs="+", metavar="B",
+                        help="clips per inference batch, each timed (default: --batch)")
     parser.add_argument("--frames", type=int, help="frames per clip (GPU 100, CPU 16)")
     parser.add_argument("--height", type=int, help="GPU 224, CPU 112")
     parser.add_argument("--width", type=int, help="GPU 398, CPU 200")
@@ -38,19 +50,22 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, help="untimed steps (GPU 5, CPU 1)")
     parser.add_argument("--iters", type=int, help="timed steps (GPU 20, CPU 3)")
     parser.add_argument("--amp-dtype", choices=["bf16", "fp16"], default="bf16", help="GPU autocast dtype")
-    parser.add_argument("--compile", action="store_true", help="also time torch.compile inference")
+    parser.add_argument("--phases", nargs="+", choices=PHASES, help="what to time (default: train infer)")
+    parser.add_argument("--compile", action="store_true", help="also time torch.compile training and inference")
+    parser.add_argument("--compile-backend", default="inductor",
+                        help="torch.compile backend; 'none' runs the compiled phases uncompiled (dry runs)")
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    return parser.parse_args()
+    return parser.parse_args(argv)
 
 
 def emit(**record) -> None:
     print(json.dumps(record), flush=True)
 
 
-def make_batch(args, device):
+def make_batch(args: argparse.Namespace, batch: int, device: torch.device):
     g = torch.Generator().manual_seed(0)
-    B, T, H, W, N = args.batch, args.frames, args.height, args.width, args.slots
+    B, T, H, W, N = batch, args.frames, args.height, args.width, args.slots
     frames = torch.randn(B, T, 3, H, W, generator=g)
     xy = torch.rand(B, T, N, 2, generator=g) * 0.8
     entities = EntityBatch(
@@ -94,8 +109,8 @@ def timed(step, device: torch.device) -> float:
     return time.perf_counter() - start
 
 
-def main() -> int:
-    args = parse_args()
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -105,79 +120,109 @@ def main() -> int:
     for key, value in defaults.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
+    phases = args.phases or ["train", "infer"] + (["train_compiled", "infer_compiled"] if args.compile else [])
+    infer_batches = args.infer_batches or [args.batch]
     amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[args.amp_dtype]
     autocast = (lambda: torch.autocast("cuda", dtype=amp_dtype)) if gpu else nullcontext
     if gpu:
         torch.backends.cudnn.benchmark = True
-    frames, entities, targets = make_batch(args, device)
-    common = dict(device=str(torch.cuda.get_device_name(device) if gpu else "cpu"), batch=args.batch,
+    common = dict(device=str(torch.cuda.get_device_name(device) if gpu else "cpu"),
                   frames=args.frames, height=args.height, width=args.width, slots=args.slots,
                   valid=args.valid, amp=args.amp_dtype if gpu else "fp32", threads=torch.get_num_threads(),
                   steps=args.iters)
-    clip_frames = args.batch * args.frames
     memory_unit = "GiB" if gpu else "GiB (process max RSS so far)"
+    batches: dict[int, tuple] = {}
 
-    # Every model is built at once and the phases time one step of each in
-    # turn, so a slowdown of the machine hits every model alike and the
-    # ugl / e2e ratio stays fair; figures use the median step.
-    steps: dict[str, dict[str, object]] = {}
+    def inputs_of(batch: int):
+        if batch not in batches:
+            batches[batch] = make_batch(args, batch, device)
+        return batches[batch]
+
+    def compiled(module: torch.nn.Module) -> torch.nn.Module:
+        return module if args.compile_backend == "none" else torch.compile(module, backend=args.compile_backend)
+
+    # Every model is built at once and each run (phase, batch size) times
+    # one step of each model in turn, so a slowdown of the machine hits
+    # every model alike and the ugl / e2e ratio stays fair; figures use the
+    # median step.
+    runners: dict[str, dict[str, torch.nn.Module]] = {}
+    optimizers = {}
     for name in args.models:
         model = create_model(name, args.classes, clip_len=args.frames).to(device)
         if gpu:
             to_channels_last(model)
-        inputs = (frames, entities if model.config.use_entities else None)
-        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=gpu)
-        scaler = torch.amp.GradScaler("cuda", enabled=gpu and amp_dtype == torch.float16)
+        runners[name] = {"eager": model}
+        if any(p.endswith("_compiled") for p in phases):
+            runners[name]["compiled"] = compiled(model)
+        optimizers[name] = (torch.optim.AdamW(model.parameters(), lr=1e-4, fused=gpu),
+                            torch.amp.GradScaler("cuda", enabled=gpu and amp_dtype == torch.float16))
 
-        def train_step(model=model, inputs=inputs, optimizer=optimizer, scaler=scaler):
+    def step_of(name: str, phase: str, batch: int):
+        model = runners[name]["eager"]
+        runner = runners[name]["compiled" if phase.endswith("_compiled") else "eager"]
+        frames, entities, targets = inputs_of(batch)
+        inputs = (frames, entities if model.config.use_entities else None)
+        optimizer, scaler = optimizers[name]
+
+        def train_step():
             model.train()
             with autocast():
-                out = model(*inputs)
+                out = runner(*inputs)
                 loss = model.loss(out.logits, targets)
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
             optimizer.zero_grad(set_to_none=True)
 
-        def infer(runner, inputs=inputs, model=model):
-            def step():
-                model.eval()
-                with torch.inference_mode(), autocast():
-                    runner(*inputs)
-            return step
+        def infer_step():
+            model.eval()
+            with torch.inference_mode(), autocast():
+                runner(*inputs)
 
-        steps[name] = {"train": train_step, "infer_eager": infer(model)}
-        if args.compile:
-            steps[name]["infer_compiled"] = infer(torch.compile(model))
+        return train_step if phase.startswith("train") else infer_step
 
-    seconds: dict[tuple[str, str], float] = {}
-    for phase in ["train", "infer_eager"] + (["infer_compiled"] if args.compile else []):
-        peaks = {}
-        for name in args.models:  # warm-up, and the peak memory of one step
-            for _ in range(args.warmup + (2 if phase == "infer_compiled" else 0)):
-                steps[name][phase]()
-            reset_peak(device)
-            timed(steps[name][phase], device)
-            peaks[name] = peak_gib(device)
-        times: dict[str, list[float]] = {name: [] for name in args.models}
-        for _ in range(args.iters):
+    seconds: dict[tuple[str, str, int], float] = {}
+    for phase in phases:
+        kind, _, compiled_suffix = phase.partition("_")
+        mode = "compiled" if compiled_suffix else "eager"
+        for batch in [args.batch] if kind == "train" else infer_batches:
+            steps = {name: step_of(name, phase, batch) for name in args.models}
+            peaks = {}
+            for name in args.models:  # warm-up (compilation included), and the peak memory of one step
+                for _ in range(args.warmup + (2 if compiled_suffix else 0)):
+                    steps[name]()
+                reset_peak(device)
+                timed(steps[name], device)
+                peaks[name] = peak_gib(device)
+            times: dict[str, list[float]] = {name: [] for name in args.models}
+            for _ in range(args.iters):
+                for name in args.models:
+                    times[name].append(timed(steps[name], device))
+            clip_frames = batch * args.frames
+            context = dict(mode=mode, batch=batch, **common)
+            if kind == "train":
+                context["step"] = "forward+backward+AdamW"
+            if compiled_suffix:
+                context["compile_backend"] = args.compile_backend
             for name in args.models:
-                times[name].append(timed(steps[name][phase], device))
-        for name in args.models:
-            seconds[name, phase] = median(times[name])
-            figure = "train_frames_per_s" if phase == "train" else "infer_frames_per_s"
-            mode = {"step": "forward+backward+AdamW"} if phase == "train" else {"mode": phase.split("_")[1]}
-            emit(figure=figure, model=name, value=round(clip_frames / seconds[name, phase], 2), unit="frames/s",
-                 best=round(clip_frames / min(times[name]), 2), **mode, **common)
-            emit(figure=f"{phase.split('_')[0]}_peak_memory", model=name, **({} if phase == "train" else mode),
-                 value=round(peaks[name], 3), unit=memory_unit, **common)
+                seconds[name, phase, batch] = median(times[name])
+                emit(figure=f"{kind}_frames_per_s", model=name, value=round(clip_frames / seconds[name, phase, batch], 2),
+                     unit="frames/s", best=round(clip_frames / min(times[name]), 2), **context)
+                emit(figure=f"{kind}_peak_memory", model=name, value=round(peaks[name], 3), unit=memory_unit,
+                     **context)
+        if kind == "infer" and len(infer_batches) > 1:
+            for name in args.models:
+                best = max(infer_batches, key=lambda b: b / seconds[name, phase, b])
+                emit(figure="infer_best_batch", model=name, mode=mode, value=best, unit="clips per batch",
+                     tried=infer_batches, **common)
     for ugl in args.models:
         e2e = "e2e_" + ugl[4:]
         if not ugl.startswith("ugl_") or e2e not in args.models:
             continue
-        for phase in sorted({p for (_, p) in seconds}):
-            emit(figure="entity_branch_time_ratio", model=ugl, reference=e2e, phase=phase,
-                 value=round(seconds[ugl, phase] / seconds[e2e, phase], 3), unit="ugl time / e2e time", **common)
+        for phase, batch in sorted({(p, b) for (_, p, b) in seconds}):
+            emit(figure="entity_branch_time_ratio", model=ugl, reference=e2e, phase=phase, batch=batch,
+                 value=round(seconds[ugl, phase, batch] / seconds[e2e, phase, batch], 3),
+                 unit="ugl time / e2e time", **common)
     return 0
 
 

@@ -197,7 +197,7 @@ def training_rates(args: argparse.Namespace, video_path: Path, num_frames: int, 
     emit("train.loader_headroom", loader_fps / train_fps, "x", target=">= 2")
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=10.0, help="length of the generated video (default 10)")
     parser.add_argument("--fps", type=int, default=25)
@@ -222,7 +222,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--skip-train", action="store_true")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     device = torch.device(args.device)
     with tempfile.TemporaryDirectory(prefix="uglspot-bench-") as tmp:
         work = Path(tmp)

@@ -76,7 +76,9 @@ def make_tiny_owlv2(directory: Path, full_size: bool = False) -> Path:
     if full_size:
         text = dict(bos_token_id=vocab["<|startoftext|>"], eos_token_id=vocab["<|endoftext|>"],
                     pad_token_id=vocab["<|endoftext|>"])
-        config, image_processor = Owlv2Config(text_config=text), Owlv2ImageProcessor()
+        # owlv2-base-patch16-ensemble reads 960x960 (the config's default side is 768)
+        config = Owlv2Config(text_config=text, vision_config=dict(image_size=960, patch_size=16))
+        image_processor = Owlv2ImageProcessor(size={"height": 960, "width": 960})
     Owlv2ForObjectDetection(config).save_pretrained(directory)
     Owlv2Processor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(directory)
     return directory

@@ -12,8 +12,10 @@ selection that cannot learn, features dropped), UGL falls to the global
 model's level and this test fails.
 
 Margins measured on seeds 0-4 (UGL minus global-only, mean AP of Yellow and
-Red card at δ = 2, points) are in docs/demo.md; the threshold below lies
-under all of them.
+Red card at δ = 2, points): +41.6, +14.8, +89.9, +14.9, -3.6 (docs/demo.md).
+The threshold held on four of the five; seed 4's UGL run had not learned the
+cards yet in 80 steps. The test runs seed 0, whose result is reproducible
+bit for bit on one machine.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ SLICE = replace(QUICK, name="learning-test", width=64, height=36,
                 matches={"train": 3, "val": 1, "test": 1}, minutes={"train": 1.0, "val": 0.5, "test": 1.5},
                 incidents={"foul": 1.0}, clip_len=16, batch_size=8, epochs=2, epoch_frames=5120, lr=3e-3,
                 foreground=0.75)
-MARGIN = 0.15  # see docs/demo.md for the five measured margins
+MARGIN = 0.10  # see the module docstring for the five measured margins
 
 
 @pytest.mark.slow

@@ -211,12 +211,34 @@ class EntityStore:
         state["_handle"] = None  # memory maps are reopened in each worker
         return state
 
-    def _slice(self, name: str, lo: int, hi: int) -> np.ndarray:
+    def _tensors(self) -> Any:
         from safetensors import safe_open
 
         if self._handle is None:
             self._handle = safe_open(str(self.path), framework="numpy")
-        return self._handle.get_slice(name)[lo:hi]
+        return self._handle
+
+    def _slice(self, name: str, lo: int, hi: int) -> np.ndarray:
+        return self._tensors().get_slice(name)[lo:hi]
+
+    def _placement(self, start: int, count: int,
+                   slots: int) -> tuple[int, int, np.ndarray, np.ndarray, np.ndarray] | None:
+        """Where the stored boxes of frames ``start .. start+count-1`` go in a
+        (count, slots) window: the stored rows ``first .. last``, the window
+        row and slot of each box that fits, and which stored boxes fit; None
+        when the window holds no box."""
+        lo, hi = max(start, 0), min(start + count, self.num_frames)
+        if lo >= hi or slots <= 0:
+            return None
+        offsets = self._slice("offsets", lo, hi + 1)
+        first, last = int(offsets[0]), int(offsets[-1])
+        if first == last:
+            return None
+        counts = np.diff(offsets)
+        frame = np.repeat(np.arange(lo - start, hi - start), counts)  # window row of every box
+        rank = np.arange(last - first) - np.repeat(offsets[:-1] - first, counts)  # 0 = best in its frame
+        keep = rank < slots
+        return first, last, frame[keep], rank[keep], keep
 
     def window(self, start: int, count: int, slots: int = 50) -> dict[str, np.ndarray | None]:
         """Frames ``start .. start+count-1`` with at most ``slots`` entities each
@@ -230,18 +252,10 @@ class EntityStore:
             "mask": np.zeros((count, slots), bool),
             "feat": None if self.feat_dim is None else np.zeros((count, slots, self.feat_dim), np.float32),
         }
-        lo, hi = max(start, 0), min(start + count, self.num_frames)
-        if lo >= hi or slots <= 0:
+        placement = self._placement(start, count, slots)
+        if placement is None:
             return out
-        offsets = self._slice("offsets", lo, hi + 1)
-        first, last = int(offsets[0]), int(offsets[-1])
-        if first == last:
-            return out
-        counts = np.diff(offsets)
-        frame = np.repeat(np.arange(lo - start, hi - start), counts)  # window row of every box
-        rank = np.arange(last - first) - np.repeat(offsets[:-1] - first, counts)  # 0 = best in its frame
-        keep = rank < slots
-        frame, rank = frame[keep], rank[keep]
+        first, last, frame, rank, keep = placement
         out["boxes"][frame, rank] = self._slice("boxes", first, last)[keep]
         out["cls"][frame, rank] = self._slice("cls", first, last)[keep]
         out["score"][frame, rank] = self._slice("score", first, last)[keep]
@@ -250,29 +264,19 @@ class EntityStore:
             out["feat"][frame, rank] = self._slice("feat", first, last)[keep]
         return out
 
-
     def truth_window(self, start: int, count: int, slots: int = 50) -> np.ndarray | None:
         """The ground-truth flag (count, N) of the boxes ``window`` returns for
         the same frames (True: a real object, not a false positive), or None
         when the store has no flags (only synthetic stores do). For
         diagnostics such as the share of true card boxes the attention keeps;
         no model reads it."""
-        from safetensors import safe_open
-
-        with safe_open(str(self.path), framework="numpy") as handle:
-            if "truth" not in handle.keys():
-                return None
+        if "truth" not in self._tensors().keys():
+            return None
         out = np.zeros((count, slots), bool)
-        lo, hi = max(start, 0), min(start + count, self.num_frames)
-        if lo >= hi or slots <= 0:
-            return out
-        offsets = self._slice("offsets", lo, hi + 1)
-        first, last = int(offsets[0]), int(offsets[-1])
-        counts = np.diff(offsets)
-        frame = np.repeat(np.arange(lo - start, hi - start), counts)
-        rank = np.arange(last - first) - np.repeat(offsets[:-1] - first, counts)
-        keep = rank < slots
-        out[frame[keep], rank[keep]] = self._slice("truth", first, last)[keep].astype(bool)
+        placement = self._placement(start, count, slots)
+        if placement is not None:
+            first, last, frame, rank, keep = placement
+            out[frame, rank] = self._slice("truth", first, last)[keep].astype(bool)
         return out
 
 

@@ -13,11 +13,10 @@ from typing import Sequence
 import numpy as np
 
 from uglspot.data.labels import Event
-from uglspot.synth.config import ENTITY_VOCABULARY
+from uglspot.synth.config import RED, YELLOW
 
 # Event class -> the detector class of the object that carries it.
-CARD_ENTITIES = {"Yellow card": ENTITY_VOCABULARY.index("yellow card"),
-                 "Red card": ENTITY_VOCABULARY.index("red card")}
+CARD_ENTITIES = {"Yellow card": YELLOW, "Red card": RED}
 
 
 @dataclass
