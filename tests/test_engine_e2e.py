@@ -141,6 +141,6 @@ def test_twenty_non_finite_losses_in_a_row_stop_the_run_naming_the_videos(tiny, 
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     from uglspot.model import spotter
 
-    monkeypatch.setattr(spotter.UGLSpotter, "loss", lambda self, logits, targets: logits.sum() * float("nan"))
+    monkeypatch.setattr(spotter.UGLSpotter, "loss", lambda self, logits, targets, *_: logits.sum() * float("nan"))
     with pytest.raises(Exception, match=r"3 non-finite losses in a row.*train_\d @ -?\d+"):
         train(tiny_config(tiny, tmp_path / "nan", epochs=2, max_bad_steps=3, val_every=5))
