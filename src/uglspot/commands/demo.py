@@ -307,9 +307,11 @@ def _run_variant(root: Path, variant: str, profile: DemoProfile, test: list,
 
 def _quiet_worker(threads: int) -> None:
     """Start of a side-by-side worker process: its own torch threads and no
-    bars of its own (set before anything imports tqdm, which reads it then;
-    the parent draws the bars from what arrives on the queue)."""
-    os.environ["TQDM_DISABLE"] = "1"
+    bars of its own (the parent draws them from what arrives on the queue).
+    Errors still reach the parent: the pool sends them with the result."""
+    import sys
+
+    sys.stderr = open(os.devnull, "w")  # the engine's and spotter's bars write here
     import torch
 
     torch.set_num_threads(threads)
