@@ -78,3 +78,34 @@ def test_a_checkpoint_without_the_auxiliary_head_loads_into_a_model_without_it(t
     assert not any(k.startswith("entity_head") for k in state)
     assert any(k.startswith("entity_head") for k in _model(0.5).state_dict())
     UGLSpotter(_model(0.0).config).load_state_dict(state)  # strict: the same keys
+
+
+def test_entity_aux_output_adds_the_entity_logits_at_inference_only():
+    torch.manual_seed(0)
+    frames, entities, targets = _inputs()
+    plain, summed = _model(0.5), _model(0.5)
+    summed.config.entity_aux_output = True
+    summed.load_state_dict(plain.state_dict())
+    plain.eval(), summed.eval()
+    with torch.no_grad():
+        main = plain(frames, entities).logits
+        box = {}
+        hook = summed.aam.register_forward_hook(lambda module, args, out: box.__setitem__("f_ent", out[0]))
+        both = summed(frames, entities).logits
+        hook.remove()
+        torch.testing.assert_close(both, main + summed.entity_head(box["f_ent"]))
+    # training is unchanged: the main logits alone, the entity logits apart
+    plain.train(), summed.train()
+    torch.manual_seed(1)
+    a = plain(frames, entities)
+    torch.manual_seed(1)
+    b = summed(frames, entities)
+    torch.testing.assert_close(a.logits, b.logits)
+    torch.testing.assert_close(a.entity_logits, b.entity_logits)
+
+
+def test_entity_aux_output_needs_the_entity_classifier():
+    from uglspot.errors import UserError
+
+    with pytest.raises(UserError, match="entity_aux_output needs"):
+        create_model("ugl_rny002", K, clip_len=T, entity_aux_output=True)

@@ -72,7 +72,8 @@ class DemoProfile:
     # The UGL variant reads the detector's stored box features, with a trained entity selection
     # (the paper's fixed rule drops the card box and cannot learn to keep it: docs/demo.md).
     model_options: dict[str, Any] = field(default_factory=lambda: {
-        "entity_source": "detector", "entity_selection": "learned", "entity_geometry": True, "entity_aux": 0.5})
+        "entity_source": "detector", "entity_selection": "learned", "entity_geometry": True, "entity_aux": 0.5,
+        "entity_aux_output": True})
 
     @property
     def budget_frames(self) -> int:
@@ -96,11 +97,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Run the whole system offline on a CPU: render synthetic football matches (uglspot synth), "
             "train the global-only variant (e2e_rny002) and the UGL variant (ugl_rny002) with the same "
             "budget, spot the test matches with both, print AP per class at δ = 1 and 2 frames, and write "
-            "DIR/report.html. About 37 CPU-minutes (about 20 minutes on 2 free cores; --profile long: several "
-            "hours on a CPU, minutes on a GPU; --quick: about 2). See docs/demo.md."))
+            "DIR/report.html. About 14 CPU-minutes: under 10 minutes on 2 cores (--profile long: about LONG_MIN "
+            "minutes on 2 cores; --quick: about 2). See docs/demo.md."))
     parser.add_argument("--out", type=Path, default=Path("demo-run"), help="new output directory (default demo-run)")
     parser.add_argument("--profile", choices=sorted(PROFILES), default=None,
-                        help="default (about 20 minutes on 2 free cores), long (more matches and steps, tighter "
+                        help="default (under 10 minutes on 2 cores), long (more matches and steps, tighter "
                              "numbers; meant for a GPU) or quick")
     parser.add_argument("--quick", action="store_true", help="the quick profile: a smaller run for CI (about 2 minutes)")
     parser.add_argument("--seed", type=non_negative_int, default=None, help="dataset and training seed (default 0)")

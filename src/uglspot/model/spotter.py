@@ -51,6 +51,9 @@ class SpotterConfig:
     # Weight of an auxiliary loss on the entity branch alone (a per-frame classifier on f_ent, dropped at
     # inference); 0 = off, as in the paper. It gives the branch a signal of its own (docs/model.md).
     entity_aux: float = 0.0
+    # Also add that classifier's logits to the output at inference (a product of the two heads' class
+    # distributions); training is unchanged, each head learns from its own loss. Needs entity_aux > 0.
+    entity_aux_output: bool = False
     attn_heads: int = 8
     attn_ff_mult: int = 2
     attn_dropout: float = 0.1
@@ -79,6 +82,8 @@ class SpotterConfig:
             raise ValueError(f"prior must be in (0, 1/(K+1)) = (0, {1 / (self.num_classes + 1):.3g}), got {self.prior}")
         if self.entity_aux < 0:
             raise ValueError(f"entity_aux must be >= 0, got {self.entity_aux}")
+        if self.entity_aux_output and not (self.entity_aux > 0 and self.use_entities):
+            raise ValueError("entity_aux_output needs the entity branch's classifier: set entity_aux > 0")
         if self.focal_alpha is not None and not 0 <= self.focal_alpha <= 1:
             raise ValueError(f"focal_alpha must be in [0, 1], got {self.focal_alpha}")
 
@@ -144,8 +149,15 @@ class UGLSpotter(nn.Module):
             tokens = self.entity_tokens(entities, fmap, (H, W), self.backbone.map_stride)  # (B, T, N, D)
             f_ent, attention = self.aam(env, tokens.to(env.dtype), entities.mask)
         fused = self.fusion([env, f_ent.to(env.dtype)])  # (B, T, D)
-        entity_logits = self.entity_head(f_ent) if self.entity_head is not None and self.training else None
-        return SpotterOutput(self.head(fused), attention, entity_logits)
+        logits = self.head(fused)
+        if self.entity_head is None:
+            return SpotterOutput(logits, attention)
+        entity_logits = self.entity_head(f_ent)
+        if self.training:
+            return SpotterOutput(logits, attention, entity_logits)
+        if self.config.entity_aux_output:
+            logits = logits + entity_logits.to(logits.dtype)
+        return SpotterOutput(logits, attention)
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
         """logits (B, T, K+1) → per-class probabilities (B, T, K+1) as the
