@@ -461,3 +461,34 @@ def test_resume_says_where_it_goes_on_and_bars_name_model_and_stage(faults_datas
     assert "trained 3 epochs" in out
     code, _, err = run_cli(["train", "--resume", str(run)], capsys)
     assert code == 0 and "all 3 epochs are done" in err, err
+
+
+def test_progress_is_a_bar_on_a_terminal_and_plain_lines_elsewhere(monkeypatch: pytest.MonkeyPatch,
+                                                                   capsys: pytest.CaptureFixture) -> None:
+    import os
+
+    from uglspot import progress
+
+    primary, secondary = os.openpty()
+    with os.fdopen(secondary, "w") as terminal:
+        monkeypatch.setattr("sys.stderr", terminal)
+        bar = progress.progress_bar("train ugl_rny002 epoch 1/2", 4, "step")
+        assert not isinstance(bar, progress.LineProgress)
+        bar.close()
+    os.close(primary)
+    monkeypatch.undo()
+    lines = progress.LineProgress("spot e2e_rny002", 4, "window", seconds=0.0)
+    with lines:
+        for _ in range(2):
+            lines.update(2)
+        lines.set_postfix(loss="0.5")
+    err = capsys.readouterr().err
+    assert err.splitlines() == ["spot e2e_rny002: 2/4 windows (50%), 0 s",
+                                "spot e2e_rny002: 4/4 windows (100%), 0 s",
+                                "spot e2e_rny002: 4/4 windows (100%), 0 s, loss=0.5"]  # the end, with news
+    with progress.LineProgress("report", 1, "part", seconds=0.0) as again:
+        again.update(1)
+    assert capsys.readouterr().err.splitlines() == ["report: 1/1 parts (100%), 0 s"]  # the end, not repeated
+    quiet = progress.LineProgress("nothing", 3, seconds=0.0)
+    quiet.close()
+    assert capsys.readouterr().err == ""  # no work, no line

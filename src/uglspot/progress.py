@@ -39,7 +39,8 @@ class LineProgress:
     """Progress as plain lines on stderr, e.g.
     ``train ugl_rny002 epoch 1/6: 12/24 steps (50%), 31 s, loss=0.41``:
     one line every ``seconds`` while work goes on, and a last one at
-    :meth:`close` (none when nothing was done)."""
+    :meth:`close` unless it would repeat the one before (none when nothing
+    was done)."""
 
     def __init__(self, desc: str, total: int | None = None, unit: str = "it", initial: int = 0,
                  disable: bool = False, seconds: float = LINE_SECONDS):
@@ -48,6 +49,7 @@ class LineProgress:
         self.postfix: dict[str, str] = {}
         self.started = self.last = time.monotonic()
         self.closed = False
+        self.shown = ""  # the counts and postfix of the last line
 
     def update(self, n: int = 1) -> None:
         if self.disable or self.closed:
@@ -68,14 +70,16 @@ class LineProgress:
             return
         self.closed = True
         if self.n > self.initial:
-            self._line(time.monotonic())
+            self._line(time.monotonic(), repeat=False)
 
-    def _line(self, now: float) -> None:
+    def _line(self, now: float, repeat: bool = True) -> None:
         self.last = now
         units = self.unit if self.n == 1 and not self.total else f"{self.unit}s"
         done = f"{self.n}/{self.total} {units} ({100 * self.n / self.total:.0f}%)" if self.total else f"{self.n} {units}"
         extra = "".join(f", {key}={value}" for key, value in self.postfix.items())
-        print(f"{self.desc}: {done}, {now - self.started:.0f} s{extra}", file=sys.stderr, flush=True)
+        if repeat or done + extra != self.shown:
+            self.shown = done + extra
+            print(f"{self.desc}: {done}, {now - self.started:.0f} s{extra}", file=sys.stderr, flush=True)
 
     def __enter__(self) -> LineProgress:
         return self
