@@ -12,9 +12,14 @@ from uglspot.commands import fraction, non_negative_int, positive_int
 ORDER = 40
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def runnable_detectors() -> tuple[str, ...]:
+    """The detectors ``spot --detector`` can run on new videos (glip-import only converts files)."""
     from uglspot.entities.detectors import DETECTOR_NAMES
 
+    return tuple(name for name in DETECTOR_NAMES if name != "glip-import")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "spot", help="spot events in video files with a trained model",
         description="Decode each video at the model's frame rate, read (or detect) its entities, score "
@@ -30,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--entities", type=Path, metavar="STORE_DIR",
                         help="entity stores of these videos (`uglspot detect --out STORE_DIR`)")
-    source.add_argument("--detector", choices=tuple(n for n in DETECTOR_NAMES if n != "glip-import"),
+    source.add_argument("--detector", choices=runnable_detectors(),
                         help="detect entities now into OUT/entities/ (reused by the next run), at the model's "
                              "frame rate, with the vocabulary, thresholds and feature kind (roi or query) of "
                              "the stores the model was trained on")
@@ -192,9 +197,7 @@ def entity_advice(made_by: str | None) -> str:
     """How to give ``spot`` the entities of a model whose training stores
     came from the detector ``made_by``: every option named is one ``spot``
     takes, every detector one it can run."""
-    from uglspot.entities.detectors import DETECTOR_NAMES
-
-    runnable = [name for name in DETECTOR_NAMES if name != "glip-import"]
+    runnable = runnable_detectors()
     stores = "pass --entities STORE_DIR"
     if made_by in runnable:
         return f"{stores} (from `uglspot detect`) or --detector {made_by} (the detector of its training stores)"
