@@ -15,7 +15,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from uglspot.data.events import SpottedEvent, VideoEvents
-from uglspot.errors import UserError
+from uglspot.errors import UserError, brief
 from uglspot.metrics.spotting import match_frames
 from uglspot.report.curves import pr_curves
 from uglspot.report.inputs import ReportInputs
@@ -152,7 +152,7 @@ def _frame_reader(inputs: ReportInputs) -> Callable[[str, float, int], np.ndarra
                 readers[key] = VideoReader(path, fps=fps if fps > 0 else None)
             clip = readers[key].read(frame, 1)  # (1, 3, H, W) uint8
         except (UserError, OSError, ValueError, RuntimeError) as exc:
-            reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+            reason = brief(exc, 120) or type(exc).__name__
             inputs.video_notes[video_id] = f"video unreadable ({reason})"
             inputs.videos.pop(video_id, None)
             return None

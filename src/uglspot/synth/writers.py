@@ -143,7 +143,7 @@ def generate_dataset(root: Path, cfg: SynthConfig, counts: dict[str, int], seed:
     ``(seed, i)``, so a split renders the same whatever the worker count."""
     from concurrent.futures import ProcessPoolExecutor
 
-    from tqdm import tqdm
+    from uglspot.progress import progress_bar
 
     root.mkdir(parents=True, exist_ok=True)
     split_cfg = {split: replace(cfg, minutes=(minutes or {}).get(split, cfg.minutes)) for split in SPLITS}
@@ -152,8 +152,7 @@ def generate_dataset(root: Path, cfg: SynthConfig, counts: dict[str, int], seed:
         for k in range(counts.get(split, 0)):
             jobs.append((str(root), f"{split}_{k:03d}", to_dict(split_cfg[split]), seed, len(jobs)))
     total = sum(split_cfg[split].num_frames * counts.get(split, 0) for split in SPLITS)
-    bar = tqdm(total=total, unit="frame", desc="rendering matches",
-               disable=not show_progress, dynamic_ncols=True)
+    bar = progress_bar("synth: render matches", total, "frame", disable=not show_progress)
     videos: list[Video] = []
     with bar:
         if workers <= 1:
