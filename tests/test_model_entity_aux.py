@@ -80,7 +80,7 @@ def test_a_checkpoint_without_the_auxiliary_head_loads_into_a_model_without_it(t
     UGLSpotter(_model(0.0).config).load_state_dict(state)  # strict: the same keys
 
 
-def test_entity_aux_output_adds_the_entity_logits_at_inference_only():
+def test_entity_aux_output_averages_the_two_heads_at_inference_only():
     torch.manual_seed(0)
     frames, entities, targets = _inputs()
     plain, summed = _model(0.5), _model(0.5)
@@ -93,7 +93,7 @@ def test_entity_aux_output_adds_the_entity_logits_at_inference_only():
         hook = summed.aam.register_forward_hook(lambda module, args, out: box.__setitem__("f_ent", out[0]))
         both = summed(frames, entities).logits
         hook.remove()
-        torch.testing.assert_close(both, main + summed.entity_head(box["f_ent"]))
+        torch.testing.assert_close(both, (main + summed.entity_head(box["f_ent"])) / 2)
     # training is unchanged: the main logits alone, the entity logits apart
     plain.train(), summed.train()
     torch.manual_seed(1)

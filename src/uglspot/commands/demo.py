@@ -161,7 +161,7 @@ def _spot_split(root: Path, variant: str, videos: list, profile: DemoProfile,
     predictions = []
     kept = KeptShare() if entities is not None else None
     amp_dtype = torch.bfloat16 if _use_bf16(profile) else None
-    desc = None if on_video else f"spot test ({variant})"
+    desc = None if on_video else f"spot {variant} test"
     if on_video is not None:
         on_video(0)
     for done, result in enumerate(spot_videos(spotter, videos, frames, entities, amp_dtype, desc=desc), 1):
@@ -310,9 +310,17 @@ def _quiet_worker(threads: int) -> None:
     """Start of a side-by-side worker process: its own torch threads and no
     bars of its own (the parent draws them from what arrives on the queue).
     Errors still reach the parent: the pool sends them with the result."""
+    import signal
     import sys
 
     sys.stderr = open(os.devnull, "w")  # the engine's and spotter's bars write here
+    if sys.platform.startswith("linux"):  # end with the demo, even when only the demo is killed
+        import ctypes
+
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
     import torch
 
     torch.set_num_threads(threads)
@@ -332,7 +340,7 @@ def _side_by_side(root: Path, profile: DemoProfile, test: list, threads: int) ->
     import queue as queues
     from concurrent.futures import ProcessPoolExecutor
 
-    from tqdm import tqdm
+    from uglspot.progress import progress_bar
 
     steps = profile.epochs * (profile.epoch_frames // (profile.clip_len * profile.batch_size))
     context = multiprocessing.get_context("spawn")
@@ -341,8 +349,7 @@ def _side_by_side(root: Path, profile: DemoProfile, test: list, threads: int) ->
     with context.Manager() as manager, workers as pool:
         inbox = manager.Queue()
         futures = {v: pool.submit(_variant_job, root, v, profile, test, inbox) for v in VARIANTS}
-        bars = {v: tqdm(total=steps, desc=f"{v}: train", unit="step", position=i, dynamic_ncols=True)
-                for i, v in enumerate(VARIANTS)}
+        bars = {v: progress_bar(f"train {v}", steps, "step", position=i) for i, v in enumerate(VARIANTS)}
         stage = {v: "train" for v in VARIANTS}
         try:
             while True:
@@ -356,14 +363,12 @@ def _side_by_side(root: Path, profile: DemoProfile, test: list, threads: int) ->
                     if all(f.done() for f in futures.values()):
                         break
                     continue
-                bar = bars[variant]
-                if now != stage[variant]:
+                if now != stage[variant]:  # training is over: a bar for spotting the test split
                     stage[variant] = now
-                    bar.reset(total=len(test))
-                    bar.set_description(f"{variant}: spot test")
-                    bar.unit = "video"
-                bar.n = done
-                bar.refresh()
+                    bars[variant].close()
+                    bars[variant] = progress_bar(f"spot {variant} test", len(test), "video",
+                                                 position=VARIANTS.index(variant))
+                bars[variant].update(done - bars[variant].n)
         finally:
             for bar in bars.values():
                 bar.close()

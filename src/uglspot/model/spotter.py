@@ -51,8 +51,9 @@ class SpotterConfig:
     # Weight of an auxiliary loss on the entity branch alone (a per-frame classifier on f_ent, dropped at
     # inference); 0 = off, as in the paper. It gives the branch a signal of its own (docs/model.md).
     entity_aux: float = 0.0
-    # Also add that classifier's logits to the output at inference (a product of the two heads' class
-    # distributions); training is unchanged, each head learns from its own loss. Needs entity_aux > 0.
+    # At inference, output the mean of the main head's and that classifier's logits (the normalised
+    # geometric mean of their class distributions); training is unchanged, each head learns from its
+    # own loss. Needs entity_aux > 0.
     entity_aux_output: bool = False
     attn_heads: int = 8
     attn_ff_mult: int = 2
@@ -156,7 +157,9 @@ class UGLSpotter(nn.Module):
         if self.training:
             return SpotterOutput(logits, attention, entity_logits)
         if self.config.entity_aux_output:
-            logits = logits + entity_logits.to(logits.dtype)
+            # The mean, not the sum: each head's logits already carry the "no event" prior, and a
+            # sum would count it twice (after a short run it hid every event below the threshold).
+            logits = (logits + entity_logits.to(logits.dtype)) / 2
         return SpotterOutput(logits, attention)
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
