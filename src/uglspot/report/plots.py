@@ -106,8 +106,9 @@ def timeline_figure(video_id: str, classes: Sequence[str], truth: Video | None,
     in a few words how they were chosen) as stems whose height is the score,
     one colour per variant; with ``probs`` (T, K+1), the class's per-frame
     probability as a grey area. Each row's score axis runs from 0 to
-    ``score_limit`` of the highest score it shows, labelled on
-    the row. The one timeline plot of ``uglspot report`` and ``uglspot
+    ``score_limit`` of the highest score or threshold line it shows,
+    labelled on the row; a row whose per-frame score stays below the
+    thresholds states them in words instead. The one timeline plot of ``uglspot report`` and ``uglspot
     spot``; the PNG's text chunk ``timeline`` holds, as JSON, each row's
     axis top (``axis_top``) and the events drawn per variant (``shown``)."""
     plt = _pyplot()
@@ -138,27 +139,32 @@ def timeline_figure(video_id: str, classes: Sequence[str], truth: Video | None,
             for event in truth.events:
                 if event.label == label:
                     ax.axvline(event.frame * scale, color="black", linewidth=1.8, zorder=2)
-        above: list[tuple[str, str, float]] = []  # (variant, colour, threshold) of variants with no event shown
+        lines: list[tuple[str, str, float]] = []  # (variant, colour, threshold) of each variant
         for k, (name, video) in enumerate(variants.items()):
             colour = VARIANT_COLOURS[k % len(VARIANT_COLOURS)]
             threshold = thresholds.get(name, {}).get(label, math.inf)
             shown = [e for e in video.events if e.label == label and e.score >= threshold]
             counts[name] += len(shown)
-            if not shown:
-                above.append((name, colour, threshold))
-                continue
-            highest = max([highest, *(e.score for e in shown)])
-            offset = (k - (len(variants) - 1) / 2) * width / 400  # side by side where variants agree
-            xs = [e.frame * scale + offset for e in shown]
-            ax.vlines(xs, 0, [e.score for e in shown], color=colour, linewidth=1.6, zorder=3)
-            ax.plot(xs, [e.score for e in shown], "o", color=colour, markersize=4.5, zorder=4)
-            ax.axhline(threshold, color=colour, linewidth=0.9, linestyle=":", zorder=2)
+            lines.append((name, colour, threshold))
+            if shown:
+                highest = max([highest, *(e.score for e in shown)])
+                offset = (k - (len(variants) - 1) / 2) * width / 400  # side by side where variants agree
+                xs = [e.frame * scale + offset for e in shown]
+                ax.vlines(xs, 0, [e.score for e in shown], color=colour, linewidth=1.6, zorder=3)
+                ax.plot(xs, [e.score for e in shown], "o", color=colour, markersize=4.5, zorder=4)
+        if probs is None or highest > 0 and any(t <= highest for _, _, t in lines):
+            # Thresholds as dotted lines, on the axis; else (only a per-frame score below them) in words.
+            highest = max([highest] + [t for _, _, t in lines if t < math.inf])
+            for name, colour, threshold in lines:
+                if threshold < math.inf:
+                    ax.axhline(threshold, color=colour, linewidth=0.9, linestyle=":", zorder=2)
+        else:
+            for k, (name, colour, threshold) in enumerate(lines):
+                ax.text(0.998, 0.95 - 0.4 * k,
+                        f"{name}: none ≥ {threshold:.2g}" if threshold < math.inf else f"{name}: no event",
+                        transform=ax.transAxes, ha="right", va="top", color=colour, fontsize=SMALLEST_FONT,
+                        zorder=5, bbox=dict(facecolor="white", alpha=0.8, pad=0.5, linewidth=0))
         top = axis_top[label] = score_limit(highest)
-        for k, (name, colour, threshold) in enumerate(above):  # thresholds above the row's axis, in words
-            ax.text(0.998, 0.95 - 0.4 * k,
-                    f"{name}: none ≥ {threshold:.2g}" if threshold < math.inf else f"{name}: no event", transform=ax.transAxes, ha="right", va="top",
-                    color=colour, fontsize=SMALLEST_FONT, zorder=5,
-                    bbox=dict(facecolor="white", alpha=0.8, pad=0.5, linewidth=0))
         ax.set_ylim(0, top * 1.06)
         ax.set_yticks([0, top], ["0", TICK_WIDEST])  # the real label once laid out (below)
         ax.tick_params(axis="y", labelsize=SMALLEST_FONT, length=2, pad=1)
