@@ -217,7 +217,10 @@ def gallery_figure(frame: np.ndarray | None, event: SpottedEvent, size: tuple[in
         ax.add_patch(Rectangle((x1 * width, y1 * height), (x2 - x1) * width, (y2 - y1) * height, fill=False,
                                edgecolor=colour, linewidth=0.4 + 3.6 * share, alpha=0.15 + 0.85 * share))
         if rank < 3 and share > 0:
-            ax.text(x1 * width, y1 * height - 1, f"{entity.cls} {entity.weight:.2f}", color=colour,
-                    fontsize=SMALLEST_FONT, va="bottom", alpha=0.4 + 0.6 * share,
+            above = y1 > 0.12  # room for the label above the box; else below it
+            right = x1 > 0.6  # end the label at the box's right edge, inside the frame
+            ax.text((x2 if right else x1) * width, (y1 * height - 1) if above else (y2 * height + 1),
+                    f"{entity.cls} {entity.weight:.2f}", color=colour, fontsize=SMALLEST_FONT,
+                    va="bottom" if above else "top", ha="right" if right else "left", alpha=0.4 + 0.6 * share,
                     bbox=dict(facecolor="black", alpha=0.45, pad=0.6, linewidth=0))
     return _png(fig)
