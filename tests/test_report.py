@@ -14,7 +14,7 @@ from uglspot.cli import main
 from uglspot.data.labels import Event, Video, VideoPredictions
 from uglspot.errors import UserError
 from uglspot.report import build_report, load_inputs
-from uglspot.data.events import SpottedEvent, VideoEvents
+from uglspot.data.events import SpottedEvent
 from uglspot.report import plots
 from uglspot.report.curves import PRCurve, pr_curve, spotting_threshold
 
@@ -92,19 +92,24 @@ def _bumps(num_frames: int, centres: dict[int, list[int]], classes: int) -> np.n
     return probs
 
 
-def _spot_timeline(probs: np.ndarray, events: list[SpottedEvent], classes: list[str]) -> bytes:
-    video = VideoEvents("v", 10.0, len(probs), events)
-    return plots.timeline_figure("v", classes, None, {"spotted": video}, len(probs), 10.0,
-                                 {"spotted": plots.relative_thresholds(video, classes)}, "rule", probs=probs)
+def _spot_timeline(probs: np.ndarray, events: list[SpottedEvent], classes: list[str], tmp_path) -> bytes:
+    """The timeline.png `uglspot spot` writes for a video with these scores and events."""
+    from uglspot.commands.spot import write_timeline
+    from uglspot.engine.infer import SpotResult, VideoScores
+
+    path = tmp_path / "timeline.png"
+    write_timeline(path, SpotResult("v", 10.0, len(probs), VideoScores(probs, None), events), classes)
+    return path.read_bytes()
 
 
-def test_timeline_score_axis_follows_the_scores():
+def test_timeline_score_axis_follows_the_scores(tmp_path):
     """A model scoring 32 times lower draws the same picture; only the printed axis tops change."""
     classes = ["A", "B"]
     probs = _bumps(300, {0: [50, 200], 1: [120]}, len(classes))
     events = [SpottedEvent(50, "A", 0.8), SpottedEvent(200, "A", 0.8), SpottedEvent(120, "B", 0.8)]
-    strong = _spot_timeline(probs, events, classes)
-    weak = _spot_timeline(probs / 32, [SpottedEvent(e.frame, e.label, e.score / 32) for e in events], classes)
+    strong = _spot_timeline(probs, events, classes, tmp_path)
+    weak = _spot_timeline(probs / 32, [SpottedEvent(e.frame, e.label, e.score / 32) for e in events], classes,
+                          tmp_path)
     tops = {name: json.loads(png_text(png)["timeline"])["axis_top"] for name, png in (("strong", strong),
                                                                                       ("weak", weak))}
     assert tops["strong"] == pytest.approx({"A": 0.8, "B": 0.8})
@@ -117,16 +122,17 @@ def test_timeline_score_axis_follows_the_scores():
     assert grey.mean() > 0.01  # the weak model's scores fill their rows
 
 
-def test_timeline_draws_only_events_above_the_threshold():
+def test_timeline_draws_only_events_above_the_threshold(tmp_path):
     classes = ["A", "B"]
     probs = _bumps(300, {0: [50, 200], 1: [120]}, len(classes))
     events = [SpottedEvent(50, "A", 0.8), SpottedEvent(200, "A", 0.6), SpottedEvent(120, "B", 0.7)]
     below = [SpottedEvent(90, "A", 0.3), SpottedEvent(250, "B", 0.1), SpottedEvent(20, "B", 0.39)]
     above = [SpottedEvent(270, "B", 0.41)]
-    base = _spot_timeline(probs, events, classes)  # threshold: half of 0.8
+    base = _spot_timeline(probs, events, classes, tmp_path)  # threshold: half of 0.8
     assert json.loads(png_text(base)["timeline"])["shown"] == {"spotted": 3}
-    assert np.array_equal(png_pixels(_spot_timeline(probs, events + below, classes)), png_pixels(base))
-    assert not np.array_equal(png_pixels(_spot_timeline(probs, events + above, classes)), png_pixels(base))
+    assert np.array_equal(png_pixels(_spot_timeline(probs, events + below, classes, tmp_path)), png_pixels(base))
+    assert not np.array_equal(png_pixels(_spot_timeline(probs, events + above, classes, tmp_path)),
+                              png_pixels(base))
 
 
 def test_report_timeline_thresholds_are_the_spotting_thresholds(tmp_path):
