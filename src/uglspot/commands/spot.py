@@ -123,10 +123,11 @@ def run(args: argparse.Namespace) -> int:
 def write_timeline(path: Path, result: Any, classes: list[str]) -> None:
     """The timeline PNG of one spotted video (report.plots.timeline_figure, with its per-frame scores)."""
     from uglspot.io import atomic_path
-    from uglspot.report.plots import timeline_figure
+    from uglspot.report.plots import TIMELINE_FRACTION, relative_thresholds, timeline_figure
 
     png = timeline_figure(result.video, classes, None, {"spotted": result.record}, result.num_frames, result.fps,
-                          probs=result.scores.probs)
+                          {"spotted": relative_thresholds(result.record, classes)},
+                          f"≥ {TIMELINE_FRACTION:g} × the top score", probs=result.scores.probs)
     with atomic_path(path) as tmp:
         tmp.write_bytes(png)
 
