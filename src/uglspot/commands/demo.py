@@ -97,13 +97,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Run the whole system offline on a CPU: render synthetic football matches (uglspot synth), "
             "train the global-only variant (e2e_rny002) and the UGL variant (ugl_rny002) with the same "
             "budget, spot the test matches with both, print AP per class at δ = 1 and 2 frames, and write "
-            "DIR/report.html. About 14 CPU-minutes: under 10 minutes on 2 cores (--profile long: about LONG_MIN "
-            "minutes on 2 cores; --quick: about 2). See docs/demo.md."))
+            "DIR/report.html. About 14 CPU-minutes: under 10 minutes on 2 cores (--profile long trains 5 times "
+            "longer; --quick: about 1 minute). See docs/demo.md."))
     parser.add_argument("--out", type=Path, default=Path("demo-run"), help="new output directory (default demo-run)")
     parser.add_argument("--profile", choices=sorted(PROFILES), default=None,
                         help="default (under 10 minutes on 2 cores), long (more matches and steps, tighter "
                              "numbers; meant for a GPU) or quick")
-    parser.add_argument("--quick", action="store_true", help="the quick profile: a smaller run for CI (about 2 minutes)")
+    parser.add_argument("--quick", action="store_true", help="the quick profile: a smaller run for CI (about 1 minute)")
     parser.add_argument("--seed", type=non_negative_int, default=None, help="dataset and training seed (default 0)")
     parser.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: all cores)")
     parser.set_defaults(func=run)
