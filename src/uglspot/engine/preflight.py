@@ -212,8 +212,8 @@ def _first(lines: list[str], rest: str) -> list[str]:
 
 def rate_problems(config: RunConfig, videos: Sequence[Video]) -> list[str]:
     """``data.fps`` far (over 15 %) from the rate of the labels: their frame
-    numbers would not be the decoded frames. A few SoccerNet halves are a
-    few % off 25/12 and pass."""
+    numbers would not be the decoded frames. A few SoccerNet halves are up
+    to 7 % off 25/12 and pass."""
     if not config.data.fps:
         return []
     far: dict[float, list[str]] = {}
