@@ -59,7 +59,7 @@ class TrainConfig:
     epochs: int = 50
     batch_size: int = 8  # clips per rank per micro-batch
     epoch_frames: int = 500_000  # an epoch is this many training frames (over all ranks)
-    amp: Literal["auto", "bf16", "fp16", "off"] = "auto"  # auto: bf16 on CUDA where supported, else fp16; off on CPU
+    amp: Literal["auto", "bf16", "fp16", "off"] = "auto"  # auto: bf16 on CUDA where supported, else fp16; fp32 on CPU (bf16: also on a CPU with AVX512-BF16/AMX)
     val_every: int = 1  # validate every this many epochs (and after the last)
     metric: Literal["frame_map", "soccernet_tight"] = "frame_map"
     seed: int = 0

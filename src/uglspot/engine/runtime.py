@@ -59,11 +59,33 @@ def pick_device(name: str, dist: Distributed | None = None, option: str = "--dev
     return device
 
 
+def cpu_has_bf16() -> bool:
+    """Whether this CPU runs bf16 convolutions and matmuls natively
+    (AVX512-BF16 or AMX): there autocast to bf16 speeds a small model up."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a build without oneDNN
+        return False
+
+
 def amp_mode(mode: str, device: torch.device) -> tuple[torch.dtype | None, bool]:
-    """(autocast dtype or None, whether a GradScaler is needed)."""
-    if mode == "off" or device.type != "cuda":
-        if mode in ("bf16", "fp16") and device.type != "cuda":
-            raise UserError(f"train.amp={mode} needs a CUDA device; use train.amp=auto or off on {device}")
+    """(autocast dtype or None, whether a GradScaler is needed).
+
+    CUDA: ``auto`` is bf16 where supported, else fp16 with a scaler. CPU:
+    ``auto`` and ``off`` run fp32; ``bf16`` runs bf16 autocast on a CPU
+    that supports it (and is an error on one that does not); fp16 is CUDA
+    only.
+    """
+    if device.type != "cuda":
+        if mode == "fp16":
+            raise UserError(f"train.amp=fp16 needs a CUDA device; use train.amp=bf16, auto or off on {device}")
+        if mode == "bf16":
+            if device.type != "cpu" or not cpu_has_bf16():
+                raise UserError(f"train.amp=bf16: this {device.type.upper()} has no native bf16 (a CPU needs "
+                                f"AVX512-BF16 or AMX); use train.amp=off")
+            return torch.bfloat16, False
+        return None, False
+    if mode == "off":
         return None, False
     if mode == "bf16" or (mode == "auto" and torch.cuda.is_bf16_supported()):
         return torch.bfloat16, False
