@@ -229,3 +229,12 @@ def test_this_machine_is_read() -> None:
     assert 1 <= machine.cores <= (os.cpu_count() or 1)
     if Path("/proc/meminfo").is_file():
         assert 0 < machine.ram_available
+
+
+def test_an_amp_mode_the_device_lacks_is_listed_with_the_rest(data, tmp_path):
+    config = tiny_config(data, tmp_path / "run", amp="fp16")
+    config.data = dataclasses.replace(config.data, videos=str(tmp_path))
+    with pytest.raises(PreflightError) as info:
+        check_training(config, machine=ROOMY)
+    assert any("train.amp=fp16 needs a CUDA device" in p for p in info.value.problems)
+    assert sum("no file" in p for p in info.value.problems) == 5

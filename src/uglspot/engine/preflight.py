@@ -34,7 +34,7 @@ import torch
 
 from uglspot.data.labels import Video
 from uglspot.engine.config import RunConfig
-from uglspot.engine.runtime import Distributed, pick_device
+from uglspot.engine.runtime import Distributed, amp_mode, pick_device
 from uglspot.engine.sources import decode_rate, expected_frames, frame_cache_problems, load_splits
 from uglspot.errors import UserError
 
@@ -130,7 +130,7 @@ class RunShape:
     processes: int = 1  # training processes on this machine (torchrun --nproc_per_node)
     training: bool = True
     gpu: bool = False
-    mixed_precision: bool = False
+    mixed_precision: bool = False  # autocast (bf16/fp16)
 
 
 @dataclass(frozen=True)
@@ -148,7 +148,7 @@ def estimate_memory(shape: RunShape) -> MemoryEstimate:
     activations go to the GPU and the rest to RAM."""
     frames = shape.batch_size * shape.clip_len
     uint8_batch = frames * 3 * shape.height * shape.width
-    precision = "mixed" if shape.mixed_precision and shape.gpu else "fp32"
+    precision = "mixed" if shape.mixed_precision else "fp32"
     per_pixel = ACTIVATION_BYTES.get((shape.backbone, "train" if shape.training else "infer", precision))
     if per_pixel is None:
         per_pixel = max(v for (_, mode, p), v in ACTIVATION_BYTES.items()
@@ -391,6 +391,12 @@ def check_training(config: RunConfig, dist: Distributed | None = None, set_keys:
         problems.append(f"data.workers={workers}: {workers} data-loader processes{per} but this machine has "
                         f"{machine.cores} CPU core(s); --set data.workers={fit} (or --set data.workers={workers} "
                         "to keep them)")
+    mixed = False
+    if device is not None:
+        try:
+            mixed = amp_mode(config.train.amp, device)[0] is not None
+        except UserError as exc:
+            problems.append(str(exc))
     if device is not None and model_config is not None:
         crop = config.augment.crop
         width = _frame_width(config, videos)
@@ -400,7 +406,7 @@ def check_training(config: RunConfig, dist: Distributed | None = None, set_keys:
                          backbone=model_config.backbone,
                          entity_slots=config.data.entity_slots if model_config.use_entities else 0,
                          workers=workers, processes=processes, training=True, gpu=device.type == "cuda",
-                         mixed_precision=config.train.amp != "off")
+                         mixed_precision=mixed)
         line = memory_problem(shape, machine, "train.batch_size (raise optim.accumulate to keep the effective "
                               "batch), data.clip_len, data.height / data.width or augment.crop, data.workers, "
                               "or a lighter model.name (e.g. ugl_rny002)", "train.batch_size")
