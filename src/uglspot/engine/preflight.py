@@ -257,7 +257,7 @@ def video_problems(config: RunConfig, videos: Sequence[Video]) -> list[str]:
             missing_lines.append(str(exc))
             missing.append(video.video)
     problems = []
-    if missing and not found:
+    if len(missing) > 1 and not found:
         problems.append(f"data.videos={root}: none of the {len(missing)} videos of the labels is there; "
                         "is it the right folder? (each is listed below)")
     problems += _capped(missing_lines, missing, f"data.videos={root}: no file either for")
