@@ -94,3 +94,32 @@ def headless_chrome(profile: Path):
                  "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--window-size=1280,2000"):
         options.add_argument(flag)
     return webdriver.Chrome(service=Service(driver), options=options)
+
+
+def png_text(png: bytes) -> dict[str, str]:
+    """The text chunks of a PNG (what ``report.plots`` records beside the picture)."""
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as image:
+        return dict(image.text)
+
+
+def png_pixels(png: bytes) -> np.ndarray:
+    """(H, W, 3) uint8 pixels of a PNG."""
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+def png_dpi(png: bytes) -> float:
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as image:
+        return float(image.info["dpi"][0])

@@ -130,7 +130,7 @@ def test_detect_video_gives_one_entry_per_target_frame(tiny_models, video) -> No
 def test_offline_hub_model_says_how_to_fetch_it(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    with pytest.raises(UserError, match="huggingface-cli download IDEA-Research/grounding-dino-tiny") as caught:
+    with pytest.raises(UserError, match="hf download IDEA-Research/grounding-dino-tiny") as caught:
         create_detector(DetectorConfig())
     assert "--model DIR" in str(caught.value)
     with pytest.raises(UserError, match="model directory not found"):

@@ -71,7 +71,7 @@ def test_killed_then_resumed_run_matches_an_uninterrupted_one_and_spots(tiny, tm
         assert torch.equal(first[name], second[name]), name
     with open(whole / "metrics.csv", newline="") as a, open(broken / "metrics.csv", newline="") as b:
         rows_a, rows_b = list(csv.DictReader(a)), list(csv.DictReader(b))
-    assert [r["epoch"] for r in rows_a] == ["0", "1"]
+    assert [r["epoch"] for r in rows_a] == ["1", "2"]  # epochs count from 1, as in the bars and messages
     assert [(r["train_loss"], r["val_metric"]) for r in rows_a] == [(r["train_loss"], r["val_metric"]) for r in rows_b]
     assert 0.0 <= float(rows_a[-1]["val_metric"]) <= 1.0
     assert resolve(whole / "checkpoints", "best") is not None
@@ -141,6 +141,6 @@ def test_twenty_non_finite_losses_in_a_row_stop_the_run_naming_the_videos(tiny, 
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     from uglspot.model import spotter
 
-    monkeypatch.setattr(spotter.UGLSpotter, "loss", lambda self, logits, targets: logits.sum() * float("nan"))
+    monkeypatch.setattr(spotter.UGLSpotter, "loss", lambda self, logits, targets, *_: logits.sum() * float("nan"))
     with pytest.raises(Exception, match=r"3 non-finite losses in a row.*train_\d @ -?\d+"):
         train(tiny_config(tiny, tmp_path / "nan", epochs=2, max_bad_steps=3, val_every=5))

@@ -46,7 +46,10 @@ def test_every_shared_label_file_reads_and_round_trips(shared_labels: Path, tmp_
 
 def test_soccernet_labels_carry_team_and_visibility(shared_labels: Path) -> None:
     with pytest.raises(UserError, match="frame 5625 is outside .*--allow-events-past-end"):
+        read_e2e_labels(shared_labels / "soccernetv2" / "test.json", past_end_option="--allow-events-past-end")
+    with pytest.raises(UserError, match="frame 5625 is outside") as caught:  # a reader with no such option
         read_e2e_labels(shared_labels / "soccernetv2" / "test.json")
+    assert "--allow" not in str(caught.value)
     videos = read_e2e_labels(shared_labels / "soccernetv2" / "test.json", allow_past_end=True)
     comments = {e.comment for v in videos for e in v.events}
     assert "home; visible" in comments and "away; not shown" in comments

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 
 import numpy as np
 import pytest
 
-from _report_helpers import CLASSES, EVIL, headless_chrome, make_run
+from _report_helpers import CLASSES, EVIL, headless_chrome, make_run, png_dpi, png_pixels, png_text
 from uglspot.cli import main
 from uglspot.data.labels import Event, Video, VideoPredictions
 from uglspot.errors import UserError
 from uglspot.report import build_report, load_inputs
-from uglspot.report.curves import pr_curve
+from uglspot.data.events import SpottedEvent
+from uglspot.report import plots
+from uglspot.report.curves import PRCurve, pr_curve, spotting_threshold
 
 
 def _truth(*frames: int) -> list[Video]:
@@ -62,6 +65,99 @@ def test_pr_curve_ap_agrees_with_frame_map_on_random_cases():
             for label in ("A", "B"):
                 assert pr_curve(truth, preds, label, tolerance).average_precision == pytest.approx(
                     result.per_class[tolerance][label])
+
+
+@pytest.mark.parametrize("hits, scores, num_truth, most, threshold", [
+    # F1 after each cut: 2/3, 1/2, 4/5, 2/3, 4/7: best after the third
+    ([1, 0, 1, 0, 0], [0.9, 0.8, 0.7, 0.6, 0.5], 2, 2.0, 0.7),
+    # at most as many as the truth: only the first two cuts count
+    ([1, 0, 1, 0, 0], [0.9, 0.8, 0.7, 0.6, 0.5], 2, 1.0, 0.9),
+    # no cut inside a run of equal scores: after the tie F1 is 2/3; the third event is over the cap
+    ([0, 1, 1], [0.9, 0.9, 0.7], 1, 2.0, 0.9),
+    # nothing to find: the top score
+    ([0, 0], [0.4, 0.2], 0, 2.0, 0.4),
+])
+def test_spotting_threshold_hand_computed(hits, scores, num_truth, most, threshold):
+    curve = PRCurve(np.array(hits, dtype=bool), num_truth)
+    assert spotting_threshold(curve, np.array(scores), most) == pytest.approx(threshold)
+
+
+def _bumps(num_frames: int, centres: dict[int, list[int]], classes: int) -> np.ndarray:
+    """(T, K+1) per-frame probabilities: a bump of height 0.8 per (class, centre)."""
+    frames = np.arange(num_frames)[:, None]
+    probs = np.full((num_frames, classes + 1), 0.02)
+    for k, where in centres.items():
+        for c in where:
+            probs[:, k + 1] = np.maximum(probs[:, k + 1], 0.8 * np.exp(-0.5 * ((frames[:, 0] - c) / 3.0) ** 2))
+    return probs
+
+
+def _spot_timeline(probs: np.ndarray, events: list[SpottedEvent], classes: list[str], tmp_path) -> bytes:
+    """The timeline.png `uglspot spot` writes for a video with these scores and events."""
+    from uglspot.commands.spot import write_timeline
+    from uglspot.engine.infer import SpotResult, VideoScores
+
+    path = tmp_path / "timeline.png"
+    write_timeline(path, SpotResult("v", 10.0, len(probs), VideoScores(probs, None), events), classes)
+    return path.read_bytes()
+
+
+def test_timeline_score_axis_follows_the_scores(tmp_path):
+    """A model scoring 32 times lower draws the same picture; only the printed axis tops change."""
+    classes = ["A", "B"]
+    probs = _bumps(300, {0: [50, 200], 1: [120]}, len(classes))
+    events = [SpottedEvent(50, "A", 0.8), SpottedEvent(200, "A", 0.8), SpottedEvent(120, "B", 0.8)]
+    strong = _spot_timeline(probs, events, classes, tmp_path)
+    weak = _spot_timeline(probs / 32, [SpottedEvent(e.frame, e.label, e.score / 32) for e in events], classes,
+                          tmp_path)
+    tops = {name: json.loads(png_text(png)["timeline"])["axis_top"] for name, png in (("strong", strong),
+                                                                                      ("weak", weak))}
+    assert tops["strong"] == pytest.approx({"A": 0.8, "B": 0.8})
+    assert tops["weak"] == pytest.approx({"A": 0.025, "B": 0.025})
+    strong_pixels, weak_pixels = png_pixels(strong), png_pixels(weak)
+    assert strong_pixels.shape == weak_pixels.shape
+    differ = np.any(strong_pixels != weak_pixels, axis=-1)
+    assert 0 < differ.mean() < 0.005  # the tick labels, nothing else
+    grey = np.all(np.abs(weak_pixels.astype(int) - (0xb8, 0xbc, 0xc6)) <= 2, axis=-1)
+    assert grey.mean() > 0.01  # the weak model's scores fill their rows
+
+
+def test_timeline_draws_only_events_above_the_threshold(tmp_path):
+    classes = ["A", "B"]
+    probs = _bumps(300, {0: [50, 200], 1: [120]}, len(classes))
+    events = [SpottedEvent(50, "A", 0.8), SpottedEvent(200, "A", 0.6), SpottedEvent(120, "B", 0.7)]
+    below = [SpottedEvent(90, "A", 0.3), SpottedEvent(250, "B", 0.1), SpottedEvent(20, "B", 0.39)]
+    above = [SpottedEvent(270, "B", 0.41)]
+    base = _spot_timeline(probs, events, classes, tmp_path)  # threshold: half of 0.8
+    assert json.loads(png_text(base)["timeline"])["shown"] == {"spotted": 3}
+    assert np.array_equal(png_pixels(_spot_timeline(probs, events + below, classes, tmp_path)), png_pixels(base))
+    assert not np.array_equal(png_pixels(_spot_timeline(probs, events + above, classes, tmp_path)),
+                              png_pixels(base))
+
+
+def test_report_timeline_thresholds_are_the_spotting_thresholds(tmp_path):
+    """With ground truth, each variant's rows show its events above the class's best-F1 cut-off."""
+    run = make_run(tmp_path / "run", with_videos=False)
+    inputs = load_inputs(run)
+    from uglspot.report.html import _curves, timeline_thresholds
+
+    thresholds, rule = timeline_thresholds(inputs, _curves(inputs, (0, 2)), 2)
+    assert "F1" in rule
+    for name, videos in inputs.variants.items():
+        for label in CLASSES:
+            # make_run puts one event on each true frame (0.5-0.9) and one 7 frames late (0.05-0.4):
+            # the cut-off keeps exactly the ones on time.
+            on_time = min(e.score for v in videos for e in v.events if e.label == label and e.score >= 0.5)
+            assert [thresholds[name][v.video][label] for v in videos] == [pytest.approx(on_time)] * len(videos)
+
+
+def test_smallest_font_is_recorded():
+    plt = plots._pyplot()
+    fig, ax = plt.subplots(dpi=plots.DPI)
+    ax.set_title("big", fontsize=12)
+    ax.text(0.5, 0.5, "small", fontsize=7)
+    ax.tick_params(labelsize=10)
+    assert png_text(plots._png(fig))["smallest-font-pt"] == "7"
 
 
 def test_inputs_layout_and_summary(tmp_path):
@@ -157,6 +253,15 @@ def test_report_in_headless_chromium(tmp_path):
         captions = driver.execute_script(
             "return Array.from(document.querySelectorAll('figure.gallery-item figcaption')).map(c => c.textContent)")
         assert any(EVIL in c for c in captions) and not any("video not found" in c for c in captions)
+        # Every text in every picture is at least 9 pt as shown: its size in the figure, times the
+        # figure's pixels per CSS inch (96), times the shrink the page applies.
+        shown = driver.execute_script(
+            "return Array.from(document.images).map(i => [i.closest('figure').className, i.src, i.naturalWidth,"
+            " i.getBoundingClientRect().width])")
+        for kind, src, natural, width in shown:
+            png = base64.b64decode(src.split(",", 1)[1])
+            points = float(png_text(png)["smallest-font-pt"]) * png_dpi(png) / 96 * width / natural
+            assert points >= 9, f"{kind}: smallest text {points:.1f} pt as shown"
         driver.save_screenshot(str(tmp_path / "report.png"))
     finally:
         driver.quit()

@@ -272,7 +272,27 @@ def test_dataset_is_the_same_with_any_worker_count(tmp_path):
         b = EntityStore.open(store_path(tmp_path / "two" / "entities", name)).window(0, 40)
         for key in ("boxes", "cls", "score", "feat"):
             np.testing.assert_array_equal(a[key], b[key])
-        # The same pictures; the bitstreams may differ where a float rounding flips a pixel by one
-        # level and the encoder then decides differently, so compare what a viewer sees.
-        a, b = (_decode(tmp_path / run / "videos" / f"{name}.mp4").astype(np.int16) for run in ("one", "two"))
-        assert a.shape == b.shape and np.abs(a - b).mean() < 0.5
+        # The same bytes (see the next test).
+        assert ((tmp_path / "one" / "videos" / f"{name}.mp4").read_bytes()
+                == (tmp_path / "two" / "videos" / f"{name}.mp4").read_bytes())
+
+
+@pytest.mark.parametrize("size", [(64, 36), (128, 72)])
+def test_the_same_frames_encode_to_the_same_bytes_every_time(tmp_path, size):
+    """With libx264's macroblock-tree rate control on, one match encoded to
+    different bytes from run to run (about one run in four at 64x36), so a
+    seeded demo or learning test trained on other pixels each time."""
+    from uglspot.synth.writers import VideoWriter
+
+    width, height = size
+    script = S.simulate_match(S.SynthConfig(minutes=0.1), seed=4, index=2)
+    frames = [S.render_frame(script, i, width, height).image for i in range(40)]
+    digests = set()
+    for run in range(10):
+        path = tmp_path / f"{run}.mp4"
+        writer = VideoWriter(path, width, height, 8.0)
+        for image in frames:
+            writer.write(image)
+        writer.close()
+        digests.add(path.read_bytes())
+    assert len(digests) == 1

@@ -19,7 +19,7 @@ import sys
 
 from uglspot import __version__
 from uglspot.commands import command_modules
-from uglspot.errors import UserError
+from uglspot.errors import UserError, brief
 
 
 class Parser(argparse.ArgumentParser):
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as exc:  # a bug or an unforeseen case: one line here, the traceback in a log
         log = write_crash_log(argv if argv is not None else sys.argv[1:])
-        what = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        what = brief(exc)
         print(f"uglspot {args.command}: internal error: {type(exc).__name__}{': ' + what if what else ''}; "
               f"the full log is in {log}; please report it with that file", file=sys.stderr)
         return 2

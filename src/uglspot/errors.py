@@ -16,10 +16,31 @@ class BatchFailures(UserError):
 
     def __init__(self, what: str, failures: list[tuple[str, str]]):
         self.failures = failures
-        if len(failures) == 1:  # one line, naming the input once
-            name, reason = failures[0]
-            super().__init__(f"1 {what} failed: {reason if reason.startswith(name) else f'{name}: {reason}'}")
+        if len(failures) == 1:  # one line
+            super().__init__(f"1 {what} failed: {named(*failures[0])}")
             return
         lines = [f"{len(failures)} {what} failed:"]
-        lines += [f"  {name}: {reason}" for name, reason in failures]
+        lines += [f"  {named(name, reason)}" for name, reason in failures]
         super().__init__("\n".join(lines))
+
+
+def named(name: str, reason: str) -> str:
+    """``name: reason``, naming the input once: a reason that already starts
+    with the name (``empty.json:1:1: malformed JSON``) is left as it is."""
+    return reason if reason.startswith(name) else f"{name}: {reason}"
+
+
+def brief(text: object, limit: int = 200) -> str:
+    """The first line of ``text`` (an exception's message, say) in at most
+    ``limit`` characters, for quoting inside one error line: a longer line
+    ends at its last full sentence that fits, else at a word boundary with
+    "…", never in the middle of a word."""
+    line = next((part.strip() for part in str(text).splitlines() if part.strip()), "")
+    if len(line) <= limit:
+        return line
+    head = line[:limit]
+    sentence = head.rfind(". ")
+    if sentence >= limit // 3:
+        return head[:sentence + 1]
+    space = head[:limit - 1].rfind(" ")
+    return (head[:space] if space > 0 else head[:limit - 1]).rstrip(" ,;:") + "…"

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from uglspot.errors import UserError
+from uglspot.errors import UserError, brief
 
 
 def read_json(path: str | Path) -> Any:
@@ -188,7 +188,7 @@ def load_tensors(path: str | Path, what: str, remedy: str, framework: str = "pt"
             metadata = dict(handle.metadata() or {})
             tensors = {name: handle.get_tensor(name) for name in handle.keys()}
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        reason = brief(exc, 160) or type(exc).__name__
         raise UserError(f"{path}: unreadable {what} ({reason}); {remedy}") from None
     expected = metadata.get(DIGEST_KEY)
     if expected is not None and tensor_digest(tensors) != expected:

@@ -97,7 +97,9 @@ def run_soccernet_to_e2e(args: argparse.Namespace) -> int:
         write_text_atomic(args.class_list, "".join(f"{name}\n" for name in classes))
     past_end = sum(1 for v in videos for e in v.events if e.frame >= v.num_frames)
     print(f"wrote {len(videos)} halves, {sum(len(v.events) for v in videos)} events to {args.output}"
-          + (f" ({past_end} events at or past num_frames: read with allow_past_end)" if past_end else ""),
+          + (f" ({past_end} events at or past num_frames: read them with "
+             "`uglspot eval frames --allow-events-past-end` and "
+             "`uglspot train --set data.allow_events_past_end=true`)" if past_end else ""),
           file=sys.stderr)
     return 0
 

@@ -135,11 +135,10 @@ def run(args: argparse.Namespace) -> int:
 
 def _import_glip(args: argparse.Namespace, config, items: list, who: str) -> tuple[list[tuple[str, str]], int]:
     """Released UGL entity files into stores (no model runs); (failures, skipped)."""
-    from tqdm import tqdm
-
     from uglspot.entities.detect import is_done, store_key
     from uglspot.entities.store import import_glip, store_path
     from uglspot.errors import UserError
+    from uglspot.progress import progress_bar
 
     failures: list[tuple[str, str]] = []
     todo = []
@@ -150,10 +149,12 @@ def _import_glip(args: argparse.Namespace, config, items: list, who: str) -> tup
         key = store_key(config, video_id, path, args.fps)
         if args.force or not is_done(store_path(args.out, video_id), key):
             todo.append((path, video_id, key))
-    for path, video_id, key in tqdm(todo, desc=f"{who}import", unit="file", file=sys.stderr, disable=not todo):
-        try:
-            import_glip(path, key, class_base=args.class_base, box_scale=args.glip_frame_size,
-                        out_path=store_path(args.out, video_id))
-        except UserError as exc:
-            failures.append((str(path), str(exc)))
+    with progress_bar(f"{who}detect glip-import", len(todo), "file", disable=not todo) as bar:
+        for path, video_id, key in todo:
+            try:
+                import_glip(path, key, class_base=args.class_base, box_scale=args.glip_frame_size,
+                            out_path=store_path(args.out, video_id))
+            except UserError as exc:
+                failures.append((str(path), str(exc)))
+            bar.update(1)
     return failures, len(items) - len(todo) - len(failures)

@@ -107,7 +107,8 @@ def run(args: argparse.Namespace) -> int:
     window = parse_window(args.nms)
     class_path = Path(args.classes) if args.classes else find_class_list(args.ground_truth)
     classes = read_class_list(class_path)
-    truth = read_e2e_labels(args.ground_truth, classes, allow_past_end=args.allow_events_past_end)
+    truth = read_e2e_labels(args.ground_truth, classes, allow_past_end=args.allow_events_past_end,
+                            past_end_option="--allow-events-past-end")
     preds = read_predictions(args.predictions)
     check_predictions_match(preds, truth, classes, args.predictions)
     check_prediction_frames(preds, truth, args.predictions, args.allow_events_past_end)

@@ -48,8 +48,6 @@ def _work(source: str, out: str, video_id: str, settings, queue) -> dict | str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from uglspot.data.frame_cache import CacheSettings, build_cache, is_done
     from uglspot.data.inputs import video_entries
     from uglspot.errors import BatchFailures, UserError
@@ -80,9 +78,10 @@ def run(args: argparse.Namespace) -> int:
     if skipped:
         print(f"{skipped} video(s) already done in {args.out}, skipped", file=sys.stderr)
     quiet = not todo
-    bar = tqdm(total=len(todo), unit="video", desc="videos", file=sys.stderr, dynamic_ncols=True, disable=quiet)
-    frames_bar = tqdm(unit="frame", desc="frames", file=sys.stderr, dynamic_ncols=True, position=1,
-                      disable=quiet)
+    from uglspot.progress import progress_bar
+
+    bar = progress_bar("frames: videos", len(todo), "video", disable=quiet)
+    frames_bar = progress_bar("frames: decode", unit="frame", position=1, disable=quiet)
     done = []
     if args.workers == 1:
         for path, video_id in todo:

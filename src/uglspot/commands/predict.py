@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     failures: list[tuple[str, str]] = []
     predictions = [result.record.as_predictions()
                    for result in spot_videos(spotter, videos, frames, entities, amp_mode("auto", device)[0],
-                                             desc=f"predict {split}", failures=failures)]
+                                             desc=f"predict {spotter.model.config.name} {split}", failures=failures)]
     write_predictions(predictions, out / "predictions.json")
     print(f"{len(predictions)} videos -> {out / 'predictions.json'}")
     if config.train.metric == "soccernet_tight":

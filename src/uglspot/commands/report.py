@@ -44,8 +44,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from uglspot.io import refuse_overwrite, write_text_atomic
     from uglspot.report import build_report, load_inputs
 
@@ -54,7 +52,9 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--out {out}: the report is an HTML file; give a name ending in .html")
     inputs = load_inputs(args.run, truth=args.truth, classes=args.classes, videos=args.videos, title=args.title)
     refuse_overwrite(out, *(p for p in (args.truth, args.classes) if p is not None))
-    with tqdm(total=4 if inputs.truth is not None else 2, desc="report", unit="part", dynamic_ncols=True) as bar:
+    from uglspot.progress import progress_bar
+
+    with progress_bar("report", 4 if inputs.truth is not None else 2, "part") as bar:
         def progress(what: str) -> None:
             bar.set_postfix_str(what)
             bar.update(1)

@@ -12,9 +12,14 @@ from uglspot.commands import fraction, non_negative_int, positive_int
 ORDER = 40
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def runnable_detectors() -> tuple[str, ...]:
+    """The detectors ``spot --detector`` can run on new videos (glip-import only converts files)."""
     from uglspot.entities.detectors import DETECTOR_NAMES
 
+    return tuple(name for name in DETECTOR_NAMES if name != "glip-import")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "spot", help="spot events in video files with a trained model",
         description="Decode each video at the model's frame rate, read (or detect) its entities, score "
@@ -30,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--entities", type=Path, metavar="STORE_DIR",
                         help="entity stores of these videos (`uglspot detect --out STORE_DIR`)")
-    source.add_argument("--detector", choices=tuple(n for n in DETECTOR_NAMES if n != "glip-import"),
+    source.add_argument("--detector", choices=runnable_detectors(),
                         help="detect entities now into OUT/entities/ (reused by the next run), at the model's "
                              "frame rate, with the vocabulary, thresholds and feature kind (roi or query) of "
                              "the stores the model was trained on")
@@ -80,16 +85,21 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"{file} and {names[safe_name(video_id)]} map to the same output folder "
                             f"{safe_name(video_id)!r}; rename one")
         names[safe_name(video_id)] = file
+    files = dict(videos)
+    # a path that is not a video file is reported as such, before any store or model is looked for
+    failures: list[tuple[str, str]] = [(video_id, "no such file" if not file.exists() else "not a file")
+                                       for video_id, file in videos if not file.is_file()]
+    if len(failures) == len(videos):
+        raise BatchFailures("videos", [(str(files[name]), reason) for name, reason in failures])
+    videos = [(video_id, file) for video_id, file in videos if file.is_file()]
     device = pick_device(args.device)
     spotter = load_spotter(args.model, device)
-    failures: list[tuple[str, str]] = []
     entities, videos = entity_source(args, spotter, videos, device, failures)
-    files = dict(videos)
     records, frames = probe_videos(spotter.settings, videos, failures)
     predictions = []
     halves: dict[str, float] = {}
     for result in spot_videos(spotter, records, frames, entities, amp_mode("auto", device)[0], args.threshold,
-                              args.nms_window, desc="spot", failures=failures):
+                              args.nms_window, desc=f"spot {spotter.model.config.name}", failures=failures):
         out_dir = args.out / safe_name(result.video)
         write_json_atomic(out_dir / "events.json", result.to_json())
         if not args.no_plot:
@@ -113,10 +123,11 @@ def run(args: argparse.Namespace) -> int:
 def write_timeline(path: Path, result: Any, classes: list[str]) -> None:
     """The timeline PNG of one spotted video (report.plots.timeline_figure, with its per-frame scores)."""
     from uglspot.io import atomic_path
-    from uglspot.report.plots import timeline_figure
+    from uglspot.report.plots import TIMELINE_FRACTION, relative_thresholds, timeline_figure
 
     png = timeline_figure(result.video, classes, None, {"spotted": result.record}, result.num_frames, result.fps,
-                          probs=result.scores.probs)
+                          {"spotted": relative_thresholds(result.record, classes)},
+                          f"≥ {TIMELINE_FRACTION:g} × the top score", probs=result.scores.probs)
     with atomic_path(path) as tmp:
         tmp.write_bytes(png)
 
@@ -161,9 +172,8 @@ def entity_source(args: argparse.Namespace, spotter: Any, videos: list[tuple[str
         return None, videos
     trained = settings.entities or {}
     if args.entities is None and args.detector is None:
-        raise UserError(f"{spotter.directory}: this model uses scene entities; pass --entities STORE_DIR "
-                        f"(from `uglspot detect`) or --detector {trained.get('detector') or 'NAME'}"
-                        + (" (the detector of its training stores)" if trained.get("detector") else ""))
+        raise UserError(f"{spotter.directory}: this model uses scene entities; "
+                        + entity_advice(trained.get("detector")))
     root = args.entities
     if args.detector is not None:
         root = args.out / "entities"
@@ -182,6 +192,23 @@ def entity_source(args: argparse.Namespace, spotter: Any, videos: list[tuple[str
         check_entity_stores(root, [(video_id, None) for video_id, _ in videos], spotter.model.config,
                             trained.get("prompt"), trained.get("features"))
     return EntityWindows(root, settings.entity_slots), videos
+
+
+def entity_advice(made_by: str | None) -> str:
+    """How to give ``spot`` the entities of a model whose training stores
+    came from the detector ``made_by``: every option named is one ``spot``
+    takes, every detector one it can run."""
+    runnable = runnable_detectors()
+    stores = "pass --entities STORE_DIR"
+    if made_by in runnable:
+        return f"{stores} (from `uglspot detect`) or --detector {made_by} (the detector of its training stores)"
+    if made_by == "synthetic":
+        return (f"{stores}: its training stores come from the simulated detector of `uglspot synth`, which "
+                "spot cannot run; for synthetic matches pass the stores synth wrote (--entities DATA/entities)")
+    if made_by:
+        return (f"{stores}: its training stores come from {made_by!r}, which spot cannot run; make stores "
+                f"the same way (`uglspot detect --detector {made_by}`)")
+    return f"{stores} (from `uglspot detect`) or --detector NAME ({', '.join(runnable)})"
 
 
 def detect_entities(args: argparse.Namespace, videos: list[tuple[str, Path]], settings: Any,

@@ -28,7 +28,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "stats", help="statistics of E2E-Spot label files",
         description="Count events per class and per video and measure the gaps between consecutive\n"
                     "events of a video (in frames, and in seconds where fps > 0), for one split file\n"
-                    "or for every split of a dataset folder (the folder holding class.txt).",
+                    "or for every split of a dataset folder (the folder holding class.txt, or a folder\n"
+                    "with one such folder inside, as `uglspot demo` writes). A folder's split files are\n"
+                    "its JSON lists; JSON objects beside them (synth's dataset.json) are not labels.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("labels", metavar="LABELS.json|LABELS_DIR", help="a {split}.json file or a dataset folder")
     parser.add_argument("--plot", metavar="OUT.png", help="also write histograms to this PNG file")
@@ -101,7 +103,8 @@ def format_split(name: str, stats: dict[str, Any]) -> str:
     lines.append(f"  gap between consecutive events, frames: {_fmt(stats['gap_frames'])}")
     seconds = stats["gap_seconds"]
     lines.append("  gap between consecutive events, seconds: "
-                 + (_fmt(seconds, 's', 2) if seconds else "n/a (no video has fps > 0)"))
+                 + (_fmt(seconds, 's', 2) if seconds else "n/a" if not stats["gap_frames"]
+                    else "n/a (no video has fps > 0)"))
     return "\n".join(lines)
 
 
@@ -161,14 +164,13 @@ def run(args: argparse.Namespace) -> int:
     from uglspot.io import refuse_overwrite
 
     root = Path(args.labels)
+    skipped: list[Path] = []
     if root.is_dir():
+        root = dataset_folder(root)
         class_path = root / "class.txt"
-        if not class_path.is_file():
-            raise UserError(f"{root}: no class.txt in this folder; pass a dataset folder "
-                            "(class.txt plus {split}.json files) or one split file")
-        files = sorted(root.glob("*.json"))
+        files, skipped = split_files(root)
         if not files:
-            raise UserError(f"{root}: no {{split}}.json files beside class.txt")
+            raise UserError(f"{root}: no {{split}}.json label files beside class.txt")
     elif root.is_file():
         class_path = root.parent / "class.txt"
         files = [root]
@@ -198,6 +200,8 @@ def run(args: argparse.Namespace) -> int:
                                "splits": {name: _public(s) for name, s in splits.items()}}
         if combined is not None:
             out["all"] = _public(combined)
+        if skipped:
+            out["skipped"] = [p.name for p in skipped]
         print(json.dumps(out))
     else:
         blocks = [format_split(str(files[0]) if root.is_file() else f"{root}/{name}.json", s)
@@ -209,6 +213,36 @@ def run(args: argparse.Namespace) -> int:
         write_plot(plot, str(root), splits, classes)
         if not args.json:
             print(f"wrote {plot}")
+    if skipped and not args.json:
+        print(f"not label files (JSON objects, not lists of videos), skipped: {', '.join(p.name for p in skipped)}")
     if failures:
         raise BatchFailures("label files", failures)
     return 0
+
+
+def dataset_folder(root: Path) -> Path:
+    """The folder holding class.txt: ``root`` itself, or the one folder
+    inside it that holds one (``uglspot demo`` writes DIR/dataset/)."""
+    if (root / "class.txt").is_file():
+        return root
+    inside = sorted(p.parent for p in root.glob("*/class.txt"))
+    if len(inside) == 1:
+        return inside[0]
+    if inside:
+        raise UserError(f"{root}: {len(inside)} dataset folders inside ({', '.join(p.name for p in inside)}); "
+                        "pass one of them")
+    raise UserError(f"{root}: no class.txt in this folder or a folder inside it; pass a dataset folder "
+                    "(class.txt plus {split}.json files) or one split file")
+
+
+def split_files(root: Path) -> tuple[list[Path], list[Path]]:
+    """The label files of a dataset folder and the JSON files beside them that
+    are not labels: a split file is a JSON list, so a file that starts with
+    ``{`` (synth's dataset.json, a demo's summary) is skipped, while an empty
+    or garbled file is read and reported."""
+    files, skipped = [], []
+    for path in sorted(root.glob("*.json")):
+        with open(path, "rb") as handle:
+            head = handle.read(4096).lstrip()
+        (skipped if head.startswith(b"{") else files).append(path)
+    return files, skipped

@@ -34,7 +34,7 @@ from typing import Callable, Literal
 import numpy as np
 import torch
 
-from uglspot.errors import UserError
+from uglspot.errors import UserError, brief
 from uglspot.io import atomic_path, file_digest, inside, safe_name, write_json_atomic
 
 CACHE_VERSION = 1
@@ -194,7 +194,7 @@ def _check_data(folder: Path, meta: dict) -> None:
     try:
         offsets = np.load(index, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
-        raise UserError(f"{index}: damaged frame cache index ({str(exc)[:80]}); {_REBUILD}") from None
+        raise UserError(f"{index}: damaged frame cache index ({brief(exc, 80)}); {_REBUILD}") from None
     if (offsets.dtype != np.int64 or offsets.shape != (meta["num_frames"] + 1,) or offsets[0] != 0
             or offsets[-1] != size or (np.diff(offsets) <= 0).any()):
         raise UserError(f"{index}: damaged frame cache index (offsets do not fit {meta['num_frames']} frames "

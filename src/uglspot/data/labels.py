@@ -85,11 +85,14 @@ def _require(record: Any, key: str, kind: type | tuple[type, ...], where: str) -
 
 
 def parse_e2e_labels(
-    data: Any, classes: Sequence[str] | None, source: str, allow_past_end: bool = False
+    data: Any, classes: Sequence[str] | None, source: str, allow_past_end: bool = False,
+    past_end_option: str | None = None,
 ) -> list[Video]:
     """Validate and convert parsed E2E-Spot JSON. Errors name the file, the
     video and the event index. ``allow_past_end`` keeps events at or beyond
-    ``num_frames`` (videos cut shorter than their labels); training drops them."""
+    ``num_frames`` (videos cut shorter than their labels); training drops them.
+    ``past_end_option`` is how the calling command sets ``allow_past_end``
+    (``--allow-events-past-end``), for the error that refuses such an event."""
     if not isinstance(data, list):
         raise UserError(f"{source}: expected a JSON list of videos, found {type(data).__name__}")
     known = set(classes) if classes is not None else None
@@ -119,8 +122,9 @@ def parse_e2e_labels(
             if frame < 0 or (frame >= num_frames and not allow_past_end):
                 raise UserError(
                     f"{event_where}: frame {frame} is outside [0, {num_frames}); check num_frames and fps"
-                    + ("" if frame < 0 else ", or pass --allow-events-past-end if the video really ends "
-                       "before its labels (SoccerNet's own conversions have 13 such events)"))
+                    + ("" if frame < 0 or past_end_option is None else
+                       f", or pass {past_end_option} if the video really ends before its labels "
+                       "(SoccerNet's own conversions have 13 such events)"))
             if known is not None and label not in known:
                 raise UserError(f"{event_where}: label {label!r} is not in class.txt; add it there or fix the label")
             comment = raw.get("comment", "")
@@ -135,10 +139,12 @@ def parse_e2e_labels(
 
 
 def read_e2e_labels(
-    path: str | Path, classes: Sequence[str] | None = None, allow_past_end: bool = False
+    path: str | Path, classes: Sequence[str] | None = None, allow_past_end: bool = False,
+    past_end_option: str | None = None,
 ) -> list[Video]:
-    """Read an E2E-Spot ``{split}.json``; validate labels against ``classes`` when given."""
-    return parse_e2e_labels(read_json(path), classes, str(path), allow_past_end)
+    """Read an E2E-Spot ``{split}.json``; validate labels against ``classes``
+    when given (``allow_past_end``, ``past_end_option``: see :func:`parse_e2e_labels`)."""
+    return parse_e2e_labels(read_json(path), classes, str(path), allow_past_end, past_end_option)
 
 
 def e2e_labels_to_json(videos: Iterable[Video]) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ from torch import nn
 
 from uglspot.config import from_dict, to_dict
 from uglspot.engine.runtime import unwrap
-from uglspot.errors import UserError
+from uglspot.errors import UserError, brief
 from uglspot.io import load_tensors, read_json, save_tensors, write_json_atomic
 from uglspot.model.spotter import SpotterConfig, UGLSpotter
 
@@ -75,8 +75,8 @@ def load_model(directory: str | Path, map_location: str | torch.device = "cpu") 
     weights = directory / WEIGHTS_FILE
     if not weights.is_file():
         raise UserError(f"{weights}: weights file not found beside {CONFIG_FILE}")
-    remedy = ("use the run's other checkpoint (checkpoints/best or checkpoints/last), restore the file, "
-              "or train / save the model again")
+    remedy = ("restore the file from a copy, use the run's other checkpoint (the folder that "
+              "checkpoints/last.json or best.json names), or train the model again with `uglspot train`")
     state, _ = load_tensors(weights, "model weights file", remedy)
     model = UGLSpotter(config, load_pretrained=False)
     check_state_keys(model, state, str(weights))
@@ -112,13 +112,13 @@ def load_foreign_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[-1][:200] if str(exc).strip() else ""
+        first = brief(str(exc).strip().splitlines()[-1] if str(exc).strip() else "")
         raise UserError(
             f"{path}: holds Python objects that only full unpickling can read, and unpickling an untrusted "
             f"file can run any code, so uglspot refuses ({first}). If you trust the file, re-save just its "
             f"tensors in a separate Python: torch.save(dict(state_dict), 'clean.pt')") from None
     except Exception as exc:  # any other failure: truncated, not a checkpoint, wrong format
-        raise UserError(f"{path}: not a readable PyTorch checkpoint ({type(exc).__name__}: {str(exc)[:160]})") from None
+        raise UserError(f"{path}: not a readable PyTorch checkpoint ({type(exc).__name__}: {brief(exc, 160)})") from None
     for key in ("state_dict", "model", "model_state_dict"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]

@@ -302,11 +302,11 @@ def spot_videos(
     progress bar over all windows. With ``failures``, a video that cannot be
     read is listed there as (video id, first line of the error) and skipped;
     otherwise its error is raised."""
-    from tqdm import tqdm
+    from uglspot.progress import progress_bar
 
     s = spotter.settings
     total = sum(len(inference_windows(v.num_frames, s.clip_len, s.pad)) for v in videos)
-    with tqdm(total=total, desc=desc, unit="window", disable=desc is None, dynamic_ncols=True) as bar:
+    with progress_bar(desc or "", total, "window", disable=desc is None) as bar:
         for video in videos:
             try:
                 read_entities = None if entities is None else (

@@ -14,26 +14,28 @@ from typing import Any, Callable
 
 import torch
 
-from uglspot.errors import UserError
+from uglspot.errors import UserError, brief
 from uglspot.io import write_text_atomic
 
 
 class RunLog:
     """``metrics.csv`` per epoch, ``steps.csv`` per log interval, optional
-    TensorBoard; written by rank 0 only. On resume, rows past the
-    checkpoint (``epoch``, ``step``) are dropped so the files read as one uninterrupted run."""
+    TensorBoard; written by rank 0 only. Their ``epoch`` column counts from 1,
+    as the progress bars and messages do. On resume, rows past the
+    checkpoint (``epochs_done``, ``step``) are dropped so the files read as
+    one uninterrupted run."""
 
     METRICS = ["epoch", "step", "train_loss", "lr", "bad_steps", "val_metric", "train_frames_per_s", "seconds"]
     STEPS = ["step", "epoch", "loss", "lr", "frames_per_s"]
 
-    def __init__(self, run: Path, enabled: bool, epoch: int, step: int, tensorboard: bool):
+    def __init__(self, run: Path, enabled: bool, epochs_done: int, step: int, tensorboard: bool):
         self.enabled = enabled
         self.metrics = run / "metrics.csv"
         self.steps = run / "steps.csv"
         self.writer = None
         if not enabled:
             return
-        self._truncate(self.metrics, self.METRICS, lambda row: int(row["epoch"]) < epoch)
+        self._truncate(self.metrics, self.METRICS, lambda row: int(row["epoch"]) <= epochs_done)
         self._truncate(self.steps, self.STEPS, lambda row: int(row["step"]) <= step)
         if tensorboard:
             with contextlib.suppress(ImportError):
@@ -50,7 +52,7 @@ class RunLog:
                     rows = [row for row in csv.DictReader(handle) if keep(row)]
             lines = [",".join(columns)] + [",".join(row[c] for c in columns) for row in rows]
         except (KeyError, TypeError, ValueError, UnicodeDecodeError, csv.Error) as exc:
-            raise UserError(f"{path}: damaged log ({type(exc).__name__}: {str(exc)[:80]}); repair it, or move it "
+            raise UserError(f"{path}: damaged log ({type(exc).__name__}: {brief(exc, 80)}); repair it, or move it "
                             "away to resume with a fresh log") from None
         write_text_atomic(path, "\n".join(lines) + "\n")
 

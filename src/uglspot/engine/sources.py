@@ -13,6 +13,9 @@ from uglspot.data.labels import Video, read_class_list, read_e2e_labels
 from uglspot.engine.config import RunConfig
 from uglspot.errors import UserError
 
+# How train and predict keep label events past a video's end (``data.allow_events_past_end``).
+PAST_END_OPTION = "--set data.allow_events_past_end=true"
+
 
 @dataclass
 class Splits:
@@ -32,7 +35,8 @@ def load_splits(config: RunConfig, need_train: bool = True) -> Splits:
         path = labels / f"{split}.json"
         if not path.is_file():
             raise UserError(f"{path}: split {split!r} not found; check data.train_splits / data.val_split")
-        return read_e2e_labels(path, classes, allow_past_end=config.data.allow_events_past_end)
+        return read_e2e_labels(path, classes, allow_past_end=config.data.allow_events_past_end,
+                           past_end_option=PAST_END_OPTION)
 
     train = [v for split in config.data.train_splits for v in read(split)] if need_train else []
     val = read(config.data.val_split) if config.data.val_split else []
@@ -43,7 +47,8 @@ def split_videos(config: RunConfig, split: str, classes: Sequence[str]) -> list[
     path = Path(config.data.labels) / f"{split}.json"
     if not path.is_file():
         raise UserError(f"{path}: split {split!r} not found in data.labels")
-    return read_e2e_labels(path, classes, allow_past_end=config.data.allow_events_past_end)
+    return read_e2e_labels(path, classes, allow_past_end=config.data.allow_events_past_end,
+                           past_end_option=PAST_END_OPTION)
 
 
 def check_frame_cache(cache: Any, config: RunConfig, videos: Sequence[Video]) -> None:

@@ -137,6 +137,10 @@ def train(config: RunConfig, resume: bool = False, hooks: Sequence[Hook] = (),
     torch.use_deterministic_algorithms(config.train.deterministic or deterministic)
     try:
         run = setup(config, resume, dist, device, checked.entity_settings)
+        if resume and dist.is_main:
+            from uglspot.progress import note
+
+            note(resume_message(run))
         for epoch in range(run.progress.epoch, config.train.epochs):
             steps, seconds = train_epoch(run, epoch, hooks)
             end_epoch(run, epoch, steps / max(seconds, 1e-9) * run.frames_per_step(), seconds, hooks)
@@ -150,6 +154,18 @@ def train(config: RunConfig, resume: bool = False, hooks: Sequence[Hook] = (),
         torch.use_deterministic_algorithms(deterministic)
         if dist.enabled and torch_dist.is_initialized():
             torch_dist.destroy_process_group()
+
+
+def resume_message(run: Run) -> str:
+    """Where a resumed run goes on from (epochs count from 1, as in the bars and metrics.csv)."""
+    progress, epochs = run.progress, run.config.train.epochs
+    where = f"resuming {run.config.out} from step {progress.step}"
+    if progress.epoch >= epochs:
+        return (f"{where}: all {epochs} epochs are done, nothing to train; raise train.epochs "
+                f"(--set train.epochs=N) to train longer")
+    done = progress.batch // run.config.optim.accumulate
+    return (f"{where}, epoch {progress.epoch + 1}/{epochs}"
+            + (f" ({done} of its {run.steps_per_epoch} steps done)" if done else " (from its start)"))
 
 
 def setup(config: RunConfig, resume: bool, dist: Distributed, device: torch.device,
@@ -216,7 +232,7 @@ def epoch_loader(run: Run, epoch: int) -> DataLoader:
 def train_epoch(run: Run, epoch: int, hooks: Sequence[Hook]) -> tuple[int, float]:
     """One epoch of steps: data → augment → forward → loss → backward → step.
     Returns the steps taken and the seconds they took."""
-    from tqdm import tqdm
+    from uglspot.progress import progress_bar
 
     config, progress, accumulate = run.config, run.progress, run.config.optim.accumulate
     progress.epoch = epoch
@@ -225,8 +241,8 @@ def train_epoch(run: Run, epoch: int, hooks: Sequence[Hook]) -> tuple[int, float
     autocast = ((lambda: torch.autocast(run.device.type, dtype=run.amp_dtype)) if run.amp_dtype
                 else contextlib.nullcontext)
     meter = StepMeter(run.device, progress.epoch_loss)
-    bar = tqdm(total=run.steps_per_epoch, initial=progress.batch // accumulate,
-               desc=f"epoch {epoch + 1}/{config.train.epochs}", disable=not run.dist.is_main, dynamic_ncols=True)
+    bar = progress_bar(f"train {config.model.name} epoch {epoch + 1}/{config.train.epochs}", run.steps_per_epoch,
+                       "step", initial=progress.batch // accumulate, disable=not run.dist.is_main)
     run.model.train()
     for sample in epoch_loader(run, epoch):
         last_micro = progress.batch % accumulate == accumulate - 1
@@ -240,7 +256,7 @@ def train_epoch(run: Run, epoch: int, hooks: Sequence[Hook]) -> tuple[int, float
         with sync:
             with autocast():
                 output = run.ddp(x, entities)
-            loss = run.model.loss(output.logits.float(), targets) / accumulate
+            loss = run.model.loss(output.logits.float(), targets, output.entity_logits) / accumulate
             run.scaler.scale(loss).backward()
         meter.step_loss = meter.step_loss + loss.detach()
         progress.batch += 1
@@ -292,7 +308,7 @@ def end_step(run: Run, meter: StepMeter, lr: float, bar: Any, hooks: Sequence[Ho
     if progress.step % cfg.log_every == 0 or epoch_done:
         loss, fps = meter.interval(run.frames_per_step())
         bar.set_postfix(loss=f"{loss:.4g}", lr=f"{lr:.3g}", fps=f"{fps:.0f}")
-        run.log.step(progress.step, progress.epoch, loss, lr, fps)
+        run.log.step(progress.step, progress.epoch + 1, loss, lr, fps)
     if cfg.checkpoint_every and progress.step % cfg.checkpoint_every == 0 and not epoch_done:
         progress.epoch_loss = float(meter.epoch_loss)
         checkpoint_last(run)
@@ -310,7 +326,7 @@ def end_epoch(run: Run, epoch: int, frames_per_s: float, seconds: float, hooks: 
     improved = val_metric is not None and (progress.best is None or val_metric > progress.best)
     if improved:
         progress.best, progress.best_epoch = val_metric, epoch
-    run.log.epoch({"epoch": epoch, "step": progress.step, "train_loss": train_loss,
+    run.log.epoch({"epoch": epoch + 1, "step": progress.step, "train_loss": train_loss,
                    "lr": run.optimizer.param_groups[0]["lr"], "bad_steps": progress.bad_total,
                    "val_metric": val_metric, "train_frames_per_s": frames_per_s, "seconds": seconds})
     progress.epoch, progress.batch, progress.epoch_loss, progress.epoch_good = epoch + 1, 0, 0.0, 0
@@ -323,6 +339,11 @@ def end_epoch(run: Run, epoch: int, frames_per_s: float, seconds: float, hooks: 
         hook(progress)
 
 
+def validation_label(run: Run) -> str:
+    """The validation progress bar's label (epochs count from 1, as everywhere)."""
+    return f"validate {run.config.model.name} epoch {run.progress.epoch + 1}/{run.config.train.epochs}"
+
+
 def validate(run: Run) -> float:
     """The dataset's metric on the validation videos; videos split across ranks, predictions gathered."""
     from uglspot.engine.evaluate import score_predictions
@@ -330,7 +351,8 @@ def validate(run: Run) -> float:
     spotter = Spotter(unwrap(run.ddp), run.settings)
     mine = shard(run.splits.val, run.dist.rank, run.dist.world_size)
     predictions = [(result.video, [(e.frame, e.label, e.score) for e in result.events])
-                   for result in spot_videos(spotter, mine, run.frames, run.entities, run.amp_dtype, explain=False)]
+                   for result in spot_videos(spotter, mine, run.frames, run.entities, run.amp_dtype, explain=False,
+                                             desc=validation_label(run) if run.dist.is_main else None)]
     if run.dist.enabled:
         gathered: list[Any] = [None] * run.dist.world_size
         torch_dist.all_gather_object(gathered, predictions)

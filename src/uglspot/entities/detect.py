@@ -46,7 +46,7 @@ import torch
 import torch.nn.functional as F
 
 from uglspot.entities.detectors import DEFAULT_MODELS, DETECTOR_NAMES, FEATURE_KINDS, SOCCER_PROMPT
-from uglspot.errors import UserError
+from uglspot.errors import UserError, brief
 
 # FPN's level rule (Lin et al. 2017, eq. 1): a box of 224 x 224 input pixels
 # goes to the level of stride 2**4, one level up per doubling of its side.
@@ -99,11 +99,17 @@ def _resolve_dtype(name: str, device: torch.device) -> torch.dtype:
     return getattr(torch, name)
 
 
+# Where a user names the detector model: a hub id or a local directory.
+MODEL_OPTIONS = "`uglspot detect --model DIR` or `uglspot spot --detector-model DIR`"
+_MODEL_REMEDY = (f"pass a hub id such as {DEFAULT_MODELS['grounding-dino']}, or a folder made by "
+                 f"`hf download MODEL_ID --local-dir DIR`, as the detector model ({MODEL_OPTIONS})")
+
+
 def _offline_error(model: str, exc: Exception) -> UserError:
     return UserError(
-        f"cannot load detector model {model!r} ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
-        f"if this machine cannot download it, run `huggingface-cli download {model} --local-dir DIR` "
-        "on a connected machine, copy DIR here and pass --model DIR")
+        f"cannot load detector model {model!r} ({type(exc).__name__}: {brief(exc)}); "
+        f"if this machine cannot download it, run `hf download {model} --local-dir DIR` "
+        f"on a connected machine, copy DIR here and pass it as the detector model ({MODEL_OPTIONS})")
 
 
 def _cached_or_unreachable(model_id: str) -> bool:
@@ -121,23 +127,42 @@ def _cached_or_unreachable(model_id: str) -> bool:
     return False
 
 
+def _missing_model_files(folder: Path) -> list[str]:
+    """What a transformers model folder lacks: its config, its processor's
+    settings, its weights (as `hf download` or ``save_pretrained`` write them)."""
+    wanted = {"config.json": ("config.json",),
+              "processor_config.json": ("processor_config.json", "preprocessor_config.json"),
+              "weights (*.safetensors)": ("*.safetensors", "*.bin")}
+    return [name for name, patterns in wanted.items()
+            if not any(next(folder.glob(pattern), None) is not None for pattern in patterns)]
+
+
 def _load(model_cls, model_id: str):
     """Model and processor from a local directory or the Hugging Face hub."""
     from transformers import AutoProcessor
 
     local = Path(model_id).expanduser()
     if not local.exists() and (model_id.startswith((".", "/", "~")) or model_id.count("/") > 1):
-        raise UserError(f"{model_id}: model directory not found; pass a directory made by "
-                        "`huggingface-cli download MODEL_ID --local-dir DIR` or a hub id such as "
-                        f"{DEFAULT_MODELS['grounding-dino']}")
+        raise UserError(f"{model_id}: model directory not found; {_MODEL_REMEDY}")
     if local.exists() and not local.is_dir():
-        raise UserError(f"{model_id}: --model must be a hub id or a model directory, not a file")
+        raise UserError(f"{model_id}: a file; the detector model is a hub id or a model directory; {_MODEL_REMEDY}")
+    if local.is_dir():
+        missing = _missing_model_files(local)
+        if missing:
+            raise UserError(f"{model_id}: not a complete model folder (no {' and no '.join(missing)} in it); "
+                            f"{_MODEL_REMEDY}")
     source = str(local) if local.is_dir() else model_id
     local_only = local.is_dir() or _cached_or_unreachable(model_id)
+    from safetensors import SafetensorError
+
     try:
         processor = AutoProcessor.from_pretrained(source, local_files_only=local_only)
         model = model_cls.from_pretrained(source, local_files_only=local_only)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RuntimeError, SafetensorError) as exc:
+        if local.is_dir():  # nothing to download: the folder itself is damaged
+            reason = brief(str(exc).replace(f"'{source}'", "it").replace(source, "it"))
+            raise UserError(f"{model_id}: cannot load the detector model in this folder ({type(exc).__name__}: "
+                            f"{reason}); {_MODEL_REMEDY}") from None
         raise _offline_error(model_id, exc) from None
     return model.eval(), processor
 
@@ -571,11 +596,9 @@ def detect_to_stores(config: DetectorConfig, videos: list[tuple[Path, str]], out
     ``features`` (``roi`` or ``query``), when given, overrides ``config.features``.
     This is the per-video work of ``uglspot detect`` and ``uglspot spot --detector``."""
     import dataclasses
-    import sys
-
-    from tqdm import tqdm
 
     from uglspot.entities.store import store_path
+    from uglspot.progress import progress_bar
 
     if batch_size < 1:
         raise UserError(f"the detector batch size must be at least 1, got {batch_size}")
@@ -598,9 +621,9 @@ def detect_to_stores(config: DetectorConfig, videos: list[tuple[Path, str]], out
     if not todo:
         return outcome
     detector = create_detector(config, device)
-    videos_bar = tqdm(total=len(todo), desc=f"{label}videos", unit="video", file=sys.stderr,
-                      position=position, disable=len(todo) < 2)
-    frames_bar = tqdm(desc=f"{label}detect", unit="frame", file=sys.stderr, position=position + 1)
+    videos_bar = progress_bar(f"{label}detect {config.name}: videos", len(todo), "video", position=position,
+                              disable=len(todo) < 2)
+    frames_bar = progress_bar(f"{label}detect {config.name}: frames", unit="frame", position=position + 1)
     try:
         for path, video_id, key in todo:
             try:

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from uglspot.errors import UserError
+from uglspot.errors import UserError, brief
 from uglspot.model.shift import ShiftKind, insert_temporal_shift
 
 
@@ -53,7 +53,7 @@ def create_timm_backbone(name: str, pretrained: bool, pretrained_file: str | Non
     except (OSError, RuntimeError, ValueError) as exc:
         if not pretrained:
             raise
-        raise failed(f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}") from None
+        raise failed(f"{type(exc).__name__}: {brief(exc, 160)}") from None
 
 
 class Backbone(nn.Module):

@@ -48,6 +48,13 @@ class SpotterConfig:
     entity_roi_size: int = 2  # RoIAlign bins per side (entity_source backbone)
     entity_geometry: bool = False  # add the box's place, size and detector score to each entity token
     entity_selection: Literal["hard", "learned"] = "hard"  # AAM: the paper's fixed rule or a trained relevance
+    # Weight of an auxiliary loss on the entity branch alone (a per-frame classifier on f_ent, dropped at
+    # inference); 0 = off, as in the paper. It gives the branch a signal of its own (docs/model.md).
+    entity_aux: float = 0.0
+    # At inference, output the mean of the main head's and that classifier's logits (the normalised
+    # geometric mean of their class distributions); training is unchanged, each head learns from its
+    # own loss. Needs entity_aux > 0.
+    entity_aux_output: bool = False
     attn_heads: int = 8
     attn_ff_mult: int = 2
     attn_dropout: float = 0.1
@@ -74,6 +81,10 @@ class SpotterConfig:
             raise ValueError("pixel_mean and pixel_std need 3 values each, std positive")
         if self.prior is not None and not 0 < self.prior < 1 / (self.num_classes + 1):
             raise ValueError(f"prior must be in (0, 1/(K+1)) = (0, {1 / (self.num_classes + 1):.3g}), got {self.prior}")
+        if self.entity_aux < 0:
+            raise ValueError(f"entity_aux must be >= 0, got {self.entity_aux}")
+        if self.entity_aux_output and not (self.entity_aux > 0 and self.use_entities):
+            raise ValueError("entity_aux_output needs the entity branch's classifier: set entity_aux > 0")
         if self.focal_alpha is not None and not 0 <= self.focal_alpha <= 1:
             raise ValueError(f"focal_alpha must be in [0, 1], got {self.focal_alpha}")
 
@@ -90,6 +101,7 @@ DEFAULT_MODEL = "ugl_rny008"
 class SpotterOutput(NamedTuple):
     logits: torch.Tensor  # (B, T, K+1)
     attention: torch.Tensor | None  # (B, T, N) weight of each kept entity, None without entities
+    entity_logits: torch.Tensor | None = None  # (B, T, K+1) of the entity branch alone (entity_aux > 0)
 
 
 class UGLSpotter(nn.Module):
@@ -111,6 +123,7 @@ class UGLSpotter(nn.Module):
             self.aam = AdaptiveAttention(width, config.attn_heads, config.attn_ff_mult, config.attn_dropout,
                                          config.entity_selection)
             self.fusion = EnvEntityFusion(width, config.attn_heads, config.attn_ff_mult, config.attn_dropout)
+            self.entity_head = nn.Linear(width, config.num_classes + 1) if config.entity_aux > 0 else None
         self.head = GRUHead(width, config.num_classes + 1, min(width, config.gru_hidden_max), config.dropout)
         if config.prior is not None:
             init_prior_bias(self.head.fc, config.prior, config.loss)
@@ -137,7 +150,17 @@ class UGLSpotter(nn.Module):
             tokens = self.entity_tokens(entities, fmap, (H, W), self.backbone.map_stride)  # (B, T, N, D)
             f_ent, attention = self.aam(env, tokens.to(env.dtype), entities.mask)
         fused = self.fusion([env, f_ent.to(env.dtype)])  # (B, T, D)
-        return SpotterOutput(self.head(fused), attention)
+        logits = self.head(fused)
+        if self.entity_head is None:
+            return SpotterOutput(logits, attention)
+        entity_logits = self.entity_head(f_ent)
+        if self.training:
+            return SpotterOutput(logits, attention, entity_logits)
+        if self.config.entity_aux_output:
+            # The mean, not the sum: each head's logits already carry the "no event" prior, and a
+            # sum would count it twice (after a short run it hid every event below the threshold).
+            logits = (logits + entity_logits.to(logits.dtype)) / 2
+        return SpotterOutput(logits, attention)
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
         """logits (B, T, K+1) → per-class probabilities (B, T, K+1) as the
@@ -147,8 +170,17 @@ class UGLSpotter(nn.Module):
             return torch.sigmoid(logits)
         return torch.softmax(logits, dim=-1)
 
-    def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """logits, targets (B, T, K+1) → scalar loss of the configured kind."""
+    def loss(self, logits: torch.Tensor, targets: torch.Tensor,
+             entity_logits: torch.Tensor | None = None) -> torch.Tensor:
+        """logits, targets (B, T, K+1) → scalar loss of the configured kind;
+        plus ``entity_aux`` times the same loss of the entity branch's own
+        logits when given."""
+        total = self._loss(logits, targets)
+        if entity_logits is not None:
+            total = total + self.config.entity_aux * self._loss(entity_logits.float(), targets)
+        return total
+
+    def _loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         if self.config.loss == "focal":
             return focal_loss(logits, targets, self.config.focal_gamma, self.config.focal_alpha)
         return weighted_cross_entropy(logits, targets, self.config.fg_weight)

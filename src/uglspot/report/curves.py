@@ -52,3 +52,22 @@ def pr_curve(truth: Sequence[Video], preds: Sequence[VideoPredictions], label: s
     if not any(v.events for v in truth):
         return PRCurve(np.zeros(sum(len(p.events) for p in preds), dtype=bool), 0)
     return pr_curves(match_frames(truth, preds, [label], (tolerance,)))[(label, tolerance)]
+
+
+def spotting_threshold(curve: PRCurve, scores: np.ndarray, most: float = 2.0) -> float:
+    """The lowest score a timeline shows for one class: where ``curve``'s
+    F1 is best among the cut-offs that keep at most ``most`` times as many
+    predictions as there are true events (more than that is no spotting
+    and no readable picture). ``scores`` are the curve's predictions'
+    scores; a cut-off falls between distinct scores only. Without ground
+    truth of the class, the top score."""
+    ranked = np.sort(np.asarray(scores, dtype=np.float64))[::-1]  # (P,) rank order, as the curve's
+    if ranked.size == 0:
+        return float("inf")
+    kept = np.arange(1, ranked.size + 1)
+    f1 = 2 * np.cumsum(curve.hits) / (kept + curve.num_truth)
+    cut = np.append(ranked[1:] != ranked[:-1], True)  # last prediction of each run of equal scores
+    allowed = cut & (kept <= most * curve.num_truth)
+    if not allowed.any():
+        return float(ranked[0])
+    return float(ranked[int(np.argmax(np.where(allowed, f1, -1.0)))])

@@ -15,9 +15,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from uglspot.data.events import SpottedEvent, VideoEvents
-from uglspot.errors import UserError
+from uglspot.errors import UserError, brief
 from uglspot.metrics.spotting import match_frames
-from uglspot.report.curves import pr_curves
+from uglspot.report.curves import PRCurve, pr_curves, spotting_threshold
 from uglspot.report.inputs import ReportInputs
 
 _STYLE = """
@@ -152,7 +152,7 @@ def _frame_reader(inputs: ReportInputs) -> Callable[[str, float, int], np.ndarra
                 readers[key] = VideoReader(path, fps=fps if fps > 0 else None)
             clip = readers[key].read(frame, 1)  # (1, 3, H, W) uint8
         except (UserError, OSError, ValueError, RuntimeError) as exc:
-            reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+            reason = brief(exc, 120) or type(exc).__name__
             inputs.video_notes[video_id] = f"video unreadable ({reason})"
             inputs.videos.pop(video_id, None)
             return None
@@ -161,20 +161,50 @@ def _frame_reader(inputs: ReportInputs) -> Callable[[str, float, int], np.ndarra
     return read
 
 
-def _pr_section(inputs: ReportInputs, tolerances: Sequence[int]) -> str:
-    """A precision-recall figure per class, every variant and tolerance on it,
-    from the matching behind the AP table."""
+def _curves(inputs: ReportInputs, tolerances: Sequence[int]) -> dict[str, dict[tuple[str, int], PRCurve]]:
+    """Each variant's precision-recall curve per (class, tolerance), from the
+    matching behind the AP table."""
+    return {name: pr_curves(match_frames(inputs.truth, [v.as_predictions() for v in videos], inputs.classes,
+                                         tolerances))
+            for name, videos in inputs.variants.items()}
+
+
+def timeline_thresholds(inputs: ReportInputs, matched: dict[str, dict[tuple[str, int], PRCurve]] | None,
+                        tolerance: int) -> tuple[dict[str, dict[str, dict[str, float]]], str]:
+    """The score above which each variant's events of each class are drawn
+    on each video's timeline (variant -> video -> class -> threshold), and
+    the rule in a few words: with ground truth, the class's spotting
+    threshold over all videos (``curves.spotting_threshold`` at
+    ``tolerance``); without, ``plots.relative_thresholds`` of each video."""
     from uglspot.report import plots
 
-    matched = {name: pr_curves(match_frames(inputs.truth, [v.as_predictions() for v in videos], inputs.classes,
-                                            tolerances))
-               for name, videos in inputs.variants.items()}
+    classes = list(inputs.classes or sorted({e.label for vs in inputs.variants.values() for v in vs
+                                             for e in v.events}))
+    if matched is None:
+        return ({name: {v.video: plots.relative_thresholds(v, classes) for v in videos}
+                 for name, videos in inputs.variants.items()},
+                f"≥ {plots.TIMELINE_FRACTION:g} × the variant's top score in the video")
+    thresholds = {}
+    for name, videos in inputs.variants.items():
+        per_class = {label: spotting_threshold(matched[name][(label, tolerance)],
+                                               np.array([e.score for v in videos for e in v.events
+                                                         if e.label == label]))
+                     for label in classes}
+        thresholds[name] = {v.video: per_class for v in videos}
+    return thresholds, f"best F1 at δ={tolerance} over all videos, at most 2 events per true one"
+
+
+def _pr_section(inputs: ReportInputs, matched: dict[str, dict[tuple[str, int], PRCurve]],
+                tolerances: Sequence[int]) -> str:
+    """A precision-recall figure per class, every variant and tolerance on it."""
+    from uglspot.report import plots
+
     figures = []
     for label in inputs.classes:
         curves = {(name, t): matched[name][(label, t)] for name in inputs.variants for t in tolerances}
         png = plots.pr_figure(label, curves, list(inputs.variants))
         figures.append(f'<figure class="pr" data-class="{_e(label)}">{_img(png, f"PR curve {label}", "plot")}'
-                       f"<figcaption>{_e(label)}</figcaption></figure>")
+                       "</figure>")  # the class is the figure's title
     return ('<section id="pr"><h2>Precision–recall per class</h2>'
             f'<div class="grid">{"".join(figures)}</div></section>')
 
@@ -227,6 +257,7 @@ def build_report(inputs: ReportInputs, tolerances: Sequence[int] = (1, 2), galle
                  f'classes: {len(inputs.classes or [])} · tolerances: {_e(", ".join(map(str, tolerances)))} frames'
                  "</p>")
     summary: dict = {}
+    matched = None
     if inputs.truth is not None and inputs.classes is not None:
         step("AP table")
         table, summary = ap_table(inputs, tolerances)
@@ -235,7 +266,8 @@ def build_report(inputs: ReportInputs, tolerances: Sequence[int] = (1, 2), galle
                      "ground-truth event of its class. Bold: the best variant in the row, when one is best.</p>"
                      f"{table}</section>")
         step("precision-recall curves")
-        parts.append(_pr_section(inputs, tolerances))
+        matched = _curves(inputs, tolerances)
+        parts.append(_pr_section(inputs, matched, tolerances))
     else:
         parts.append('<p class="note">No ground truth given: no AP table or precision–recall curves '
                      "(pass --truth).</p>")
@@ -245,12 +277,14 @@ def build_report(inputs: ReportInputs, tolerances: Sequence[int] = (1, 2), galle
     ids = sorted({v.video for vs in inputs.variants.values() for v in vs})
     timeline_parts = []
     classes = inputs.classes or sorted({e.label for vs in inputs.variants.values() for v in vs for e in v.events})
+    thresholds, rule = timeline_thresholds(inputs, matched, max(tolerances))
     for video_id in ids[:max_timelines]:
         per_variant = {name: next(v for v in videos if v.video == video_id)
                        for name, videos in inputs.variants.items() if any(v.video == video_id for v in videos)}
         first = next(iter(per_variant.values()))
         png = plots.timeline_figure(video_id, classes, truth_by_id.get(video_id), per_variant,
-                                    first.num_frames, first.fps)
+                                    first.num_frames, first.fps,
+                                    {name: thresholds[name][video_id] for name in per_variant}, rule)
         timeline_parts.append(f'<figure class="timeline">{_img(png, f"timeline {video_id}", "plot")}</figure>')
     more = len(ids) - max_timelines
     note = f'<p class="note">{more} more videos not shown.</p>' if more > 0 else ""

@@ -33,8 +33,11 @@ class VideoWriter:
         if "libx264" in av.codecs_available:
             self.stream = self.container.add_stream("libx264", rate=rate)
             # One encoder thread: the output is then the same bytes whatever the machine's load
-            # (matches are encoded in parallel processes instead).
-            self.stream.options = {"crf": str(crf), "preset": "veryfast", "g": str(max(int(fps * 2), 1))}
+            # (matches are encoded in parallel processes instead). No macroblock-tree rate control:
+            # at sizes that are not a multiple of 16 (128x72, 64x36) it reads memory it never wrote,
+            # and the same frames then encoded to other bytes in about one run in four.
+            self.stream.options = {"crf": str(crf), "preset": "veryfast", "g": str(max(int(fps * 2), 1)),
+                                   "x264-params": "mbtree=0"}
             self.stream.codec_context.thread_count = 1
         else:
             self.stream = self.container.add_stream("mpeg4", rate=rate)
@@ -140,7 +143,7 @@ def generate_dataset(root: Path, cfg: SynthConfig, counts: dict[str, int], seed:
     ``(seed, i)``, so a split renders the same whatever the worker count."""
     from concurrent.futures import ProcessPoolExecutor
 
-    from tqdm import tqdm
+    from uglspot.progress import progress_bar
 
     root.mkdir(parents=True, exist_ok=True)
     split_cfg = {split: replace(cfg, minutes=(minutes or {}).get(split, cfg.minutes)) for split in SPLITS}
@@ -149,8 +152,7 @@ def generate_dataset(root: Path, cfg: SynthConfig, counts: dict[str, int], seed:
         for k in range(counts.get(split, 0)):
             jobs.append((str(root), f"{split}_{k:03d}", to_dict(split_cfg[split]), seed, len(jobs)))
     total = sum(split_cfg[split].num_frames * counts.get(split, 0) for split in SPLITS)
-    bar = tqdm(total=total, unit="frame", desc="rendering matches",
-               disable=not show_progress, dynamic_ncols=True)
+    bar = progress_bar("synth: render matches", total, "frame", disable=not show_progress)
     videos: list[Video] = []
     with bar:
         if workers <= 1:
