@@ -150,7 +150,8 @@ def output_size(width: int, height: int, size: Size) -> tuple[int, int]:
 
 
 def probe(path: str | Path) -> VideoInfo:
-    """Metadata of the first video stream (decodes one frame to check it decodes)."""
+    """Metadata of the first video stream (decodes one frame to check it
+    decodes; reads no further)."""
     reader = VideoReader(path)
     return reader.info
 
@@ -207,10 +208,16 @@ class VideoReader:
         self.fps = None if fps is None else float(fps)
         self._fps = None if fps is None else _as_fraction(fps)
         self._pts_index: np.ndarray | None = None
-        if self._fps is None:
-            self.num_frames = len(self.pts_index())
-        else:
-            self.num_frames = max(1, math.ceil(duration * self._fps))
+        # at the native rate the packets are counted, on first use (a probe reads only the header)
+        self._num_frames = None if self._fps is None else max(1, math.ceil(duration * self._fps))
+
+    @property
+    def num_frames(self) -> int:
+        """Target frames: ``ceil(duration * fps)``, or at the native rate the
+        number of packets (counted once, when first asked)."""
+        if self._num_frames is None:
+            self._num_frames = len(self.pts_index())
+        return self._num_frames
 
     def _first_frame(self, container, stream) -> av.VideoFrame:
         try:

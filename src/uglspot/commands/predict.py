@@ -22,7 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, metavar="OUT_DIR",
                         help="output folder (default: <model run>/predict-<split>)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config key (repeatable)")
+                        help="override a config key (repeatable); --set infer.batch_size=N also sets the "
+                             "model's windows per forward pass")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ... (default: auto)")
     parser.set_defaults(func=run)
 
@@ -41,30 +42,25 @@ def run(args: argparse.Namespace) -> int:
     from uglspot.engine.config import load_run_config
     from uglspot.engine.evaluate import evaluate
     from uglspot.engine.infer import load_spotter, spot_videos
-    from uglspot.engine.runtime import amp_mode, pick_device
-    from uglspot.engine.sources import expected_frames, frame_source, split_videos
-    from uglspot.errors import BatchFailures, UserError
+    from uglspot.engine.preflight import check_prediction, set_keys
+    from uglspot.engine.runtime import amp_mode
+    from uglspot.engine.sources import frame_source, split_videos
+    from uglspot.errors import BatchFailures
     from uglspot.io import write_json_atomic
 
     config = load_run_config(args.config, args.overrides)
     split = args.split or config.data.test_split
-    device = pick_device(args.device)
-    spotter = load_spotter(args.model or config.out, device)
+    spotter = load_spotter(args.model or config.out, "cpu")
+    if "infer.batch_size" in set_keys(args.overrides):
+        spotter.settings.batch_size = config.infer.batch_size
     classes = spotter.classes
     videos = split_videos(config, split, classes)
-    if not videos:
-        raise UserError(f"{config.data.labels}/{split}.json holds no video")
+    device = check_prediction(config, split, videos, spotter, args.device).device
+    spotter.model.to(device)
     out = args.out or run_directory(args.model or Path(config.out)) / f"predict-{split}"
     frames = frame_source(config, videos)
     entities = None
     if spotter.model.config.use_entities:
-        if not config.data.entities:
-            raise UserError("this model uses entities; set data.entities to the entity store folder")
-        from uglspot.engine.entities import check_entity_stores
-
-        check_entity_stores(config.data.entities, [(v.video, expected_frames(config, v)) for v in videos],
-                            spotter.model.config, (spotter.settings.entities or {}).get("prompt"),
-                            (spotter.settings.entities or {}).get("features"))
         entities = EntityWindows(config.data.entities, spotter.settings.entity_slots)
     failures: list[tuple[str, str]] = []
     predictions = [result.record.as_predictions()

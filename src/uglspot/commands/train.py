@@ -28,6 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from uglspot.engine.config import load_run_config
+    from uglspot.engine.preflight import set_keys
     from uglspot.engine.train import train
     from uglspot.errors import UserError
 
@@ -46,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         if args.out is not None:
             overrides.append(f"out={args.out.resolve()}")
     config = load_run_config(config_path, overrides)
-    progress = train(config, resume=args.resume is not None)
+    progress = train(config, resume=args.resume is not None, set_keys=set_keys(args.overrides))
     if os.environ.get("RANK", "0") != "0":
         return 0
     best = f", best validation {progress.best:.4f} after epoch {progress.best_epoch + 1}" if progress.best is not None else ""

@@ -11,7 +11,7 @@ new videos with the same vocabulary, in the same order.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from uglspot.errors import UserError
 
@@ -30,6 +30,20 @@ def counts_disagree(have: int, expected: int) -> bool:
 def check_entity_stores(root: str | Path, videos: Sequence[tuple[str, int | None]], model_config: Any,
                         expected_prompt: Sequence[str] | None = None,
                         expected_features: str | None = None) -> dict[str, Any]:
+    """Raise :func:`entity_store_problems` as one error (the first three
+    problems); else return the detection settings of the stores."""
+    problems, settings = entity_store_problems(root, videos, model_config, expected_prompt, expected_features)
+    if len(problems) == 1:
+        raise UserError(problems[0])
+    if problems:
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise UserError(f"{root}: entity stores do not fit: " + "; ".join(problems[:3]) + more)
+    return settings
+
+
+def entity_store_problems(root: str | Path, videos: Sequence[tuple[str, int | None]], model_config: Any,
+                          expected_prompt: Sequence[str] | None = None, expected_features: str | None = None,
+                          rates: Mapping[str, float | None] | None = None) -> tuple[list[str], dict[str, Any]]:
     """Open the header of the store of every ``(video id, expected frame
     count or None)`` under ``root`` and check: every store exists and is
     readable; all share one vocabulary (``expected_prompt`` when given, the
@@ -38,14 +52,16 @@ def check_entity_stores(root: str | Path, videos: Sequence[tuple[str, int | None
     features of ``entity_feat_dim``, all of one kind (``expected_features``
     when given, the kind the model was trained on: ``roi`` features are never
     fed to a model trained on ``query`` ones, nor the reverse); a store's
-    frame count matches the video's.
-    Returns the detection settings of the stores (``DETECTION_FIELDS`` and fps)."""
+    frame count matches the video's; a store detected at a known rate was
+    detected at the rate its video is decoded at (``rates[video id]``, when
+    known). Returns one line per problem and the detection settings of the
+    stores (``DETECTION_FIELDS`` and fps; empty without stores)."""
     from uglspot.entities.store import EntityStore, StoreKey, store_path
 
     root = Path(root)
     if not root.is_dir():
-        raise UserError(f"entity folder {root} does not exist; create the stores with "
-                        f"`uglspot detect VIDEOS --fps F --out {root}`")
+        return [f"entity folder {root} does not exist; create the stores with "
+                f"`uglspot detect VIDEOS --fps F --out {root}`"], {}
     missing, problems = [], []
     first: tuple[str, dict[str, Any]] | None = None
     for video_id, num_frames in videos:
@@ -53,9 +69,13 @@ def check_entity_stores(root: str | Path, videos: Sequence[tuple[str, int | None
         if not path.is_file():
             missing.append(video_id)
             continue
-        header = EntityStore.read_header(path)
-        EntityStore.verify(path)
-        key = StoreKey.from_json(header["key"], f"{path}: key").to_json()  # an old key gets its feature kind
+        try:
+            header = EntityStore.read_header(path)
+            EntityStore.verify(path)
+            key = StoreKey.from_json(header["key"], f"{path}: key").to_json()  # an old key gets its feature kind
+        except UserError as exc:
+            problems.append(str(exc))
+            continue
         header = {**header, "key": key}
         if first is None:
             first = (video_id, header)
@@ -63,7 +83,12 @@ def check_entity_stores(root: str | Path, videos: Sequence[tuple[str, int | None
         if list(key["prompt"]) != prompt:
             where = "the model was trained on" if expected_prompt is not None else f"the store of {first[0]!r} has"
             problems.append(f"{path.name}: vocabulary {key['prompt']} but {where} {prompt}")
-        if num_frames is not None and counts_disagree(header["num_frames"], num_frames):
+        rate = (rates or {}).get(video_id)
+        if rate and key["fps"] and abs(key["fps"] - rate) > 1e-3 * rate:
+            problems.append(f"{path}: entities detected at {key['fps']:g} fps but the frames are decoded at "
+                            f"{rate:g} fps (data.fps or the labels' rate); detect again with "
+                            f"`uglspot detect VIDEOS --fps {rate:g} --out {root}`")
+        elif num_frames is not None and counts_disagree(header["num_frames"], num_frames):
             problems.append(f"{path.name}: {header['num_frames']} frames but the video has {num_frames} "
                             f"(detected at fps {key['fps']}?)")
         if model_config.entity_source == "detector" and header["feat_dim"] != model_config.entity_feat_dim:
@@ -76,17 +101,14 @@ def check_entity_stores(root: str | Path, videos: Sequence[tuple[str, int | None
                             f"again with `uglspot detect ... --features {kind}`")
     if missing:
         shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-        raise UserError(f"{root}: no entity store for {len(missing)} video(s): {shown}; create them with "
-                        f"`uglspot detect VIDEOS --fps F --out {root}` (stores are named by video id)")
-    if problems:
-        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
-        raise UserError(f"{root}: entity stores do not fit: " + "; ".join(problems[:3]) + more)
+        problems.insert(0, f"{root}: no entity store for {len(missing)} video(s): {shown}; create them with "
+                           f"`uglspot detect VIDEOS --fps F --out {root}` (stores are named by video id)")
     if first is None:
-        return {}
+        return problems, {}
     key = first[1]["key"]
     classes = model_config.num_entity_classes
     if classes and len(key["prompt"]) > classes:
-        raise UserError(f"{root}: the stores' vocabulary has {len(key['prompt'])} names ({', '.join(key['prompt'])}) "
+        problems.append(f"{root}: the stores' vocabulary has {len(key['prompt'])} names ({', '.join(key['prompt'])}) "
                         f"but the model embeds {classes} entity classes; set "
                         f"model.options.num_entity_classes={len(key['prompt'])}")
-    return {**{name: key[name] for name in DETECTION_FIELDS}, "fps": key["fps"]}
+    return problems, {**{name: key[name] for name in DETECTION_FIELDS}, "fps": key["fps"]}

@@ -52,31 +52,47 @@ def split_videos(config: RunConfig, split: str, classes: Sequence[str]) -> list[
 
 
 def check_frame_cache(cache: Any, config: RunConfig, videos: Sequence[Video]) -> None:
+    """Raise the first of :func:`frame_cache_problems`."""
+    problems = frame_cache_problems(cache, config, videos)
+    if problems:
+        raise UserError(problems[0])
+
+
+def frame_cache_problems(cache: Any, config: RunConfig, videos: Sequence[Video]) -> list[str]:
     """Every video is in the cache, with frames of the configured height
     (and width) at the rate training decodes at, and the labels' frame count;
-    otherwise one line saying which video differs and how to fix it."""
+    one line per video that is not, saying how it differs and how to fix it.
+    Reads only each entry's ``meta.json`` (or its first frame)."""
     from uglspot.engine.entities import counts_disagree
 
     where = f"data.frame_cache={config.data.frame_cache}"
+    problems = []
     for video in videos:
-        height, width = cache.frame_size(video.video)  # an error naming the video if it is missing
-        meta = cache.meta(video.video)
-        fps = config.data.fps or (video.fps if video.fps > 0 else None)
+        try:
+            height, width = cache.frame_size(video.video)  # an error naming the video if it is missing
+            meta = cache.meta(video.video)
+        except UserError as exc:
+            problems.append(str(exc))
+            continue
+        fps = decode_rate(config, video)
         remedy = (f"rebuild it with `uglspot frames VIDEOS --out {config.data.frame_cache} "
                   f"{'--fps ' + format(fps, 'g') + ' ' if fps else ''}"
                   f"{'--size ' + str(config.data.width) + 'x' + str(config.data.height) if config.data.width else '--height ' + str(config.data.height)}`")
         if height != config.data.height or (config.data.width and width != config.data.width):
-            raise UserError(f"{where}: video {video.video!r} is cached at {width}x{height} but the config asks for "
+            problems.append(f"{where}: video {video.video!r} is cached at {width}x{height} but the config asks for "
                             f"height {config.data.height}{f', width {config.data.width}' if config.data.width else ''}; "
                             f"{remedy}, or set data.height={height}")
+            continue
         cached_fps = meta.get("fps")
         if fps and cached_fps and abs(cached_fps - fps) > 1e-3 * fps:
-            raise UserError(f"{where}: video {video.video!r} is cached at {cached_fps:g} fps but its labels are at "
+            problems.append(f"{where}: video {video.video!r} is cached at {cached_fps:g} fps but its labels are at "
                             f"{fps:g} fps; {remedy}")
+            continue
         count, expected = cache.num_frames(video.video), expected_frames(config, video)
         if expected is not None and counts_disagree(count, expected):
-            raise UserError(f"{where}: video {video.video!r} has {count} cached frames but its labels say "
+            problems.append(f"{where}: video {video.video!r} has {count} cached frames but its labels say "
                             f"{expected}; {remedy}")
+    return problems
 
 
 def frame_source(config: RunConfig, videos: Sequence[Video]) -> FrameSource:
@@ -87,8 +103,14 @@ def frame_source(config: RunConfig, videos: Sequence[Video]) -> FrameSource:
         return frames
     if not config.data.videos:
         raise UserError("no frames: set data.videos (a folder of video files) or data.frame_cache")
-    fps = {v.video: (config.data.fps or (v.fps if v.fps > 0 else None)) for v in videos}
+    fps = {v.video: decode_rate(config, v) for v in videos}
     return VideoFrames(config.data.videos, fps, config.data.height, config.data.width)
+
+
+def decode_rate(config: RunConfig, video: Video) -> float | None:
+    """The rate a video's frames are decoded at: ``data.fps``, else the
+    labels' rate, else (labels say -1) None, the file's own rate."""
+    return config.data.fps or (video.fps if video.fps > 0 else None)
 
 
 def expected_frames(config: RunConfig, video: Video) -> int | None:

@@ -20,7 +20,7 @@ import contextlib
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Collection, Sequence
 
 import numpy as np
 import torch
@@ -35,10 +35,11 @@ from uglspot.data.dataset import ClipDataset, EntityWindows, FrameSource, entity
 from uglspot.engine.config import RunConfig, check_run_config
 from uglspot.engine.infer import InferenceSettings, Spotter, inference_settings, spot_videos
 from uglspot.engine.log import RunLog, StepMeter
+from uglspot.engine.preflight import check_training
 from uglspot.engine.resume import checkpoint_last, restore, save_checkpoint
-from uglspot.engine.runtime import Distributed, amp_mode, pick_device, shard, unwrap
+from uglspot.engine.runtime import Distributed, amp_mode, shard, unwrap
 from uglspot.engine.schedule import lr_factor, set_lr
-from uglspot.engine.sources import Splits, expected_frames, frame_source, load_splits
+from uglspot.engine.sources import Splits, frame_source, load_splits
 from uglspot.engine.state import remove_unpublished, resolve
 from uglspot.errors import UserError
 from uglspot.io import write_text_atomic
@@ -119,11 +120,15 @@ OOM_ADVICE = ("out of GPU memory. Lower train.batch_size (and raise optim.accumu
               "(model.name, e.g. ugl_rny002)")
 
 
-def train(config: RunConfig, resume: bool = False, hooks: Sequence[Hook] = ()) -> Progress:
-    """Train ``config``; with ``resume`` continue the run in ``config.out`` from its last checkpoint."""
+def train(config: RunConfig, resume: bool = False, hooks: Sequence[Hook] = (),
+          set_keys: Collection[str] = ()) -> Progress:
+    """Train ``config``; with ``resume`` continue the run in ``config.out`` from its last checkpoint.
+    Everything that can be checked up front is checked first (``uglspot.engine.preflight``; ``set_keys``:
+    the keys given with ``--set``), before the run directory is touched."""
     check_run_config(config)
     dist = Distributed.from_env()
-    device = pick_device(config.train.device, dist, option="train.device")
+    checked = check_training(config, dist, set_keys)
+    device = checked.device
     if dist.enabled and not torch_dist.is_initialized():
         if device.type == "cuda":
             torch.cuda.set_device(device)
@@ -131,7 +136,7 @@ def train(config: RunConfig, resume: bool = False, hooks: Sequence[Hook] = ()) -
     deterministic = torch.are_deterministic_algorithms_enabled()
     torch.use_deterministic_algorithms(config.train.deterministic or deterministic)
     try:
-        run = setup(config, resume, dist, device)
+        run = setup(config, resume, dist, device, checked.entity_settings)
         if resume and dist.is_main:
             from uglspot.progress import note
 
@@ -163,8 +168,10 @@ def resume_message(run: Run) -> str:
             + (f" ({done} of its {run.steps_per_epoch} steps done)" if done else " (from its start)"))
 
 
-def setup(config: RunConfig, resume: bool, dist: Distributed, device: torch.device) -> Run:
-    """Data, model, optimiser and logs of a run; the checkpoint's state when resuming."""
+def setup(config: RunConfig, resume: bool, dist: Distributed, device: torch.device,
+          entity_settings: dict[str, Any]) -> Run:
+    """Data, model, optimiser and logs of a run; the checkpoint's state when resuming.
+    ``entity_settings``: the detection settings of the checked entity stores."""
     out, cfg = Path(config.out), config.train
     if not resume and resolve(out / "checkpoints", "last", missing_ok=True) is not None:
         raise UserError(f"{out}: already holds a training run; continue it with --resume {out} "
@@ -179,11 +186,7 @@ def setup(config: RunConfig, resume: bool, dist: Distributed, device: torch.devi
                 if model.config.use_entities else None)
     settings = inference_settings(config, splits.classes, splits.train)
     if entities is not None:
-        from uglspot.engine.entities import check_entity_stores
-
-        settings.entities = check_entity_stores(
-            config.data.entities, [(v.video, expected_frames(config, v)) for v in splits.train + splits.val],
-            model.config)
+        settings.entities = entity_settings
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.optim.lr, weight_decay=config.optim.weight_decay)
     amp_dtype, use_scaler = amp_mode(cfg.amp, device)
     augment_rng = np.random.default_rng([cfg.seed, 1, dist.rank])
