@@ -85,3 +85,15 @@ def restore(run: Run) -> None:
                         f"{run.dist.world_size}; resume with the same number so every rank redraws its clips")
     run.progress = type(run.progress)(**state["progress"])
     restore_rng(state["rng"][run.dist.rank], run.augment_rng, run.device)
+
+
+def resume_message(run: Run) -> str:
+    """Where a resumed run goes on from (epochs count from 1, as in the bars and metrics.csv)."""
+    progress, epochs = run.progress, run.config.train.epochs
+    where = f"resuming {run.config.out} from step {progress.step}"
+    if progress.epoch >= epochs:
+        return (f"{where}: all {epochs} epochs are done, nothing to train; raise train.epochs "
+                f"(--set train.epochs=N) to train longer")
+    done = progress.batch // run.config.optim.accumulate
+    return (f"{where}, epoch {progress.epoch + 1}/{epochs}"
+            + (f" ({done} of its {run.steps_per_epoch} steps done)" if done else " (from its start)"))

@@ -36,7 +36,7 @@ from uglspot.engine.config import RunConfig, check_run_config
 from uglspot.engine.infer import InferenceSettings, Spotter, inference_settings, spot_videos
 from uglspot.engine.log import RunLog, StepMeter
 from uglspot.engine.preflight import check_training
-from uglspot.engine.resume import checkpoint_last, restore, save_checkpoint
+from uglspot.engine.resume import checkpoint_last, restore, resume_message, save_checkpoint
 from uglspot.engine.runtime import Distributed, amp_mode, shard, unwrap
 from uglspot.engine.schedule import lr_factor, set_lr
 from uglspot.engine.sources import Splits, frame_source, load_splits
@@ -154,18 +154,6 @@ def train(config: RunConfig, resume: bool = False, hooks: Sequence[Hook] = (),
         torch.use_deterministic_algorithms(deterministic)
         if dist.enabled and torch_dist.is_initialized():
             torch_dist.destroy_process_group()
-
-
-def resume_message(run: Run) -> str:
-    """Where a resumed run goes on from (epochs count from 1, as in the bars and metrics.csv)."""
-    progress, epochs = run.progress, run.config.train.epochs
-    where = f"resuming {run.config.out} from step {progress.step}"
-    if progress.epoch >= epochs:
-        return (f"{where}: all {epochs} epochs are done, nothing to train; raise train.epochs "
-                f"(--set train.epochs=N) to train longer")
-    done = progress.batch // run.config.optim.accumulate
-    return (f"{where}, epoch {progress.epoch + 1}/{epochs}"
-            + (f" ({done} of its {run.steps_per_epoch} steps done)" if done else " (from its start)"))
 
 
 def setup(config: RunConfig, resume: bool, dist: Distributed, device: torch.device,
@@ -339,20 +327,16 @@ def end_epoch(run: Run, epoch: int, frames_per_s: float, seconds: float, hooks: 
         hook(progress)
 
 
-def validation_label(run: Run) -> str:
-    """The validation progress bar's label (epochs count from 1, as everywhere)."""
-    return f"validate {run.config.model.name} epoch {run.progress.epoch + 1}/{run.config.train.epochs}"
-
-
 def validate(run: Run) -> float:
     """The dataset's metric on the validation videos; videos split across ranks, predictions gathered."""
     from uglspot.engine.evaluate import score_predictions
 
     spotter = Spotter(unwrap(run.ddp), run.settings)
     mine = shard(run.splits.val, run.dist.rank, run.dist.world_size)
+    label = f"validate {run.config.model.name} epoch {run.progress.epoch + 1}/{run.config.train.epochs}"
     predictions = [(result.video, [(e.frame, e.label, e.score) for e in result.events])
                    for result in spot_videos(spotter, mine, run.frames, run.entities, run.amp_dtype, explain=False,
-                                             desc=validation_label(run) if run.dist.is_main else None)]
+                                             desc=label if run.dist.is_main else None)]
     if run.dist.enabled:
         gathered: list[Any] = [None] * run.dist.world_size
         torch_dist.all_gather_object(gathered, predictions)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import json
 import math
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -97,6 +97,56 @@ def pr_figure(label: str, curves: dict[tuple[str, int], PRCurve], variants: Sequ
     return _png(fig)
 
 
+def _timeline_row(ax: Any, row: int, label: str, truth: Video | None, variants: dict[str, VideoEvents],
+                  thresholds: dict[str, dict[str, float]], probs: np.ndarray | None, scale: float, width: float,
+                  counts: dict[str, int]) -> float:
+    """One class's row of :func:`timeline_figure`; adds the events drawn
+    to ``counts`` and returns the row's score-axis top."""
+    highest = 0.0
+    if probs is not None and row + 1 < probs.shape[1]:
+        seconds = (np.arange(probs.shape[0]) + 0.5) * scale
+        ax.fill_between(seconds, probs[:, row + 1], step="mid", color="#b8bcc6", linewidth=0, zorder=1)
+        highest = float(probs[:, row + 1].max(initial=0.0))
+    if truth is not None:
+        for event in truth.events:
+            if event.label == label:
+                ax.axvline(event.frame * scale, color="black", linewidth=1.8, zorder=2)
+    lines: list[tuple[str, str, float]] = []  # (variant, colour, threshold) of each variant
+    for k, (name, video) in enumerate(variants.items()):
+        colour = VARIANT_COLOURS[k % len(VARIANT_COLOURS)]
+        threshold = thresholds.get(name, {}).get(label, math.inf)
+        shown = [e for e in video.events if e.label == label and e.score >= threshold]
+        counts[name] += len(shown)
+        lines.append((name, colour, threshold))
+        if shown:
+            highest = max([highest, *(e.score for e in shown)])
+            offset = (k - (len(variants) - 1) / 2) * width / 400  # side by side where variants agree
+            xs = [e.frame * scale + offset for e in shown]
+            ax.vlines(xs, 0, [e.score for e in shown], color=colour, linewidth=1.6, zorder=3)
+            ax.plot(xs, [e.score for e in shown], "o", color=colour, markersize=4.5, zorder=4)
+    if probs is None or highest > 0 and any(t <= highest for _, _, t in lines):
+        # Thresholds as dotted lines, on the axis; else (only a per-frame score below them) in words.
+        highest = max([highest] + [t for _, _, t in lines if t < math.inf])
+        for name, colour, threshold in lines:
+            if threshold < math.inf:
+                ax.axhline(threshold, color=colour, linewidth=0.9, linestyle=":", zorder=2)
+    else:
+        for k, (name, colour, threshold) in enumerate(lines):
+            ax.text(0.998, 0.95 - 0.4 * k,
+                    f"{name}: none ≥ {threshold:.2g}" if threshold < math.inf else f"{name}: no event",
+                    transform=ax.transAxes, ha="right", va="top", color=colour, fontsize=SMALLEST_FONT,
+                    zorder=5, bbox=dict(facecolor="white", alpha=0.8, pad=0.5, linewidth=0))
+    top = score_limit(highest)
+    ax.set_ylim(0, top * 1.06)
+    ax.set_yticks([0, top], ["0", TICK_WIDEST])  # the real label once laid out (below)
+    ax.tick_params(axis="y", labelsize=SMALLEST_FONT, length=2, pad=1)
+    ax.tick_params(axis="x", labelsize=SMALLEST_FONT)
+    ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=10)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    return top
+
+
 def timeline_figure(video_id: str, classes: Sequence[str], truth: Video | None,
                     variants: dict[str, VideoEvents], num_frames: int, fps: float,
                     thresholds: dict[str, dict[str, float]], rule: str, probs: np.ndarray | None = None) -> bytes:
@@ -130,48 +180,7 @@ def timeline_figure(video_id: str, classes: Sequence[str], truth: Video | None,
         handles.append(Line2D([0], [0], color="black", linewidth=1.8, label="ground truth"))
     counts = dict.fromkeys(variants, 0)
     for row, (label, ax) in enumerate(zip(classes, axes)):
-        highest = 0.0
-        if probs is not None and row + 1 < probs.shape[1]:
-            seconds = (np.arange(probs.shape[0]) + 0.5) * scale
-            ax.fill_between(seconds, probs[:, row + 1], step="mid", color="#b8bcc6", linewidth=0, zorder=1)
-            highest = float(probs[:, row + 1].max(initial=0.0))
-        if truth is not None:
-            for event in truth.events:
-                if event.label == label:
-                    ax.axvline(event.frame * scale, color="black", linewidth=1.8, zorder=2)
-        lines: list[tuple[str, str, float]] = []  # (variant, colour, threshold) of each variant
-        for k, (name, video) in enumerate(variants.items()):
-            colour = VARIANT_COLOURS[k % len(VARIANT_COLOURS)]
-            threshold = thresholds.get(name, {}).get(label, math.inf)
-            shown = [e for e in video.events if e.label == label and e.score >= threshold]
-            counts[name] += len(shown)
-            lines.append((name, colour, threshold))
-            if shown:
-                highest = max([highest, *(e.score for e in shown)])
-                offset = (k - (len(variants) - 1) / 2) * width / 400  # side by side where variants agree
-                xs = [e.frame * scale + offset for e in shown]
-                ax.vlines(xs, 0, [e.score for e in shown], color=colour, linewidth=1.6, zorder=3)
-                ax.plot(xs, [e.score for e in shown], "o", color=colour, markersize=4.5, zorder=4)
-        if probs is None or highest > 0 and any(t <= highest for _, _, t in lines):
-            # Thresholds as dotted lines, on the axis; else (only a per-frame score below them) in words.
-            highest = max([highest] + [t for _, _, t in lines if t < math.inf])
-            for name, colour, threshold in lines:
-                if threshold < math.inf:
-                    ax.axhline(threshold, color=colour, linewidth=0.9, linestyle=":", zorder=2)
-        else:
-            for k, (name, colour, threshold) in enumerate(lines):
-                ax.text(0.998, 0.95 - 0.4 * k,
-                        f"{name}: none ≥ {threshold:.2g}" if threshold < math.inf else f"{name}: no event",
-                        transform=ax.transAxes, ha="right", va="top", color=colour, fontsize=SMALLEST_FONT,
-                        zorder=5, bbox=dict(facecolor="white", alpha=0.8, pad=0.5, linewidth=0))
-        top = axis_top[label] = score_limit(highest)
-        ax.set_ylim(0, top * 1.06)
-        ax.set_yticks([0, top], ["0", TICK_WIDEST])  # the real label once laid out (below)
-        ax.tick_params(axis="y", labelsize=SMALLEST_FONT, length=2, pad=1)
-        ax.tick_params(axis="x", labelsize=SMALLEST_FONT)
-        ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=10)
-        for side in ("top", "right"):
-            ax.spines[side].set_visible(False)
+        axis_top[label] = _timeline_row(ax, row, label, truth, variants, thresholds, probs, scale, width, counts)
     for k, name in enumerate(variants):
         handles.append(Line2D([0], [0], color=VARIANT_COLOURS[k % len(VARIANT_COLOURS)], linewidth=1.6,
                               marker="o", markersize=4.5, label=f"{name} ({counts[name]} shown)"))
