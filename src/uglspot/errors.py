@@ -15,13 +15,16 @@ class BatchFailures(UserError):
     """Raised after a command went on past bad inputs; lists every failure."""
 
     def __init__(self, what: str, failures: list[tuple[str, str]]):
-        self.failures = failures
+        self.what, self.failures = what, failures
         if len(failures) == 1:  # one line
             super().__init__(f"1 {what} failed: {named(*failures[0])}")
             return
         lines = [f"{len(failures)} {what} failed:"]
         lines += [f"  {named(name, reason)}" for name, reason in failures]
         super().__init__("\n".join(lines))
+
+    def __reduce__(self) -> tuple:  # rebuilt from its arguments, e.g. in the parent of a worker process
+        return type(self), (self.what, self.failures)
 
 
 def named(name: str, reason: str) -> str:

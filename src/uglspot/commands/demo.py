@@ -351,12 +351,15 @@ def _side_by_side(root: Path, profile: DemoProfile, test: list, threads: int) ->
         futures = {v: pool.submit(_variant_job, root, v, profile, test, inbox) for v in VARIANTS}
         bars = {v: progress_bar(f"train {v}", steps, "step", position=i) for i, v in enumerate(VARIANTS)}
         stage = {v: "train" for v in VARIANTS}
+        failure: BaseException | None = None  # the first variant's error, not the other's broken pool
         try:
             while True:
                 try:
                     variant, now, done = inbox.get(timeout=0.5)
                 except queues.Empty:
-                    if any(f.done() and f.exception() for f in futures.values()):
+                    failed = next((f for f in futures.values() if f.done() and f.exception()), None)
+                    if failed is not None:
+                        failure = failed.exception()
                         for process in list(getattr(pool, "_processes", {}).values()):
                             process.terminate()  # one variant failed: do not wait minutes for the other
                         break
@@ -372,9 +375,8 @@ def _side_by_side(root: Path, profile: DemoProfile, test: list, threads: int) ->
         finally:
             for bar in bars.values():
                 bar.close()
-        failed = [f for f in futures.values() if f.done() and f.exception()]
-        if failed:
-            raise failed[0].exception()
+        if failure is not None:
+            raise failure
         return {v: f.result() for v, f in futures.items()}
 
 

@@ -46,12 +46,15 @@ class PreflightError(UserError):
     """Every problem found before a run started; one line each."""
 
     def __init__(self, what: str, problems: Sequence[str]):
-        self.problems = list(problems)
+        self.what, self.problems = what, list(problems)
         if len(self.problems) == 1:
             super().__init__(self.problems[0])
         else:
             lines = [f"{len(self.problems)} problems found before {what} started; nothing was written:"]
             super().__init__("\n".join(lines + [f"  {line}" for line in self.problems]))
+
+    def __reduce__(self) -> tuple:  # rebuilt from its arguments, e.g. in the parent of a worker process
+        return type(self), (self.what, self.problems)
 
 
 # ------------------------------------------------------------------ machine and memory
