@@ -16,8 +16,8 @@ auxiliary loss, its logits averaged into the output; UGL minus global-only,
 mean AP of Yellow and Red card at δ = 2, points): +56.2, +34.8, +13.5, +35.7,
 +13.3 (docs/demo.md): the threshold held on all five. The test runs seed 0,
 whose result is reproducible bit for bit on one machine (the synthetic
-videos encode to the same bytes every run, and the two variants' arithmetic
-does not depend on the thread count).
+videos encode to the same bytes every run, and on two or more cores each
+variant always trains and spots on one thread of its own).
 """
 
 from __future__ import annotations

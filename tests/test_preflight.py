@@ -212,16 +212,22 @@ def test_the_soccernet_config_on_a_small_cpu_machine_is_refused_up_front(data, t
     assert not any("data.workers" in line or line.startswith("memory:") for line in rest), rest
 
 
+def _problems_beside_five_missing_videos(config, empty_folder: Path) -> list[str]:
+    """Preflight's problems for ``config`` with its videos looked for in an
+    empty folder: the five missing videos must be listed with the rest."""
+    config.data = dataclasses.replace(config.data, videos=str(empty_folder))
+    with pytest.raises(PreflightError) as info:
+        check_training(config, machine=ROOMY)
+    assert sum("no file" in p for p in info.value.problems) == 5
+    return info.value.problems
+
+
 def test_a_missing_device_is_listed_with_the_rest(data, tmp_path, monkeypatch):
     import torch
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    config = tiny_config(data, tmp_path / "run", device="cuda")
-    config.data = dataclasses.replace(config.data, videos=str(tmp_path))
-    with pytest.raises(PreflightError) as info:
-        check_training(config, machine=ROOMY)
-    assert any("train.device=cuda: CUDA is not available" in p for p in info.value.problems)
-    assert sum("no file" in p for p in info.value.problems) == 5
+    problems = _problems_beside_five_missing_videos(tiny_config(data, tmp_path / "run", device="cuda"), tmp_path)
+    assert any("train.device=cuda: CUDA is not available" in p for p in problems)
 
 
 def test_this_machine_is_read() -> None:
@@ -232,9 +238,20 @@ def test_this_machine_is_read() -> None:
 
 
 def test_an_amp_mode_the_device_lacks_is_listed_with_the_rest(data, tmp_path):
-    config = tiny_config(data, tmp_path / "run", amp="fp16")
-    config.data = dataclasses.replace(config.data, videos=str(tmp_path))
-    with pytest.raises(PreflightError) as info:
-        check_training(config, machine=ROOMY)
-    assert any("train.amp=fp16 needs a CUDA device" in p for p in info.value.problems)
-    assert sum("no file" in p for p in info.value.problems) == 5
+    problems = _problems_beside_five_missing_videos(tiny_config(data, tmp_path / "run", amp="fp16"), tmp_path)
+    assert any("train.amp=fp16 needs a CUDA device" in p for p in problems)
+
+
+def test_errors_with_their_own_arguments_survive_a_process_boundary() -> None:
+    """The demo trains its variants in worker processes: an error raised
+    there is pickled to the parent, and one that cannot be rebuilt there
+    broke the pool and hid the user's message behind BrokenProcessPool."""
+    import pickle
+
+    from uglspot.errors import BatchFailures
+
+    for error in (PreflightError("training", ["a: missing", "b: missing"]), PreflightError("training", ["a: x"]),
+                  BatchFailures("videos", [("v1", "no file"), ("v2", "bad frame")])):
+        copy = pickle.loads(pickle.dumps(error))
+        assert type(copy) is type(error) and str(copy) == str(error)
+    assert pickle.loads(pickle.dumps(PreflightError("training", ["a", "b"]))).problems == ["a", "b"]

@@ -49,7 +49,8 @@ class SpotterConfig:
     entity_geometry: bool = False  # add the box's place, size and detector score to each entity token
     entity_selection: Literal["hard", "learned"] = "hard"  # AAM: the paper's fixed rule or a trained relevance
     # Weight of an auxiliary loss on the entity branch alone (a per-frame classifier on f_ent, dropped at
-    # inference); 0 = off, as in the paper. It gives the branch a signal of its own (docs/model.md).
+    # inference unless entity_aux_output); 0 = off, as in the paper. It gives the branch a signal of its
+    # own (docs/model.md).
     entity_aux: float = 0.0
     # At inference, output the mean of the main head's and that classifier's logits (the normalised
     # geometric mean of their class distributions); training is unchanged, each head learns from its
