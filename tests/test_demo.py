@@ -35,3 +35,31 @@ def test_quick_demo_trains_both_variants_and_reports(tmp_path, capsys):
     assert report.count('class="ap-row"') == len(classes) and 'class="gallery-item"' in report
     # A second run never overwrites the first.
     assert main(["demo", "--quick", "--out", str(out)]) == 1
+
+
+def test_the_demo_trains_and_spots_where_device_says(tmp_path):
+    from dataclasses import replace
+
+    from uglspot.commands.demo import DEFAULT, _spot_amp, _train_config
+    from uglspot.engine.runtime import cpu_has_bf16
+
+    on_cpu = _train_config(tmp_path, "ugl_rny002", DEFAULT)
+    assert on_cpu.train.device == "cpu" and on_cpu.train.amp == ("bf16" if cpu_has_bf16() else "off")
+    on_gpu = _train_config(tmp_path, "ugl_rny002", replace(DEFAULT, device="cuda:0"))
+    # On a GPU the engine's own autocast choice (bf16 where supported), and the same data and recipe.
+    assert on_gpu.train.device == "cuda:0" and on_gpu.train.amp == "auto"
+    assert on_gpu.data == on_cpu.data and on_gpu.model == on_cpu.model and on_gpu.optim == on_cpu.optim
+    assert _train_config(tmp_path, "e2e_rny002", replace(DEFAULT, device="cuda", bf16=False)).train.amp == "off"
+    assert _spot_amp(replace(DEFAULT, bf16=False)) is None
+
+
+def test_a_gpu_demo_without_cuda_says_so_before_anything_is_written(tmp_path, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    out = tmp_path / "demo"
+    assert main(["demo", "--quick", "--device", "cuda", "--out", str(out)]) == 1
+    error = capsys.readouterr().err
+    assert "--device=cuda" in error and "CUDA is not available" in error
+    assert not out.exists()

@@ -66,6 +66,8 @@ class DemoProfile:
     # bf16 autocast for training and spotting on a CPU that runs it natively (AVX512-BF16, AMX):
     # about 1.4x faster here; fp32 elsewhere (docs/demo.md).
     bf16: bool = True
+    # Where both variants train and spot: "cpu", or a CUDA device (``--device``; autocast there).
+    device: str = "cpu"
     # Options given to both variants' models (e.g. a smaller timm backbone for the learning test).
     shared_options: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
@@ -106,6 +108,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--quick", action="store_true", help="the quick profile: a smaller run for CI (about 1 minute)")
     parser.add_argument("--seed", type=non_negative_int, default=None, help="dataset and training seed (default 0)")
     parser.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: all cores)")
+    parser.add_argument("--device", default="auto",
+                        help="where to train and spot: auto (a GPU when CUDA is available, else the CPU), cpu, "
+                             "cuda or cuda:N (default auto)")
     parser.set_defaults(func=run)
 
 
@@ -129,16 +134,36 @@ def _train_config(root: Path, variant: str, profile: DemoProfile) -> Any:
         "augment": dict(profile.augment),
         "optim": {"lr": profile.lr, "warmup_epochs": profile.warmup_epochs},
         "train": {"epochs": profile.epochs, "batch_size": profile.batch_size, "epoch_frames": profile.epoch_frames,
-                  "device": "cpu", "seed": profile.seed, "tensorboard": False, "val_every": profile.epochs,
-                  "amp": "bf16" if _use_bf16(profile) else "off"},
+                  "device": profile.device, "seed": profile.seed, "tensorboard": False, "val_every": profile.epochs,
+                  "amp": _train_amp(profile)},
         "infer": {"batch_size": profile.infer_batch, "nms_window": 1},
     }, f"demo config for {variant}")
 
 
+def _on_cpu(profile: DemoProfile) -> bool:
+    return profile.device == "cpu"
+
+
 def _use_bf16(profile: DemoProfile) -> bool:
+    """bf16 autocast on a CPU that runs it natively (on CUDA the engine's ``auto`` decides)."""
     from uglspot.engine.runtime import cpu_has_bf16
 
-    return profile.bf16 and cpu_has_bf16()
+    return profile.bf16 and _on_cpu(profile) and cpu_has_bf16()
+
+
+def _train_amp(profile: DemoProfile) -> str:
+    if not _on_cpu(profile):
+        return "auto" if profile.bf16 else "off"
+    return "bf16" if _use_bf16(profile) else "off"
+
+
+def _spot_amp(profile: DemoProfile) -> Any:
+    """The autocast dtype for spotting, as training used: bf16 (fp16 on a GPU without it) or None."""
+    import torch
+
+    if not _on_cpu(profile):
+        return (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if profile.bf16 else None
+    return torch.bfloat16 if _use_bf16(profile) else None
 
 
 def _spot_split(root: Path, variant: str, videos: list, profile: DemoProfile,
@@ -146,21 +171,19 @@ def _spot_split(root: Path, variant: str, videos: list, profile: DemoProfile,
     """Spot every test video with the trained variant; write
     predictions/<variant>/<video>/events.json; return VideoPredictions and,
     for a variant with entities, the share of card boxes its attention kept."""
-    import torch
-
     from uglspot.data.dataset import EntityWindows, VideoFrames
     from uglspot.engine.infer import load_spotter, spot_videos
     from uglspot.io import safe_name, write_json_atomic
     from uglspot.synth.diagnostics import KeptShare
 
-    spotter = load_spotter(root / "runs" / variant, "cpu")
+    spotter = load_spotter(root / "runs" / variant, profile.device)
     data = root / "dataset"
     frames = VideoFrames(data / "videos", {v.video: v.fps for v in videos}, profile.height, profile.width)
     entities = (EntityWindows(data / "entities", profile.entity_slots)
                 if spotter.model.config.use_entities else None)
     predictions = []
     kept = KeptShare() if entities is not None else None
-    amp_dtype = torch.bfloat16 if _use_bf16(profile) else None
+    amp_dtype = _spot_amp(profile)
     desc = None if on_video else f"spot {variant} test"
     if on_video is not None:
         on_video(0)
@@ -248,6 +271,9 @@ def run(args: argparse.Namespace) -> int:
     profile = QUICK if args.quick else PROFILES[args.profile or "default"]
     if args.seed is not None:
         profile = replace(profile, seed=args.seed)
+    from uglspot.engine.runtime import pick_device
+
+    profile = replace(profile, device=str(pick_device(args.device)))
     root: Path = args.out
     if root.exists() and (not root.is_dir() or any(root.iterdir())):
         raise UserError(f"{root}: already exists and is not empty; pass a new --out (a demo never overwrites)")
@@ -404,7 +430,7 @@ def run_demo(root: Path, profile: DemoProfile, report: bool = True) -> DemoOutco
     classes = read_class_list(data / "class.txt")
     test = read_e2e_labels(data / "test.json", classes)
     threads = torch.get_num_threads()
-    if profile.side_by_side and threads >= 2:
+    if profile.side_by_side and threads >= 2 and _on_cpu(profile):
         variants = _side_by_side(root, profile, test, threads)
     else:
         variants = {v: _run_variant(root, v, profile, test) for v in VARIANTS}
