@@ -56,6 +56,10 @@ class SpotterConfig:
     # geometric mean of their class distributions); training is unchanged, each head learns from its
     # own loss. Needs entity_aux > 0.
     entity_aux_output: bool = False
+    # The GRU reads f_env + α·f_ent_env, α a learned scalar that starts at 0 (ReZero): the model starts
+    # as the global-only one and lets the fused entities in as they help. Off in the paper (the GRU
+    # reads f_ent_env alone). docs/model.md.
+    fusion_gate: bool = False
     attn_heads: int = 8
     attn_ff_mult: int = 2
     attn_dropout: float = 0.1
@@ -125,6 +129,7 @@ class UGLSpotter(nn.Module):
                                          config.entity_selection)
             self.fusion = EnvEntityFusion(width, config.attn_heads, config.attn_ff_mult, config.attn_dropout)
             self.entity_head = nn.Linear(width, config.num_classes + 1) if config.entity_aux > 0 else None
+            self.fusion_scale = nn.Parameter(torch.zeros(())) if config.fusion_gate else None
         self.head = GRUHead(width, config.num_classes + 1, min(width, config.gru_hidden_max), config.dropout)
         if config.prior is not None:
             init_prior_bias(self.head.fc, config.prior, config.loss)
@@ -151,6 +156,8 @@ class UGLSpotter(nn.Module):
             tokens = self.entity_tokens(entities, fmap, (H, W), self.backbone.map_stride)  # (B, T, N, D)
             f_ent, attention = self.aam(env, tokens.to(env.dtype), entities.mask)
         fused = self.fusion([env, f_ent.to(env.dtype)])  # (B, T, D)
+        if self.fusion_scale is not None:
+            fused = f_env + self.fusion_scale.to(fused.dtype) * fused
         logits = self.head(fused)
         if self.entity_head is None:
             return SpotterOutput(logits, attention)
