@@ -40,6 +40,8 @@ def test_quick_demo_trains_both_variants_and_reports(tmp_path, capsys):
 def test_the_demo_trains_and_spots_where_device_says(tmp_path):
     from dataclasses import replace
 
+    import torch
+
     from uglspot.commands.demo import DEFAULT, _spot_amp, _train_config
     from uglspot.engine.runtime import cpu_has_bf16
 
@@ -51,6 +53,7 @@ def test_the_demo_trains_and_spots_where_device_says(tmp_path):
     assert on_gpu.data == on_cpu.data and on_gpu.model == on_cpu.model and on_gpu.optim == on_cpu.optim
     assert _train_config(tmp_path, "e2e_rny002", replace(DEFAULT, device="cuda", bf16=False)).train.amp == "off"
     assert _spot_amp(replace(DEFAULT, bf16=False)) is None
+    assert _spot_amp(DEFAULT) == (torch.bfloat16 if cpu_has_bf16() else None)  # spotting autocasts as training did
 
 
 def test_a_gpu_demo_without_cuda_says_so_before_anything_is_written(tmp_path, capsys):

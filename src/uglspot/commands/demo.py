@@ -158,12 +158,12 @@ def _train_amp(profile: DemoProfile) -> str:
 
 
 def _spot_amp(profile: DemoProfile) -> Any:
-    """The autocast dtype for spotting, as training used: bf16 (fp16 on a GPU without it) or None."""
+    """The autocast dtype for spotting: the one training used (the engine's choice for ``train.amp``)."""
     import torch
 
-    if not _on_cpu(profile):
-        return (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if profile.bf16 else None
-    return torch.bfloat16 if _use_bf16(profile) else None
+    from uglspot.engine.runtime import amp_mode
+
+    return amp_mode(_train_amp(profile), torch.device(profile.device))[0]
 
 
 def _spot_split(root: Path, variant: str, videos: list, profile: DemoProfile,
@@ -266,13 +266,13 @@ def card_sentence(results: dict[str, Any], kept: dict[str, Any]) -> str:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from uglspot.engine.runtime import pick_device
+
     if args.quick and args.profile not in (None, "quick"):
         raise UserError(f"--quick and --profile {args.profile} disagree; pass one of them")
     profile = QUICK if args.quick else PROFILES[args.profile or "default"]
     if args.seed is not None:
         profile = replace(profile, seed=args.seed)
-    from uglspot.engine.runtime import pick_device
-
     profile = replace(profile, device=str(pick_device(args.device)))
     root: Path = args.out
     if root.exists() and (not root.is_dir() or any(root.iterdir())):
