@@ -63,3 +63,12 @@ def test_the_gate_learns_from_the_first_step():
     output = model(frames, entities)
     model.loss(output.logits, targets).backward()
     assert model.fusion_scale.grad is not None and model.fusion_scale.grad.abs() > 0
+
+
+def test_a_gate_without_the_entity_branch_is_refused():
+    import pytest
+
+    from uglspot.errors import UserError
+
+    with pytest.raises(UserError, match="fusion_gate gates the fused entities"):
+        create_model("e2e_rny002", K, clip_len=T, fusion_gate=True)

@@ -90,6 +90,8 @@ class SpotterConfig:
             raise ValueError(f"entity_aux must be >= 0, got {self.entity_aux}")
         if self.entity_aux_output and not (self.entity_aux > 0 and self.use_entities):
             raise ValueError("entity_aux_output needs the entity branch's classifier: set entity_aux > 0")
+        if self.fusion_gate and not self.use_entities:
+            raise ValueError("fusion_gate gates the fused entities: it needs a model with the entity branch")
         if self.focal_alpha is not None and not 0 <= self.focal_alpha <= 1:
             raise ValueError(f"focal_alpha must be in [0, 1], got {self.focal_alpha}")
 
@@ -159,16 +161,14 @@ class UGLSpotter(nn.Module):
         if self.fusion_scale is not None:
             fused = f_env + self.fusion_scale.to(fused.dtype) * fused
         logits = self.head(fused)
-        if self.entity_head is None:
-            return SpotterOutput(logits, attention)
+        if self.entity_head is None or not (self.training or self.config.entity_aux_output):
+            return SpotterOutput(logits, attention)  # no auxiliary head, or inference without its output
         entity_logits = self.entity_head(f_ent)
         if self.training:
             return SpotterOutput(logits, attention, entity_logits)
-        if self.config.entity_aux_output:
-            # The mean, not the sum: each head's logits already carry the "no event" prior, and a
-            # sum would count it twice (after a short run it hid every event below the threshold).
-            logits = (logits + entity_logits.to(logits.dtype)) / 2
-        return SpotterOutput(logits, attention)
+        # The mean, not the sum: each head's logits already carry the "no event" prior, and a
+        # sum would count it twice (after a short run it hid every event below the threshold).
+        return SpotterOutput((logits + entity_logits.to(logits.dtype)) / 2, attention)
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
         """logits (B, T, K+1) → per-class probabilities (B, T, K+1) as the
