@@ -75,7 +75,7 @@ class DemoProfile:
     # (the paper's fixed rule drops the card box and cannot learn to keep it: docs/demo.md).
     model_options: dict[str, Any] = field(default_factory=lambda: {
         "entity_source": "detector", "entity_selection": "learned", "entity_geometry": True, "entity_aux": 0.5,
-        "entity_aux_output": True})
+        "entity_aux_output": True, "global_head": True, "isolate_global": True, "head_mix": "gate"})
 
     @property
     def budget_frames(self) -> int:

@@ -244,7 +244,7 @@ def train_epoch(run: Run, epoch: int, hooks: Sequence[Hook]) -> tuple[int, float
         with sync:
             with autocast():
                 output = run.ddp(x, entities)
-            loss = run.model.loss(output.logits.float(), targets, output.entity_logits) / accumulate
+            loss = run.model.training_loss(output, targets) / accumulate
             run.scaler.scale(loss).backward()
         meter.step_loss = meter.step_loss + loss.detach()
         progress.batch += 1

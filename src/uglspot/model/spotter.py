@@ -8,10 +8,11 @@ registry of named variants.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Literal, NamedTuple
+from typing import Any, Iterator, Literal, NamedTuple
 
 import torch
 from torch import nn
@@ -27,6 +28,8 @@ from uglspot.model.loss import focal_loss, weighted_cross_entropy
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+GATE_SCALE = 10.0
+SIDE_STREAM_SALT = 0x5EED_B0A7_D1CE
 
 
 @dataclass
@@ -60,6 +63,18 @@ class SpotterConfig:
     # as the global-only one and lets the fused entities in as they help. Off in the paper (the GRU
     # reads f_ent_env alone). docs/model.md.
     fusion_gate: bool = False
+    # Late fusion with a global head (docs/model.md "The global head"): a second GRU head reads f_env
+    # alone and learns from its own loss (weight 1) beside the fused head, so the entity branch cannot
+    # starve the scene; the output mixes the heads' logits (``head_mix``). Off in the paper.
+    global_head: bool = False
+    # The entity branch reads f_env (and the backbone map) through a stop-gradient, and its dropout
+    # draws do not move the random stream of the global path: the backbone and the global head then
+    # train exactly as the global-only model with the same seed. Needs global_head.
+    isolate_global: bool = False
+    # How the global head's, the fused head's and (with entity_aux_output) the entity classifier's
+    # logits make the output: "mean", or "gate": per-class weights over the heads (a softmax), learned
+    # from the mixed output's loss on the heads' detached logits, so the gate never changes a head.
+    head_mix: Literal["mean", "gate"] = "mean"
     attn_heads: int = 8
     attn_ff_mult: int = 2
     attn_dropout: float = 0.1
@@ -92,6 +107,13 @@ class SpotterConfig:
             raise ValueError("entity_aux_output needs the entity branch's classifier: set entity_aux > 0")
         if self.fusion_gate and not self.use_entities:
             raise ValueError("fusion_gate gates the fused entities: it needs a model with the entity branch")
+        if self.global_head and not self.use_entities:
+            raise ValueError("global_head adds a head beside the fused one: it needs a model with the entity "
+                             "branch (a global-only model already has exactly that head)")
+        if self.isolate_global and not self.global_head:
+            raise ValueError("isolate_global keeps the global head's path apart: set global_head true")
+        if self.head_mix not in ("mean", "gate"):
+            raise ValueError(f"head_mix must be mean or gate, got {self.head_mix!r}")
         if self.focal_alpha is not None and not 0 <= self.focal_alpha <= 1:
             raise ValueError(f"focal_alpha must be in [0, 1], got {self.focal_alpha}")
 
@@ -109,6 +131,7 @@ class SpotterOutput(NamedTuple):
     logits: torch.Tensor  # (B, T, K+1)
     attention: torch.Tensor | None  # (B, T, N) weight of each kept entity, None without entities
     entity_logits: torch.Tensor | None = None  # (B, T, K+1) of the entity branch alone (entity_aux > 0)
+    global_logits: torch.Tensor | None = None  # (B, T, K+1) of the global head (global_head), training only
 
 
 class UGLSpotter(nn.Module):
@@ -119,22 +142,41 @@ class UGLSpotter(nn.Module):
                                  pretrained=config.pretrained and load_pretrained,
                                  pretrained_file=config.pretrained_file)
         width = self.backbone.feat_dim
-        if config.use_entities:
-            if width % config.attn_heads:
-                raise UserError(f"model {config.name}: backbone width {width} is not divisible by "
-                                f"attn_heads {config.attn_heads}; choose a divisor of {width}")
-            in_dim = config.entity_feat_dim if config.entity_source == "detector" else self.backbone.map_dim
-            self.env_proj = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, width))
-            self.entity_tokens = EntityTokens(config.entity_source, in_dim, width, config.num_entity_classes,
-                                              config.entity_roi_size, config.entity_geometry)
-            self.aam = AdaptiveAttention(width, config.attn_heads, config.attn_ff_mult, config.attn_dropout,
-                                         config.entity_selection)
-            self.fusion = EnvEntityFusion(width, config.attn_heads, config.attn_ff_mult, config.attn_dropout)
-            self.entity_head = nn.Linear(width, config.num_classes + 1) if config.entity_aux > 0 else None
-            self.fusion_scale = nn.Parameter(torch.zeros(())) if config.fusion_gate else None
-        self.head = GRUHead(width, config.num_classes + 1, min(width, config.gru_hidden_max), config.dropout)
-        if config.prior is not None:
-            init_prior_bias(self.head.fc, config.prior, config.loss)
+        hidden = min(width, config.gru_hidden_max)
+        # Built right after the backbone, before any entity module, so that with the same seed it starts
+        # from the same weights as the global-only model's head.
+        self.global_head = (GRUHead(width, config.num_classes + 1, hidden, config.dropout)
+                            if config.global_head else None)
+        if self.global_head is not None and config.prior is not None:
+            init_prior_bias(self.global_head.fc, config.prior, config.loss)
+        # With isolate_global the rest is drawn from a side stream, so the global path's next random draws
+        # (its dropout masks) are the global-only model's.
+        with side_stream(config.isolate_global):
+            if config.use_entities:
+                if width % config.attn_heads:
+                    raise UserError(f"model {config.name}: backbone width {width} is not divisible by "
+                                    f"attn_heads {config.attn_heads}; choose a divisor of {width}")
+                in_dim = config.entity_feat_dim if config.entity_source == "detector" else self.backbone.map_dim
+                self.env_proj = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, width))
+                self.entity_tokens = EntityTokens(config.entity_source, in_dim, width, config.num_entity_classes,
+                                                  config.entity_roi_size, config.entity_geometry)
+                self.aam = AdaptiveAttention(width, config.attn_heads, config.attn_ff_mult, config.attn_dropout,
+                                             config.entity_selection)
+                self.fusion = EnvEntityFusion(width, config.attn_heads, config.attn_ff_mult, config.attn_dropout)
+                self.entity_head = nn.Linear(width, config.num_classes + 1) if config.entity_aux > 0 else None
+                self.fusion_scale = nn.Parameter(torch.zeros(())) if config.fusion_gate else None
+            self.head = GRUHead(width, config.num_classes + 1, hidden, config.dropout)
+            if config.prior is not None:
+                init_prior_bias(self.head.fc, config.prior, config.loss)
+        # Per-class mixing logits over the mixed heads (zeros: the plain mean at the start).
+        self.head_gate = (nn.Parameter(torch.zeros(self.mixed_heads, config.num_classes + 1))
+                          if config.global_head and config.head_mix == "gate" else None)
+
+    @property
+    def mixed_heads(self) -> int:
+        """How many heads' logits make the output: global, fused and, with
+        entity_aux_output, the entity classifier."""
+        return 2 + int(self.config.entity_aux_output) if self.config.global_head else 1
 
     @property
     def feat_dim(self) -> int:
@@ -147,6 +189,28 @@ class UGLSpotter(nn.Module):
         f_env, fmap = self.backbone(frames)  # (B, T, D), (B·T, C', h, w)
         if not self.config.use_entities:
             return SpotterOutput(self.head(f_env), None)
+        global_logits = self.global_head(f_env) if self.global_head is not None else None
+        isolate = self.config.isolate_global
+        with side_stream(isolate and self.training, f_env.device):
+            if isolate:  # the backbone learns from the global head's loss alone
+                f_env, fmap = f_env.detach(), fmap.detach()
+            logits, attention, f_ent = self._entity_branch(f_env, fmap, entities, (B, T, H, W))
+            wants_entity = self.entity_head is not None and (self.training or self.config.entity_aux_output)
+            entity_logits = self.entity_head(f_ent) if wants_entity else None
+        if self.training:
+            return SpotterOutput(logits, attention, entity_logits, global_logits)
+        if global_logits is not None:
+            return SpotterOutput(self.mix_heads(self._mixed(global_logits, logits, entity_logits)), attention)
+        if entity_logits is None:
+            return SpotterOutput(logits, attention)  # no auxiliary head, or inference without its output
+        # The mean, not the sum: each head's logits already carry the "no event" prior, and a
+        # sum would count it twice (after a short run it hid every event below the threshold).
+        return SpotterOutput((logits + entity_logits.to(logits.dtype)) / 2, attention)
+
+    def _entity_branch(self, f_env: torch.Tensor, fmap: torch.Tensor, entities: EntityBatch | None,
+                       size: tuple[int, int, int, int]) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """The fused head's logits (B, T, K+1), the attention (B, T, N) and f_ent (B, T, D)."""
+        B, T, H, W = size
         env = self.env_proj(f_env)  # (B, T, D)
         attention = None
         if entities is None:
@@ -160,15 +224,30 @@ class UGLSpotter(nn.Module):
         fused = self.fusion([env, f_ent.to(env.dtype)])  # (B, T, D)
         if self.fusion_scale is not None:
             fused = f_env + self.fusion_scale.to(fused.dtype) * fused
-        logits = self.head(fused)
-        if self.entity_head is None or not (self.training or self.config.entity_aux_output):
-            return SpotterOutput(logits, attention)  # no auxiliary head, or inference without its output
-        entity_logits = self.entity_head(f_ent)
-        if self.training:
-            return SpotterOutput(logits, attention, entity_logits)
-        # The mean, not the sum: each head's logits already carry the "no event" prior, and a
-        # sum would count it twice (after a short run it hid every event below the threshold).
-        return SpotterOutput((logits + entity_logits.to(logits.dtype)) / 2, attention)
+        return self.head(fused), attention, f_ent
+
+    def _mixed(self, global_logits: torch.Tensor, logits: torch.Tensor,
+               entity_logits: torch.Tensor | None) -> list[torch.Tensor]:
+        heads = [global_logits.float(), logits.float()]
+        if self.config.entity_aux_output and entity_logits is not None:
+            heads.append(entity_logits.float())
+        return heads
+
+    def mix_heads(self, heads: list[torch.Tensor]) -> torch.Tensor:
+        """The output logits (B, T, K+1) from the heads' logits, each (B, T, K+1):
+        their mean, or with the gate a per-class weighted mean (weights over the heads sum to 1)."""
+        stacked = torch.stack(heads)  # (S, B, T, K+1)
+        if self.head_gate is None:
+            return stacked.mean(dim=0)
+        return (self.head_weights().view(len(heads), 1, 1, -1) * stacked).sum(dim=0)
+
+    def head_weights(self) -> torch.Tensor:
+        """(S, K+1) weight of each mixed head per class; columns sum to 1."""
+        if self.head_gate is None:
+            return torch.full((self.mixed_heads, self.config.num_classes + 1), 1 / self.mixed_heads)
+        # Scaled so that Adam, at a spotting run's learning rate, can move a weight across its whole
+        # range within a few hundred steps (a raw logit moves about lr per step).
+        return torch.softmax(GATE_SCALE * self.head_gate.float(), dim=0)
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
         """logits (B, T, K+1) → per-class probabilities (B, T, K+1) as the
@@ -188,10 +267,44 @@ class UGLSpotter(nn.Module):
             total = total + self.config.entity_aux * self._loss(entity_logits.float(), targets)
         return total
 
+    def training_loss(self, output: SpotterOutput, targets: torch.Tensor) -> torch.Tensor:
+        """The loss of a training forward's output: the fused (or only) head's,
+        plus ``entity_aux`` × the entity classifier's, plus the global head's
+        (weight 1), plus with the gate the mixed output's loss on the heads'
+        detached logits (it trains the gate alone)."""
+        total = self.loss(output.logits.float(), targets, output.entity_logits)
+        if output.global_logits is None:
+            return total
+        total = total + self._loss(output.global_logits.float(), targets)
+        if self.head_gate is not None:
+            heads = self._mixed(output.global_logits.detach(), output.logits.detach(),
+                                None if output.entity_logits is None else output.entity_logits.detach())
+            total = total + self._loss(self.mix_heads(heads), targets)
+        return total
+
     def _loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         if self.config.loss == "focal":
             return focal_loss(logits, targets, self.config.focal_gamma, self.config.focal_alpha)
         return weighted_cross_entropy(logits, targets, self.config.fg_weight)
+
+
+@contextlib.contextmanager
+def side_stream(enabled: bool, device: torch.device | None = None) -> Iterator[None]:
+    """Random draws inside the block come from a stream derived from the
+    current state, and the global generator (and ``device``'s, on CUDA) is
+    left as it was: code after the block draws what it would have drawn
+    without it."""
+    if not enabled:
+        yield
+        return
+    cuda = device is not None and device.type == "cuda"
+    devices = [device.index if device.index is not None else torch.cuda.current_device()] if cuda else []
+    with torch.random.fork_rng(devices=devices):
+        derived = int(torch.randint(0, 2**62, ())) ^ SIDE_STREAM_SALT
+        torch.random.default_generator.manual_seed(derived)
+        if cuda:
+            torch.cuda.manual_seed(derived)
+        yield
 
 
 def init_prior_bias(fc: nn.Linear, prior: float, loss: str) -> None:

@@ -1,0 +1,130 @@
+"""The global head (``global_head``), its isolation (``isolate_global``) and
+the head mix (``head_mix``): the UGL recipe that cannot lose the scene.
+
+With isolation, the backbone and the global head of a UGL model train
+exactly as the global-only model with the same seed: the same weights to
+the bit after several AdamW steps with dropout on, whatever the entity
+branch does. Without it, the fused head's loss reaches the backbone and
+the weights part (the test below checks that too, so it can fail)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from _model_helpers import one_thread  # noqa: F401  (autouse fixture)
+from uglspot.entities.batch import EntityBatch
+from uglspot.errors import UserError
+from uglspot.model import create_model
+from uglspot.model.loss import weighted_cross_entropy
+
+K, B, T, N = 3, 2, 8, 4
+
+
+def _batch(seed: int) -> tuple[torch.Tensor, EntityBatch, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    xy = torch.rand(B, T, N, 2, generator=g) * 0.7
+    entities = EntityBatch(boxes=torch.cat([xy, xy + 0.2], -1), cls=torch.randint(0, 3, (B, T, N), generator=g),
+                           score=torch.rand(B, T, N, generator=g), mask=torch.rand(B, T, N, generator=g) > 0.2,
+                           feat=torch.randn(B, T, N, 8, generator=g))
+    targets = F.one_hot(torch.randint(0, K + 1, (B, T), generator=g), K + 1).float()
+    return torch.randn(B, T, 3, 32, 32, generator=g), entities, targets
+
+
+def _ugl(**options):
+    torch.manual_seed(0)
+    return create_model("ugl_rny002", K, clip_len=T, loss="ce", entity_source="detector", entity_feat_dim=8,
+                        entity_slots=N, num_entity_classes=3, entity_selection="learned", entity_aux=0.5,
+                        entity_aux_output=True, dropout=0.5, **options)
+
+
+def _global_only():
+    torch.manual_seed(0)
+    return create_model("e2e_rny002", K, clip_len=T, loss="ce", dropout=0.5)
+
+
+def _train(model, steps: int = 4) -> None:
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.01)
+    # no reseeding: as in the engine, the dropout stream goes on from where building the model left it
+    for step in range(steps):
+        frames, entities, targets = _batch(step)
+        output = model(frames, entities if model.config.use_entities else None)
+        model.training_loss(output, targets).backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+
+def _global_path(model) -> dict[str, torch.Tensor]:
+    """The backbone's and the global head's weights, named as in the global-only model."""
+    head = model.global_head if model.config.use_entities else model.head
+    return {**{f"backbone.{k}": v.clone() for k, v in model.backbone.state_dict().items()},
+            **{f"head.{k}": v.clone() for k, v in head.state_dict().items()}}
+
+
+def test_isolated_ugl_trains_its_global_path_exactly_as_the_global_only_model():
+    reference, ugl = _global_only(), _ugl(global_head=True, isolate_global=True, head_mix="gate")
+    before = _global_path(ugl)
+    assert all(torch.equal(before[k], v) for k, v in _global_path(reference).items())  # same start
+    _train(reference)
+    _train(ugl)
+    after, expected = _global_path(ugl), _global_path(reference)
+    assert after.keys() == expected.keys()
+    differ = [k for k, v in expected.items() if not torch.equal(after[k], v)]
+    assert not differ, f"the global path moved apart from the global-only model: {differ[:3]}"
+    assert not torch.equal(after["head.fc.weight"], before["head.fc.weight"])  # and it did train
+
+
+def test_without_isolation_the_entity_branch_changes_the_backbone():
+    reference, ugl = _global_only(), _ugl(global_head=True)
+    _train(reference)
+    _train(ugl)
+    after, expected = _global_path(ugl), _global_path(reference)
+    assert any(not torch.equal(after[k], v) for k, v in expected.items() if k.startswith("backbone."))
+
+
+def test_the_loss_adds_the_global_head_and_the_gate_learns_only_from_detached_logits():
+    model = _ugl(global_head=True, isolate_global=True, head_mix="gate").train()
+    frames, entities, targets = _batch(0)
+    output = model(frames, entities)
+    assert output.global_logits is not None and output.global_logits.shape == (B, T, K + 1)
+    ce = lambda logits: weighted_cross_entropy(logits.float(), targets, model.config.fg_weight)  # noqa: E731
+    mixed = (output.global_logits + output.logits + output.entity_logits) / 3  # the gate starts as the mean
+    expected = ce(output.logits) + 0.5 * ce(output.entity_logits) + ce(output.global_logits) + ce(mixed)
+    torch.testing.assert_close(model.training_loss(output, targets), expected)
+    # the gate's own loss moves the gate and no head
+    model.zero_grad()
+    model._loss(model.mix_heads(model._mixed(output.global_logits.detach(), output.logits.detach(),
+                                             output.entity_logits.detach())), targets).backward()
+    assert model.head_gate.grad is not None and model.head_gate.grad.abs().sum() > 0
+    assert all(p.grad is None for name, p in model.named_parameters() if name != "head_gate")
+
+
+def test_inference_mixes_the_heads_per_class():
+    model = _ugl(global_head=True, head_mix="gate").eval()
+    frames, entities, _ = _batch(1)
+    with torch.no_grad():
+        model.head_gate.copy_(torch.tensor([[1.0, -1.0, 0.0, 3.0], [0.0, 2.0, 0.0, -3.0], [0.0, 0.0, 5.0, 0.0]]))
+        out = model(frames, entities).logits
+        f_env = model.backbone(frames)[0]
+        g = model.global_head(f_env)
+        e = model.entity_head(model.aam(model.env_proj(f_env), model.entity_tokens(entities), entities.mask)[0])
+    weights = model.head_weights()
+    torch.testing.assert_close(weights.sum(dim=0), torch.ones(K + 1))
+    assert weights[2, 2] > 0.99 and weights[0, 3] > 0.99  # class 2 from the entity classifier, 3 from global
+    torch.testing.assert_close(out[..., 3], g[..., 3])
+    torch.testing.assert_close(out[..., 2], e[..., 2])
+    model.head_gate = None  # the plain mean
+    model.config.head_mix = "mean"
+    with torch.no_grad():
+        mean = model(frames, entities).logits
+    assert not torch.allclose(mean[..., 3], g[..., 3])
+
+
+def test_options_need_what_they_act_on():
+    with pytest.raises(UserError, match="global_head adds a head"):
+        create_model("e2e_rny002", K, clip_len=T, global_head=True)
+    with pytest.raises(UserError, match="isolate_global keeps"):
+        create_model("ugl_rny002", K, clip_len=T, isolate_global=True)
+    assert _ugl().global_head is None and _ugl().head_gate is None
