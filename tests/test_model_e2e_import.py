@@ -147,9 +147,25 @@ def test_import_into_ugl_starts_global_branch_and_head(tmp_path, gsm_network):
     assert model.config.name == "ugl_rny002" and model.config.use_entities
     assert load_model_metadata(tmp_path / "ugl")["classes"] == ["a", "b", "c"]
     ours = model.state_dict()
+    for name, tensor in source.state_dict().items():  # E2E-Spot's head becomes the global head
+        assert torch.equal(ours[name.replace("head.", "global_head.") if name.startswith("head.") else name],
+                           tensor), name
+    assert any(k.startswith("aam.") for k in ours)
+    with torch.no_grad():  # so the global head alone gives E2E-Spot's logits
+        x = torch.randn(1, model.config.clip_len, 3, 64, 64)
+        torch.testing.assert_close(model.global_head(model.backbone(x)[0]), source.eval()(x).logits)
+
+
+def test_import_into_the_paper_variant_starts_its_only_head(tmp_path, gsm_network):
+    source, _, state = gsm_network
+    ckpt = write_checkpoint(tmp_path, state)
+    classes = tmp_path / "class.txt"
+    classes.write_text("a\nb\nc\n")
+    assert main(["import-e2e-spot", str(ckpt), "--into", "ugl_paper_rny002", "--classes", str(classes),
+                 "--out", str(tmp_path / "paper")]) == 0
+    ours = load_model(tmp_path / "paper").state_dict()
     for name, tensor in source.state_dict().items():
         assert torch.equal(ours[name], tensor), name
-    assert any(k.startswith("aam.") for k in ours)
 
 
 @pytest.mark.parametrize("change, message", [

@@ -29,7 +29,7 @@ def _inputs(seed: int = 0) -> tuple[torch.Tensor, EntityBatch, torch.Tensor]:
 
 def _model(aux: float, selection: str = "learned"):
     torch.manual_seed(0)
-    return create_model("ugl_rny002", K, clip_len=T, loss="ce", entity_source="detector", entity_feat_dim=8,
+    return create_model("ugl_paper_rny002", K, clip_len=T, loss="ce", entity_source="detector", entity_feat_dim=8,
                         entity_slots=N, num_entity_classes=3, entity_selection=selection, entity_aux=aux)
 
 
@@ -108,4 +108,4 @@ def test_entity_aux_output_needs_the_entity_classifier():
     from uglspot.errors import UserError
 
     with pytest.raises(UserError, match="entity_aux_output needs"):
-        create_model("ugl_rny002", K, clip_len=T, entity_aux_output=True)
+        create_model("ugl_paper_rny002", K, clip_len=T, entity_aux_output=True)

@@ -14,7 +14,7 @@ from uglspot.model import create_model
 
 def _model(gate: bool):
     torch.manual_seed(0)
-    return create_model("ugl_rny002", K, clip_len=T, loss="ce", entity_source="detector", entity_feat_dim=8,
+    return create_model("ugl_paper_rny002", K, clip_len=T, loss="ce", entity_source="detector", entity_feat_dim=8,
                         entity_slots=N, num_entity_classes=3, entity_selection="learned", fusion_gate=gate)
 
 

@@ -34,7 +34,7 @@ def _batch(seed: int) -> tuple[torch.Tensor, EntityBatch, torch.Tensor]:
 
 def _ugl(**options):
     torch.manual_seed(0)
-    return create_model("ugl_rny002", K, clip_len=T, loss="ce", entity_source="detector", entity_feat_dim=8,
+    return create_model("ugl_paper_rny002", K, clip_len=T, loss="ce", entity_source="detector", entity_feat_dim=8,
                         entity_slots=N, num_entity_classes=3, entity_selection="learned", entity_aux=0.5,
                         entity_aux_output=True, dropout=0.5, **options)
 
@@ -129,5 +129,5 @@ def test_options_need_what_they_act_on():
     with pytest.raises(UserError, match="global_head adds a head"):
         create_model("e2e_rny002", K, clip_len=T, global_head=True)
     with pytest.raises(UserError, match="isolate_global keeps"):
-        create_model("ugl_rny002", K, clip_len=T, isolate_global=True)
+        create_model("ugl_paper_rny002", K, clip_len=T, isolate_global=True)
     assert _ugl().global_head is None and _ugl().head_gate is None

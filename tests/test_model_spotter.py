@@ -24,8 +24,17 @@ CASES = [(name, {}) for name in list_models()] + [
 ]
 
 
-def test_registry_has_the_four_variants():
-    assert set(list_models()) == {"ugl_rny008", "ugl_rny002", "e2e_rny008", "e2e_rny002"}
+def test_registry_has_the_six_variants():
+    assert set(list_models()) == {"ugl_rny008", "ugl_rny002", "ugl_paper_rny008", "ugl_paper_rny002",
+                                  "e2e_rny008", "e2e_rny002"}
+
+
+def test_ugl_variants_carry_the_recipe_and_the_paper_variants_the_paper():
+    recipe, paper = create_model("ugl_rny002", K, **TINY), create_model("ugl_paper_rny002", K, **TINY)
+    assert recipe.global_head is not None and recipe.head_gate is not None and recipe.entity_head is not None
+    assert recipe.config.isolate_global and recipe.config.entity_selection == "learned"
+    assert paper.global_head is None and paper.head_gate is None and paper.entity_head is None
+    assert paper.config.entity_selection == "hard" and not paper.config.entity_aux_output
 
 
 @pytest.mark.parametrize("name, overrides", CASES, ids=[f"{n}-{'-'.join(map(str, o.values())) or 'default'}"
@@ -44,7 +53,7 @@ def test_variant_forward_backward(name, overrides):
     else:
         assert out.attention is None
     targets = F.one_hot(torch.randint(0, K + 1, (B, T)), K + 1).float()
-    loss = model.loss(out.logits, targets)
+    loss = model.training_loss(out, targets)
     assert loss.ndim == 0 and torch.isfinite(loss)
     loss.backward()
     missing = [n for n, p in model.named_parameters() if p.requires_grad and

@@ -22,8 +22,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="its config.json (default: config.json beside the checkpoint)")
     parser.add_argument("--out", type=Path, required=True, metavar="MODEL_DIR",
                         help="folder to write model.safetensors and config.json into")
-    parser.add_argument("--into", choices=["ugl_rny002", "ugl_rny008"],
-                        help="start this UGL variant (entity branch freshly initialised) instead of e2e_*")
+    parser.add_argument("--into", choices=["ugl_rny002", "ugl_rny008", "ugl_paper_rny002", "ugl_paper_rny008"],
+                        help="start this UGL variant instead of e2e_*: its backbone and global head (the only "
+                             "GRU head of a ugl_paper_* model) from the checkpoint, the entity branch freshly "
+                             "initialised")
     parser.add_argument("--classes", type=Path, metavar="class.txt",
                         help="the dataset's class list, stored with the model (checked against num_classes)")
     parser.add_argument("--overwrite", action="store_true", help="replace a model already in MODEL_DIR")

@@ -38,7 +38,6 @@ KEY_RULES = (
     ("_pred_fine._gru.", "head.gru."),
     ("_pred_fine._fc_out._fc_out.", "head.fc."),
 )
-CONVERTED_PREFIXES = ("backbone.", "head.")
 
 
 @dataclass(frozen=True)
@@ -83,10 +82,17 @@ def target_variant(setup: E2ESpotSetup, into: str | None) -> str:
     if not into.startswith("ugl_"):
         raise UserError(f"--into {into}: choose a UGL variant (ugl_rny002 or ugl_rny008); "
                         f"without --into the checkpoint becomes e2e_{setup.arch}")
-    if into != f"ugl_{setup.arch}":
+    if into not in (f"ugl_{setup.arch}", f"ugl_paper_{setup.arch}"):
         raise UserError(f"--into {into}: the checkpoint's backbone is {setup.arch} ({ARCHES[setup.arch]}); "
-                        f"use --into ugl_{setup.arch}")
+                        f"use --into ugl_{setup.arch} (or ugl_paper_{setup.arch})")
     return into
+
+
+def converted_prefixes(model: UGLSpotter) -> tuple[str, str]:
+    """The weights an E2E-Spot checkpoint gives ``model``: the backbone and the
+    head on f_env (the global head of a UGL model that has one, else its
+    only GRU head)."""
+    return ("backbone.", "global_head." if model.global_head is not None else "head.")
 
 
 def _rename(key: str) -> str:
@@ -113,11 +119,14 @@ def convert_e2e_spot_state(state: dict[str, torch.Tensor], model: UGLSpotter,
     """
     if state and all(k.startswith("module.") for k in state):
         state = {k[len("module."):]: v for k, v in state.items()}  # saved from DataParallel
-    own = {k: v for k, v in model.state_dict().items() if k.startswith(CONVERTED_PREFIXES)}
+    prefixes = converted_prefixes(model)
+    own = {k: v for k, v in model.state_dict().items() if k.startswith(prefixes)}
     converted: dict[str, torch.Tensor] = {}
     unknown = []
     for key, tensor in state.items():
         name = _rename(key)
+        if model.global_head is not None and name.startswith("head."):
+            name = "global_" + name  # E2E-Spot's head is the global head of a UGL model that has one
         if name not in own:
             unknown.append(key)
         else:
@@ -151,6 +160,6 @@ def convert_e2e_spot_state(state: dict[str, torch.Tensor], model: UGLSpotter,
 def load_converted(model: UGLSpotter, converted: dict[str, torch.Tensor]) -> None:
     """Load converted backbone/head weights; the rest of a UGL model keeps its init."""
     result = model.load_state_dict(converted, strict=False)
-    left = [k for k in result.missing_keys if k.startswith(CONVERTED_PREFIXES)]
+    left = [k for k in result.missing_keys if k.startswith(converted_prefixes(model))]
     if left or result.unexpected_keys:
         raise RuntimeError(f"conversion left {left[:3]} / unexpected {result.unexpected_keys[:3]}")

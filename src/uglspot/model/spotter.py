@@ -118,9 +118,18 @@ class SpotterConfig:
             raise ValueError(f"focal_alpha must be in [0, 1], got {self.focal_alpha}")
 
 
+# The UGL variants' recipe (docs/model.md, "The UGL recipe"): the paper's modules, with a selection that
+# learns, the entity branch's own loss, and a global head whose path trains exactly as the global-only
+# model's, mixed per class with the fused and entity heads. The ugl_paper_* variants are the paper's
+# architecture as published (fusion before the GRU, hard selection, one head).
+UGL_RECIPE: MappingProxyType[str, Any] = MappingProxyType({
+    "entity_selection": "learned", "entity_aux": 0.5, "entity_aux_output": True,
+    "global_head": True, "isolate_global": True, "head_mix": "gate"})
 VARIANTS: MappingProxyType[str, MappingProxyType[str, Any]] = MappingProxyType({
-    "ugl_rny008": MappingProxyType({"backbone": "regnety_008", "use_entities": True}),
-    "ugl_rny002": MappingProxyType({"backbone": "regnety_002", "use_entities": True}),
+    "ugl_rny008": MappingProxyType({"backbone": "regnety_008", "use_entities": True, **UGL_RECIPE}),
+    "ugl_rny002": MappingProxyType({"backbone": "regnety_002", "use_entities": True, **UGL_RECIPE}),
+    "ugl_paper_rny008": MappingProxyType({"backbone": "regnety_008", "use_entities": True}),
+    "ugl_paper_rny002": MappingProxyType({"backbone": "regnety_002", "use_entities": True}),
     "e2e_rny008": MappingProxyType({"backbone": "regnety_008", "use_entities": False, "loss": "ce"}),
     "e2e_rny002": MappingProxyType({"backbone": "regnety_002", "use_entities": False, "loss": "ce"}),
 })
