@@ -71,11 +71,11 @@ class DemoProfile:
     # Options given to both variants' models (e.g. a smaller timm backbone for the learning test).
     shared_options: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
-    # The UGL variant reads the detector's stored box features, with a trained entity selection
-    # (the paper's fixed rule drops the card box and cannot learn to keep it: docs/demo.md).
+    # The UGL variant is ugl_rny002 with the product's recipe (a selection that learns, the entity
+    # branch's own loss, an isolated global head mixed per class: docs/model.md), reading the detector's
+    # stored box features with each box's place, size and score.
     model_options: dict[str, Any] = field(default_factory=lambda: {
-        "entity_source": "detector", "entity_selection": "learned", "entity_geometry": True, "entity_aux": 0.5,
-        "entity_aux_output": True, "global_head": True, "isolate_global": True, "head_mix": "gate"})
+        "entity_source": "detector", "entity_geometry": True})
 
     @property
     def budget_frames(self) -> int:
