@@ -103,14 +103,21 @@ def build_config(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    from uglspot.engine.runtime import Distributed, main_rank_lock
+
+    dist = Distributed.from_env()
+    with main_rank_lock(dist, args.out, "detect"):  # one writer per store folder (under torchrun: rank 0's job)
+        return detect_videos(args, dist)
+
+
+def detect_videos(args: argparse.Namespace, dist) -> int:
     from uglspot.data.inputs import video_entries
-    from uglspot.engine.runtime import Distributed, pick_device, shard
+    from uglspot.engine.runtime import pick_device, shard
     from uglspot.errors import BatchFailures, UserError
 
     config = build_config(args)
     if args.batch_size < 1:
         raise UserError(f"--batch-size must be at least 1, got {args.batch_size}")
-    dist = Distributed.from_env()
     rank, world = dist.rank, dist.world_size
     mine = shard(video_entries(args.videos), rank, world)
     who = f"rank {rank}/{world}: " if world > 1 else ""
