@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from uglspot.commands import fraction, non_negative_int, parse_size, positive_int
 
@@ -106,11 +107,13 @@ def run(args: argparse.Namespace) -> int:
     from uglspot.engine.runtime import Distributed, main_rank_lock
 
     dist = Distributed.from_env()
-    with main_rank_lock(dist, args.out, "detect"):  # one writer per store folder (under torchrun: rank 0's job)
+    # one writer per store folder; under torchrun rank 0 holds it for the job, until its own share is done
+    with main_rank_lock(dist, args.out, "detect"):
         return detect_videos(args, dist)
 
 
-def detect_videos(args: argparse.Namespace, dist) -> int:
+def detect_videos(args: argparse.Namespace, dist: Any) -> int:
+    """Detect this rank's share of the videos (``dist``: its Distributed) into stores."""
     from uglspot.data.inputs import video_entries
     from uglspot.engine.runtime import pick_device, shard
     from uglspot.errors import BatchFailures, UserError

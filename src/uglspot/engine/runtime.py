@@ -45,7 +45,7 @@ class Distributed:
 
 @contextlib.contextmanager
 def main_rank_lock(dist: Distributed, folder: str | Path, command: str) -> Iterator[None]:
-    """The output lock of ``folder`` (``uglspot.lock``), taken by the main
+    """The output lock of ``folder`` (:func:`uglspot.lock.output_lock`), taken by the main
     rank alone: under torchrun the other ranks write into that folder on its
     behalf, so a job does not refuse itself. When the main rank is refused
     and a process group is up, every rank raises the same error rather than
