@@ -58,3 +58,31 @@ def test_two_processes_split_the_clips_and_rank_zero_writes(tmp_path: Path) -> N
 
     with pytest.raises(Exception, match="written by 2 process"):
         train(load_run_config(path, ["train.epochs=2"]), resume=True)
+
+
+def test_a_job_into_a_locked_run_folder_stops_on_every_rank(tmp_path: Path) -> None:
+    """Rank 0 alone takes the run folder's lock; when it is refused, every
+    rank raises the same one line at once instead of waiting for rank 0."""
+    data = make_dataset(tmp_path / "data", {"train": 2, "val": 2})
+    run = tmp_path / "run"
+    run.mkdir()
+    path = tmp_path / "ddp.yaml"
+    path.write_text(dump_yaml(tiny_config(data, run, epochs=1, epoch_frames=64)))
+    env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+           "OMP_NUM_THREADS": "1"}
+    hold = "import sys\nfrom uglspot.lock import output_lock\nwith output_lock(sys.argv[1], 'train'):\n" \
+           "    print('held', flush=True)\n    sys.stdin.read()\n"
+    holder = subprocess.Popen([sys.executable, "-c", hold, str(run)], env=env, text=True,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        result = subprocess.run(
+            [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+             "--master_port", str(free_port()), "-m", "uglspot", "train", str(path)],
+            env=env, capture_output=True, text=True, timeout=300)
+    finally:
+        holder.communicate("", timeout=60)
+    assert result.returncode != 0
+    refusal = f"uglspot train: error: {run}: in use by uglspot train (pid {holder.pid} on host"
+    assert result.stderr.count(refusal) == 2, result.stderr[-3000:]  # both ranks, neither waiting for the other
+    assert sorted(p.name for p in run.iterdir()) == []  # the refused job wrote nothing

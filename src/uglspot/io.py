@@ -44,14 +44,16 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    mode = _plain_write_mode(path)
     try:  # mkstemp makes the file 0600; give it the mode open(path, "w") would have
-        os.fchmod(fd, _plain_write_mode(path))
+        os.fchmod(fd, mode)
     finally:
         os.close(fd)
     tmp = Path(tmp_name)
     try:
         yield tmp
         with open(tmp, "rb+") as handle:
+            os.fchmod(handle.fileno(), mode)  # again: a writer may have replaced the file (safetensors makes it 0600)
             os.fsync(handle.fileno())
         os.replace(tmp, path)
         _fsync_dir(path.parent)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from uglspot.commands import fraction, non_negative_int, parse_size, positive_int
 
@@ -103,14 +104,23 @@ def build_config(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    from uglspot.engine.runtime import Distributed, main_rank_lock
+
+    dist = Distributed.from_env()
+    # one writer per store folder; under torchrun rank 0 holds it for the job, until its own share is done
+    with main_rank_lock(dist, args.out, "detect"):
+        return detect_videos(args, dist)
+
+
+def detect_videos(args: argparse.Namespace, dist: Any) -> int:
+    """Detect this rank's share of the videos (``dist``: its Distributed) into stores."""
     from uglspot.data.inputs import video_entries
-    from uglspot.engine.runtime import Distributed, pick_device, shard
+    from uglspot.engine.runtime import pick_device, shard
     from uglspot.errors import BatchFailures, UserError
 
     config = build_config(args)
     if args.batch_size < 1:
         raise UserError(f"--batch-size must be at least 1, got {args.batch_size}")
-    dist = Distributed.from_env()
     rank, world = dist.rank, dist.world_size
     mine = shard(video_entries(args.videos), rank, world)
     who = f"rank {rank}/{world}: " if world > 1 else ""

@@ -48,6 +48,13 @@ def _work(source: str, out: str, video_id: str, settings, queue) -> dict | str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from uglspot.lock import output_lock
+
+    with output_lock(args.out, "frames"):  # one writer per cache: two with other settings would mix frame sizes
+        return cache_videos(args)
+
+
+def cache_videos(args: argparse.Namespace) -> int:
     from uglspot.data.frame_cache import CacheSettings, build_cache, is_done
     from uglspot.data.inputs import video_entries
     from uglspot.errors import BatchFailures, UserError

@@ -66,6 +66,13 @@ def soccernet_half(video_id: str, file: Path) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
+    from uglspot.lock import output_lock
+
+    with output_lock(args.out, "spot"):  # one writer per folder: two would each rewrite predictions.json
+        return spot(args)
+
+
+def spot(args: argparse.Namespace) -> int:
     from uglspot.data.inputs import video_entries
     from uglspot.data.labels import write_predictions
     from uglspot.engine.infer import load_spotter, spot_videos
@@ -79,8 +86,6 @@ def run(args: argparse.Namespace) -> int:
     videos = [(video_id, file) for file, video_id in video_entries(args.videos)]
     names: dict[str, Path] = {}
     for video_id, file in videos:
-        if args.out.resolve() == file.resolve():
-            raise UserError(f"--out {args.out} is an input video; choose an output folder")
         if safe_name(video_id) in names:
             raise UserError(f"{file} and {names[safe_name(video_id)]} map to the same output folder "
                             f"{safe_name(video_id)!r}; rename one")

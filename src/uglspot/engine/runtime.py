@@ -4,13 +4,17 @@ inference and detection alike."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
-from typing import Sequence
+from pathlib import Path
+from typing import Iterator, Sequence
 
 import torch
+import torch.distributed as torch_dist
 
 from uglspot.errors import UserError
+from uglspot.lock import output_lock
 
 
 @dataclass
@@ -37,6 +41,29 @@ class Distributed:
             raise UserError(f"RANK={os.environ.get('RANK')!r} / WORLD_SIZE={os.environ.get('WORLD_SIZE')!r} / "
                             f"LOCAL_RANK={os.environ.get('LOCAL_RANK')!r} must be integers "
                             "(they are set by torchrun)") from None
+
+
+@contextlib.contextmanager
+def main_rank_lock(dist: Distributed, folder: str | Path, command: str) -> Iterator[None]:
+    """The output lock of ``folder`` (:func:`uglspot.lock.output_lock`), taken by the main
+    rank alone: under torchrun the other ranks write into that folder on its
+    behalf, so a job does not refuse itself. When the main rank is refused
+    and a process group is up, every rank raises the same error rather than
+    waiting for rank 0 in the next collective."""
+    with contextlib.ExitStack() as stack:
+        refusal = None
+        if dist.is_main:
+            try:
+                stack.enter_context(output_lock(folder, command))
+            except UserError as exc:
+                refusal = str(exc)
+        if dist.enabled and torch_dist.is_available() and torch_dist.is_initialized():
+            shared = [refusal]
+            torch_dist.broadcast_object_list(shared, src=0)
+            refusal = shared[0]
+        if refusal is not None:
+            raise UserError(refusal)
+        yield
 
 
 def pick_device(name: str, dist: Distributed | None = None, option: str = "--device") -> torch.device:

@@ -37,7 +37,7 @@ from uglspot.engine.infer import InferenceSettings, Spotter, inference_settings,
 from uglspot.engine.log import RunLog, StepMeter
 from uglspot.engine.preflight import check_training
 from uglspot.engine.resume import checkpoint_last, restore, resume_message, save_checkpoint
-from uglspot.engine.runtime import Distributed, amp_mode, shard, unwrap
+from uglspot.engine.runtime import Distributed, amp_mode, main_rank_lock, shard, unwrap
 from uglspot.engine.schedule import lr_factor, set_lr
 from uglspot.engine.sources import Splits, frame_source, load_splits
 from uglspot.engine.state import remove_unpublished, resolve
@@ -135,19 +135,20 @@ def train(config: RunConfig, resume: bool = False, hooks: Sequence[Hook] = (),
         torch_dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     deterministic = torch.are_deterministic_algorithms_enabled()
     torch.use_deterministic_algorithms(config.train.deterministic or deterministic)
-    try:
-        run = setup(config, resume, dist, device, checked.entity_settings)
-        if resume and dist.is_main:
-            from uglspot.progress import note
+    try:  # one run per folder: a second `train` into it is refused while this one runs
+        with main_rank_lock(dist, config.out, "train --resume" if resume else "train"):
+            run = setup(config, resume, dist, device, checked.entity_settings)
+            if resume and dist.is_main:
+                from uglspot.progress import note
 
-            note(resume_message(run))
-        for epoch in range(run.progress.epoch, config.train.epochs):
-            steps, seconds = train_epoch(run, epoch, hooks)
-            end_epoch(run, epoch, steps / max(seconds, 1e-9) * run.frames_per_step(), seconds, hooks)
-        run.log.close()
-        if dist.enabled:
-            torch_dist.barrier()
-        return run.progress
+                note(resume_message(run))
+            for epoch in range(run.progress.epoch, config.train.epochs):
+                steps, seconds = train_epoch(run, epoch, hooks)
+                end_epoch(run, epoch, steps / max(seconds, 1e-9) * run.frames_per_step(), seconds, hooks)
+            run.log.close()
+            if dist.enabled:
+                torch_dist.barrier()
+            return run.progress
     except torch.OutOfMemoryError:
         raise UserError(OOM_ADVICE) from None
     finally:
