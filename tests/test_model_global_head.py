@@ -131,3 +131,24 @@ def test_options_need_what_they_act_on():
     with pytest.raises(UserError, match="isolate_global keeps"):
         create_model("ugl_paper_rny002", K, clip_len=T, isolate_global=True)
     assert _ugl().global_head is None and _ugl().head_gate is None
+
+
+def test_pick_takes_each_class_from_the_head_the_gate_weighs_most():
+    model = _ugl(global_head=True, head_mix="pick").eval()
+    frames, entities, _ = _batch(2)
+    with torch.no_grad():
+        model.head_gate.copy_(torch.tensor([[0.1, 0.0, 0.0, 0.05], [0.0, 0.1, 0.0, 0.0], [0.0, 0.0, 0.1, 0.0]]))
+        out = model(frames, entities).logits
+        f_env = model.backbone(frames)[0]
+        g = model.global_head(f_env)
+        env = model.env_proj(f_env)
+        f_ent = model.aam(env, model.entity_tokens(entities), entities.mask)[0]
+        f = model.head(model.fusion([env, f_ent]))
+        e = model.entity_head(f_ent)
+    picked = model.head_weights()
+    assert torch.equal(picked, torch.tensor([[1.0, 0, 0, 1], [0, 1, 0, 0], [0, 0, 1, 0]]))
+    for column, head in ((0, g), (1, f), (2, e), (3, g)):
+        assert torch.equal(out[..., column], head[..., column].float()), column  # exactly, not a blend
+    model.train()
+    soft = model.head_weights()  # training keeps the soft gate, which is what learns
+    assert 0 < soft.min() and soft.max() < 1

@@ -72,9 +72,11 @@ class SpotterConfig:
     # train exactly as the global-only model with the same seed. Needs global_head.
     isolate_global: bool = False
     # How the global head's, the fused head's and (with entity_aux_output) the entity classifier's
-    # logits make the output: "mean", or "gate": per-class weights over the heads (a softmax), learned
-    # from the mixed output's loss on the heads' detached logits, so the gate never changes a head.
-    head_mix: Literal["mean", "gate"] = "mean"
+    # logits make the output: "mean"; "gate": per-class weights over the heads (a softmax), learned
+    # from the mixed output's loss on the heads' detached logits, so the gate never changes a head;
+    # "pick": the same gate in training, and at inference each class takes its logits from the one
+    # head the gate weighs most.
+    head_mix: Literal["mean", "gate", "pick"] = "mean"
     attn_heads: int = 8
     attn_ff_mult: int = 2
     attn_dropout: float = 0.1
@@ -112,8 +114,8 @@ class SpotterConfig:
                              "branch (a global-only model already has exactly that head)")
         if self.isolate_global and not self.global_head:
             raise ValueError("isolate_global keeps the global head's path apart: set global_head true")
-        if self.head_mix not in ("mean", "gate"):
-            raise ValueError(f"head_mix must be mean or gate, got {self.head_mix!r}")
+        if self.head_mix not in ("mean", "gate", "pick"):
+            raise ValueError(f"head_mix must be mean, gate or pick, got {self.head_mix!r}")
         if self.focal_alpha is not None and not 0 <= self.focal_alpha <= 1:
             raise ValueError(f"focal_alpha must be in [0, 1], got {self.focal_alpha}")
 
@@ -179,7 +181,7 @@ class UGLSpotter(nn.Module):
                 init_prior_bias(self.head.fc, config.prior, config.loss)
         # Per-class mixing logits over the mixed heads (zeros: the plain mean at the start).
         self.head_gate = (nn.Parameter(torch.zeros(self.mixed_heads, config.num_classes + 1))
-                          if config.global_head and config.head_mix == "gate" else None)
+                          if config.global_head and config.head_mix != "mean" else None)
 
     @property
     def mixed_heads(self) -> int:
@@ -251,12 +253,17 @@ class UGLSpotter(nn.Module):
         return (self.head_weights().view(len(heads), 1, 1, -1) * stacked).sum(dim=0)
 
     def head_weights(self) -> torch.Tensor:
-        """(S, K+1) weight of each mixed head per class; columns sum to 1."""
+        """(S, K+1) weight of each mixed head per class; columns sum to 1.
+        With ``head_mix: pick`` at inference, 1 for the head the gate weighs most."""
         if self.head_gate is None:
             return torch.full((self.mixed_heads, self.config.num_classes + 1), 1 / self.mixed_heads)
         # Scaled so that Adam, at a spotting run's learning rate, can move a weight across its whole
         # range within a few hundred steps (a raw logit moves about lr per step).
-        return torch.softmax(GATE_SCALE * self.head_gate.float(), dim=0)
+        weights = torch.softmax(GATE_SCALE * self.head_gate.float(), dim=0)
+        if self.config.head_mix == "pick" and not self.training:
+            chosen = weights.argmax(dim=0)  # (K+1,)
+            return torch.nn.functional.one_hot(chosen, len(weights)).T.to(weights.dtype)
+        return weights
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
         """logits (B, T, K+1) → per-class probabilities (B, T, K+1) as the
