@@ -126,7 +126,7 @@ class SpotterConfig:
 # architecture as published (fusion before the GRU, hard selection, one head).
 UGL_RECIPE: MappingProxyType[str, Any] = MappingProxyType({
     "entity_selection": "learned", "entity_aux": 0.5, "entity_aux_output": True,
-    "global_head": True, "isolate_global": True, "head_mix": "gate"})
+    "global_head": True, "isolate_global": True, "head_mix": "pick"})
 VARIANTS: MappingProxyType[str, MappingProxyType[str, Any]] = MappingProxyType({
     "ugl_rny008": MappingProxyType({"backbone": "regnety_008", "use_entities": True, **UGL_RECIPE}),
     "ugl_rny002": MappingProxyType({"backbone": "regnety_002", "use_entities": True, **UGL_RECIPE}),
