@@ -35,6 +35,9 @@ def test_ugl_variants_carry_the_recipe_and_the_paper_variants_the_paper():
     assert recipe.config.isolate_global and recipe.config.entity_selection == "learned"
     assert paper.global_head is None and paper.head_gate is None and paper.entity_head is None
     assert paper.config.entity_selection == "hard" and not paper.config.entity_aux_output
+    # with the entity branch off, the recipe's entity options go too (the global-only network)
+    plain = create_model("ugl_rny002", K, use_entities=False, **TINY)
+    assert plain.global_head is None and plain.head_gate is None and not plain.config.entity_aux_output
 
 
 @pytest.mark.parametrize("name, overrides", CASES, ids=[f"{n}-{'-'.join(map(str, o.values())) or 'default'}"

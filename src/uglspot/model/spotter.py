@@ -355,7 +355,12 @@ def build_config(name: str, num_classes: int, **overrides: Any) -> SpotterConfig
     if name not in VARIANTS:
         raise UserError(f"unknown model {name!r}; choose one of {', '.join(VARIANTS)}")
     overrides.pop("name", None)
-    data = {**VARIANTS[name], **overrides, "name": name, "num_classes": num_classes}
+    variant = dict(VARIANTS[name])
+    if not overrides.get("use_entities", variant.get("use_entities", True)):
+        # a UGL variant with its entity branch turned off is the global-only network: the recipe's
+        # entity options (unless given here) have nothing to act on
+        variant = {k: v for k, v in variant.items() if k not in UGL_RECIPE}
+    data = {**variant, **overrides, "name": name, "num_classes": num_classes}
     return from_dict(SpotterConfig, data, where=f"model {name}")
 
 
