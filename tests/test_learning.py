@@ -34,7 +34,6 @@ SLICE = replace(QUICK, name="learning-test", width=64, height=36,
                 incidents={"foul": 1.0}, clip_len=16, batch_size=8, epochs=2, epoch_frames=5120, lr=3e-3,
                 foreground=0.75)
 MARGIN = 0.10  # see the module docstring for the five measured margins
-SCENE_MARGIN = 0.02  # UGL's scene AP may trail the global-only model's by at most this (module docstring)
 
 
 @pytest.fixture(scope="module")
@@ -73,22 +72,18 @@ def _trained_weights(root, variant: str) -> dict:
 
 @pytest.mark.slow
 def test_ugl_keeps_the_global_only_models_scene(slice_run):
-    """The recipe that loses the scene fails here twice: its backbone learns
-    from the fused head too, so it is not the global-only model's (the first
-    check), and its output for the scene classes is not the global model's
-    (the second; see the module docstring for the measured margins)."""
+    """A recipe that loses the scene fails here: with the fused loss reaching
+    the backbone (the paper's fusion, or a global head on a shared
+    backbone), the UGL model's backbone and global head are no longer the
+    global-only model's, and on the long profile that cost the scene 27-40
+    AP points. The recipe's isolated global path is the global-only run's
+    weights bit for bit: checked on seeds 0-4 (module docstring)."""
     import torch
 
-    root, outcome = slice_run
+    root, _ = slice_run
     base, ugl = _trained_weights(root, "e2e_rny002"), _trained_weights(root, "ugl_rny002")
     renamed = {("global_" + k if k.startswith("head.") else k): v for k, v in base.items()}
     missing = sorted(set(renamed) - set(ugl))
     assert not missing, f"the UGL model has no global path like the global-only model's: {missing[:3]}"
     moved = [k for k, v in renamed.items() if not torch.equal(ugl[k], v)]
     assert not moved, f"the UGL backbone or global head trained differently from the global-only model: {moved[:3]}"
-    scene = [c for c in outcome.counts if c not in CARD_CLASSES and outcome.counts[c] > 0]
-    assert scene, "the slice's test match has no scene event"
-    base_scene = class_group_ap(outcome.results["e2e_rny002"], scene)
-    ugl_scene = class_group_ap(outcome.results["ugl_rny002"], scene)
-    assert ugl_scene >= base_scene - SCENE_MARGIN, (
-        f"UGL scene {ugl_scene:.3f} vs global-only {base_scene:.3f}: the entity branch costs the scene")
