@@ -47,6 +47,9 @@ def test_model_options_are_valid_spotter_fields(dataset: str) -> None:
     built = spotter.build_config(config.model.name, 4, clip_len=config.data.clip_len, **config.model.options)
     assert built.clip_len == 100 and built.focal_gamma == 5.0
     assert built.pretrained, "real training starts from ImageNet weights (tests set pretrained false)"
+    # the paper's configs build the paper's architecture: fusion before one GRU head, the hard rule
+    assert config.model.name == "ugl_paper_rny008" and not built.global_head
+    assert built.entity_selection == "hard" and built.entity_aux == 0
 
 
 def test_soccernet_config_decodes_at_the_labels_rate(shared_labels: Path) -> None:
