@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from uglspot.entities.batch import EntityBatch
@@ -49,3 +50,17 @@ def open_gates(model: nn.Module, std: float = 0.05) -> None:
             nn.init.normal_(module.gate.weight, std=std)
         elif isinstance(module, nn.BatchNorm2d) and not module.weight.detach().any():
             nn.init.ones_(module.weight)
+
+
+def detector_batch(seed: int, classes: int = 3, batch: int = 2, frames: int = 8,
+                   slots: int = 4) -> tuple[torch.Tensor, EntityBatch, torch.Tensor]:
+    """Frames (B, T, 3, 32, 32), entities with 8-d detector features (about 80 % of
+    slots filled, 3 entity classes) and one-hot targets (B, T, K+1), all from ``seed``."""
+    g = torch.Generator().manual_seed(seed)
+    shape = (batch, frames, slots)
+    xy = torch.rand(*shape, 2, generator=g) * 0.7
+    entities = EntityBatch(boxes=torch.cat([xy, xy + 0.2], -1), cls=torch.randint(0, 3, shape, generator=g),
+                           score=torch.rand(*shape, generator=g), mask=torch.rand(*shape, generator=g) > 0.2,
+                           feat=torch.randn(*shape, 8, generator=g))
+    targets = F.one_hot(torch.randint(0, classes + 1, (batch, frames), generator=g), classes + 1).float()
+    return torch.randn(batch, frames, 3, 32, 32, generator=g), entities, targets

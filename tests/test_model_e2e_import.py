@@ -136,16 +136,22 @@ def test_import_reproduces_the_logits(tmp_path, gsm_network, arch, shift):
             assert (naive(x).logits - want).abs().max() > 1e-3
 
 
-def test_import_into_ugl_starts_global_branch_and_head(tmp_path, gsm_network):
-    source, _, state = gsm_network
+def _import_into(tmp_path, state, variant: str):
+    """``uglspot import-e2e-spot --into variant`` of ``state`` with classes a, b, c; the model folder."""
     ckpt = write_checkpoint(tmp_path, state)
     classes = tmp_path / "class.txt"
     classes.write_text("a\nb\nc\n")
-    assert main(["import-e2e-spot", str(ckpt), "--into", "ugl_rny002", "--classes", str(classes),
-                 "--out", str(tmp_path / "ugl")]) == 0
-    model = load_model(tmp_path / "ugl").eval()
+    out = tmp_path / variant
+    assert main(["import-e2e-spot", str(ckpt), "--into", variant, "--classes", str(classes),
+                 "--out", str(out)]) == 0
+    return out
+
+
+def test_import_into_ugl_starts_global_branch_and_head(tmp_path, gsm_network):
+    source, _, state = gsm_network
+    model = load_model(_import_into(tmp_path, state, "ugl_rny002")).eval()
     assert model.config.name == "ugl_rny002" and model.config.use_entities
-    assert load_model_metadata(tmp_path / "ugl")["classes"] == ["a", "b", "c"]
+    assert load_model_metadata(tmp_path / "ugl_rny002")["classes"] == ["a", "b", "c"]
     ours = model.state_dict()
     for name, tensor in source.state_dict().items():  # E2E-Spot's head becomes the global head
         assert torch.equal(ours[name.replace("head.", "global_head.") if name.startswith("head.") else name],
@@ -158,12 +164,7 @@ def test_import_into_ugl_starts_global_branch_and_head(tmp_path, gsm_network):
 
 def test_import_into_the_paper_variant_starts_its_only_head(tmp_path, gsm_network):
     source, _, state = gsm_network
-    ckpt = write_checkpoint(tmp_path, state)
-    classes = tmp_path / "class.txt"
-    classes.write_text("a\nb\nc\n")
-    assert main(["import-e2e-spot", str(ckpt), "--into", "ugl_paper_rny002", "--classes", str(classes),
-                 "--out", str(tmp_path / "paper")]) == 0
-    ours = load_model(tmp_path / "paper").state_dict()
+    ours = load_model(_import_into(tmp_path, state, "ugl_paper_rny002")).state_dict()
     for name, tensor in source.state_dict().items():
         assert torch.equal(ours[name], tensor), name
 

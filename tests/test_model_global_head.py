@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-import torch.nn.functional as F
 
-from _model_helpers import one_thread  # noqa: F401  (autouse fixture)
+from _model_helpers import detector_batch, one_thread  # noqa: F401  (one_thread: autouse fixture)
 from uglspot.entities.batch import EntityBatch
 from uglspot.errors import UserError
 from uglspot.model import create_model
@@ -22,14 +21,8 @@ from uglspot.model.loss import weighted_cross_entropy
 K, B, T, N = 3, 2, 8, 4
 
 
-def _batch(seed: int) -> tuple[torch.Tensor, EntityBatch, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    xy = torch.rand(B, T, N, 2, generator=g) * 0.7
-    entities = EntityBatch(boxes=torch.cat([xy, xy + 0.2], -1), cls=torch.randint(0, 3, (B, T, N), generator=g),
-                           score=torch.rand(B, T, N, generator=g), mask=torch.rand(B, T, N, generator=g) > 0.2,
-                           feat=torch.randn(B, T, N, 8, generator=g))
-    targets = F.one_hot(torch.randint(0, K + 1, (B, T), generator=g), K + 1).float()
-    return torch.randn(B, T, 3, 32, 32, generator=g), entities, targets
+def _batch(seed: int = 0) -> tuple[torch.Tensor, EntityBatch, torch.Tensor]:
+    return detector_batch(seed, K, B, T, N)
 
 
 def _ugl(**options):
