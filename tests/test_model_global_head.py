@@ -131,17 +131,23 @@ def test_pick_takes_each_class_from_the_head_the_gate_weighs_most():
     frames, entities, _ = _batch(2)
     with torch.no_grad():
         model.head_gate.copy_(torch.tensor([[0.1, 0.0, 0.0, 0.05], [0.0, 0.1, 0.0, 0.0], [0.0, 0.0, 0.1, 0.0]]))
-        out = model(frames, entities).logits
         f_env = model.backbone(frames)[0]
         g = model.global_head(f_env)
         env = model.env_proj(f_env)
         f_ent = model.aam(env, model.entity_tokens(entities), entities.mask)[0]
         f = model.head(model.fusion([env, f_ent]))
         e = model.entity_head(f_ent)
+        output = model(frames, entities)
     picked = model.head_weights()
     assert torch.equal(picked, torch.tensor([[1.0, 0, 0, 1], [0, 1, 0, 0], [0, 0, 1, 0]]))
-    for column, head in ((0, g), (1, f), (2, e), (3, g)):
-        assert torch.equal(out[..., column], head[..., column].float()), column  # exactly, not a blend
+    # Each event class's probability is its head's own softmax, exactly: the other heads' columns
+    # (and "no event", here the global head's) do not renormalise it.
+    probs = model.scores(output)
+    for column, head in ((1, f), (2, e), (3, g)):
+        assert torch.equal(probs[..., column], torch.softmax(head.float(), dim=-1)[..., column]), column
+    torch.testing.assert_close(probs[..., 0], (1 - probs[..., 1:].sum(-1)).clamp_min(0))
+    torch.testing.assert_close(torch.softmax(output.logits, -1)[probs[..., 1:].sum(-1) < 1],
+                               probs[probs[..., 1:].sum(-1) < 1])
     model.train()
     soft = model.head_weights()  # training keeps the soft gate, which is what learns
     assert 0 < soft.min() and soft.max() < 1

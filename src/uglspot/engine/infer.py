@@ -186,7 +186,7 @@ def score_video(
             entities = entities.to(device) if entities is not None else None
             with autocast:
                 output = model(frames, entities)
-            probs = model.probabilities(output.logits.float())  # (B, T, K+1)
+            probs = model.scores(output)  # (B, T, K+1)
             for start, window_probs in zip(starts, probs.cpu().numpy()):
                 windows.append((start, window_probs))
             if output.attention is not None:
