@@ -14,13 +14,17 @@ model's level and this test fails.
 Margins measured on seeds 0-4 with the product's UGL recipe (the isolated
 global head, each class from the head a learned gate picks; UGL minus
 global-only, mean AP of Yellow and Red card at δ = 2, points): +21.3, +42.6,
-+6.1, +24.3, +7.9 (docs/demo.md). The threshold held on three of the five:
-after 80 steps the gate's weights are still near uniform (0.2-0.66), so its
-picks are not settled, and on seeds 2 and 4 it gave the card classes to a
-weaker head (seed 2: the entity classifier alone). With the earlier recipe (the paper's fusion, the entity
-classifier's logits averaged in) the five were +56.2, +34.8, +13.5, +35.7,
-+13.3. On all five seeds UGL's backbone and global head were the global-only
-run's weights bit for bit (the second test). The test runs seed 0, whose
++6.1, +24.3, +7.9 (docs/demo.md), so the threshold is 5 points; on seeds
+5 and 6, not used to choose it, +20.8 and +23.4. With the
+entity path broken (every entity token zeroed in the model, seeds 0 and 2)
+the margin is exactly 0: the gate then gives the cards to the global head,
+which is the global-only model. After 80 steps the gate's weights are still
+near uniform (0.2-0.66), and on seeds 2 and 4 it gave the card classes to a
+weaker head than the fused one, hence the smaller margins there. With the
+earlier recipe (the paper's fusion, the entity classifier's logits averaged
+in) the five were +56.2, +34.8, +13.5, +35.7, +13.3, and the threshold was
+10 points. On all five seeds UGL's backbone and global head were the
+global-only run's weights bit for bit (the second test). The test runs seed 0, whose
 result is reproducible bit for bit on one machine (the synthetic videos
 encode to the same bytes every run, and on two or more cores each variant
 always trains and spots on one thread of its own).
@@ -39,7 +43,7 @@ SLICE = replace(QUICK, name="learning-test", width=64, height=36,
                 matches={"train": 3, "val": 1, "test": 1}, minutes={"train": 1.0, "val": 0.5, "test": 1.5},
                 incidents={"foul": 1.0}, clip_len=16, batch_size=8, epochs=2, epoch_frames=5120, lr=3e-3,
                 foreground=0.75)
-MARGIN = 0.10  # see the module docstring for the five measured margins
+MARGIN = 0.05  # see the module docstring: five measured margins, and 0 with the entity path broken
 
 
 @pytest.fixture(scope="module")
