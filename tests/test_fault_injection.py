@@ -187,6 +187,25 @@ def test_sigkill_at_every_publication_point_resumes_to_the_same_last_and_best(ti
     assert leftovers == sorted(p.name for p in (reference / "checkpoints").iterdir())
 
 
+def test_a_resume_logs_the_step_rows_an_uninterrupted_run_logs(tiny, tmp_path: Path) -> None:
+    """A mid-epoch checkpoint inside an open log interval: the row logged after
+    the resume covers the steps before the checkpoint too (it once covered only
+    the steps after the resume)."""
+    options = dict(epochs=2, checkpoint_every=2, log_every=5)  # 3 steps an epoch: rows at 3, 5, 6; last at 4
+    reference = tmp_path / "whole"
+    train(tiny_config(tiny, reference, **options))
+    run = tmp_path / "killed"
+    config = tiny_config(tiny, run, **options)
+    run_killed(config, run, kill_after_step(5))
+    assert load_state(resolve(run / "checkpoints", "last"))["progress"]["interval_steps"] == 1  # step 4
+    train(config, resume=True)
+    for log in ("steps.csv", "metrics.csv"):
+        columns = ["step", "epoch", "loss"] if log == "steps.csv" else ["epoch", "step", "train_loss"]
+        rows = [[[r[c] for c in columns] for r in csv.DictReader(open(folder / log))] for folder in (run, reference)]
+        assert rows[0] == rows[1], log
+    assert [r[0] for r in rows[0]] == ["1", "2"]  # metrics.csv: both epochs, once
+
+
 # --- damaged artefacts ------------------------------------------------------------------------------
 
 
@@ -228,6 +247,31 @@ def test_damaged_training_state_is_refused_naming_the_file(copy_run: Path, capsy
     rewrite(state, state.read_bytes()[: state.stat().st_size // 2])  # truncated
     code = main(["train", "--resume", str(copy_run)])
     one_line(capsys, code, 1, str(state), "training state")
+
+
+def test_an_edited_training_state_is_refused(copy_run: Path, capsys) -> None:
+    """The JSON half of the state is under the checksum too: a step moved from
+    4 to 1000 once resumed at learning rate 0 and exited 0."""
+    last = resolve(copy_run / "checkpoints", "last")
+    path = last / "training_state.json"
+    text = path.read_text()
+    step = load_state(last)["progress"]["step"]
+    edited = text.replace(f'["step", {step}]', '["step", 1000]')
+    assert edited != text
+    rewrite(path, edited)
+    code = main(["train", "--resume", str(copy_run)])
+    one_line(capsys, code, 1, str(path), "damaged training state", "checksum")
+    assert resolve(copy_run / "checkpoints", "last") == last  # nothing trained, nothing removed
+
+
+@pytest.mark.parametrize("section", ["train", "infer"])
+def test_a_saved_config_missing_a_section_is_refused(copy_run: Path, capsys, section: str) -> None:
+    path = copy_run / "config.yaml"
+    text = path.read_text()
+    rewrite(path, text[: text.index(f"\n{section}:") + 1])  # cut before the section, as a torn copy would be
+    code = main(["train", "--resume", str(copy_run)])
+    one_line(capsys, code, 1, str(path), f"no {section}", "restore the file")
+    assert path.read_text() == text[: text.index(f"\n{section}:") + 1]  # left as it was, for the user to see
 
 
 def test_damaged_entity_store_is_refused_naming_the_file(tiny, whole, tmp_path: Path, capsys) -> None:

@@ -29,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from uglspot.engine.config import load_run_config
     from uglspot.engine.preflight import set_keys
-    from uglspot.engine.train import train
+    from uglspot.engine.train import check_saved_config, train
     from uglspot.errors import UserError
 
     overrides = list(args.overrides)
@@ -39,6 +39,8 @@ def run(args: argparse.Namespace) -> int:
         config_path = args.config or args.resume / "config.yaml"
         if not Path(config_path).is_file():
             raise UserError(f"{config_path}: not found; is {args.resume} a run directory of `uglspot train`?")
+        if args.config is None:
+            check_saved_config(config_path)
         overrides.append(f"out={args.resume.resolve()}")
     elif args.config is None:
         raise UserError("give a CONFIG.yaml (see configs/), or --resume RUN_DIR")

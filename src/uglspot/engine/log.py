@@ -86,16 +86,22 @@ class StepMeter:
     """Losses and timing of an epoch and of the current log interval, kept
     on the device so the loop syncs with the host once per logged step."""
 
-    def __init__(self, device: torch.device, epoch_loss: float):
+    def __init__(self, device: torch.device, epoch_loss: float, interval_loss: float = 0.0,
+                 interval_good: int = 0, interval_steps: int = 0):
+        """``epoch_loss`` and the ``interval_*`` counts: what a resumed run had
+        accumulated before its checkpoint (0 at an epoch's start)."""
         self.device = device
         self.step_loss = torch.zeros((), device=device)  # of the micro-batches of this step
         self.epoch_loss = torch.tensor(epoch_loss, device=device)
         self.started = time.perf_counter()
         self.epoch_steps = 0
         self._reset_interval()
+        self.interval_loss = torch.tensor(interval_loss, device=device)
+        self.interval_good, self.interval_steps = interval_good, interval_steps
 
     def _reset_interval(self) -> None:
         self.interval_loss, self.interval_good, self.interval_steps = torch.zeros((), device=self.device), 0, 0
+        self.timed_steps = 0  # steps of the interval taken by this process (the rate's numerator)
         self.interval_start = time.perf_counter()
 
     def end_step(self, finite: bool) -> None:
@@ -106,12 +112,17 @@ class StepMeter:
             self.interval_good += 1
         self.step_loss = torch.zeros((), device=self.device)
         self.interval_steps += 1
+        self.timed_steps += 1
         self.epoch_steps += 1
+
+    def open_interval(self) -> tuple[float, int, int]:
+        """(loss sum, finite steps, steps) of the interval not logged yet."""
+        return float(self.interval_loss), self.interval_good, self.interval_steps
 
     def interval(self, frames_per_step: int) -> tuple[float, float]:
         """(mean finite loss, frames per second) since the last call."""
         seconds = time.perf_counter() - self.interval_start
-        fps = self.interval_steps * frames_per_step / max(seconds, 1e-9)
+        fps = self.timed_steps * frames_per_step / max(seconds, 1e-9)
         loss = (self.interval_loss / self.interval_good).item() if self.interval_good else math.nan
         self._reset_interval()
         return loss, fps

@@ -22,6 +22,8 @@ directories of that form inside ``checkpoints/``: the ones the run made.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import shutil
 from pathlib import Path
@@ -34,6 +36,7 @@ from uglspot.io import load_tensors, read_json, save_tensors, write_json_atomic
 
 STATE_TENSORS = "training_state.safetensors"
 STATE_JSON = "training_state.json"
+SKELETON_DIGEST = "uglspot_state_json_sha256"  # metadata key of the tensors file
 POINTERS = ("last", "best")
 TRAINING_STATE_KEYS = {"optimizer": dict, "scaler": dict, "progress": dict, "rng": list, "world_size": int}
 _CHECKPOINT_DIR = re.compile(r"^(last|best)-e\d{4,}-s\d{8,}$")
@@ -88,8 +91,15 @@ def save_state(state: dict[str, Any], directory: str | Path) -> None:
     """Write ``state`` into ``directory`` as safetensors + JSON (atomic per file)."""
     directory = Path(directory)
     tensors, skeleton = flatten_state(state)
-    save_tensors(tensors, directory / STATE_TENSORS)
+    save_tensors(tensors, directory / STATE_TENSORS, {SKELETON_DIGEST: skeleton_digest(skeleton)})
     write_json_atomic(directory / STATE_JSON, skeleton, indent=None)
+
+
+def skeleton_digest(skeleton: Any) -> str:
+    """sha256 of the skeleton's canonical JSON: kept in the tensors file, so an
+    edited ``training_state.json`` (a step, a learning-rate count) is refused."""
+    text = json.dumps(skeleton, sort_keys=True, separators=(",", ":"), allow_nan=True)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def load_state(directory: str | Path, required: dict[str, type] | None = None) -> dict[str, Any]:
@@ -101,8 +111,12 @@ def load_state(directory: str | Path, required: dict[str, type] | None = None) -
                         "resume needs a checkpoint written by `uglspot train`")
     remedy = ("this checkpoint cannot be resumed: restore the file, or start the run again in another --out "
               "(the best checkpoint's weights are still usable)")
-    tensors, _ = load_tensors(directory / STATE_TENSORS, "training state", remedy)
+    tensors, metadata = load_tensors(directory / STATE_TENSORS, "training state", remedy)
     skeleton = read_json(directory / STATE_JSON)
+    expected = metadata.get(SKELETON_DIGEST)  # states from before the checksum have none
+    if expected is not None and skeleton_digest(skeleton) != expected:
+        raise UserError(f"{directory / STATE_JSON}: damaged training state (it differs from what training wrote: "
+                        f"its checksum in {STATE_TENSORS} does not match); {remedy}")
     try:
         state = unflatten_state(skeleton, tensors)
     except (KeyError, TypeError, ValueError, IndexError) as exc:

@@ -55,6 +55,11 @@ class Progress:
     bad_total: int = 0
     epoch_loss: float = 0.0  # sum of this epoch's finite step losses
     epoch_good: int = 0  # and their number
+    # The log interval still open at a mid-epoch checkpoint (the steps since the last steps.csv row),
+    # so that a resumed run logs the row it would have logged without the kill.
+    interval_loss: float = 0.0
+    interval_good: int = 0
+    interval_steps: int = 0
     best: float | None = None  # best validation metric so far
     best_epoch: int | None = None
 
@@ -229,7 +234,8 @@ def train_epoch(run: Run, epoch: int, hooks: Sequence[Hook]) -> tuple[int, float
     mean, std = tuple(run.model.config.pixel_mean), tuple(run.model.config.pixel_std)
     autocast = ((lambda: torch.autocast(run.device.type, dtype=run.amp_dtype)) if run.amp_dtype
                 else contextlib.nullcontext)
-    meter = StepMeter(run.device, progress.epoch_loss)
+    meter = StepMeter(run.device, progress.epoch_loss, progress.interval_loss, progress.interval_good,
+                      progress.interval_steps)
     bar = progress_bar(f"train {config.model.name} epoch {epoch + 1}/{config.train.epochs}", run.steps_per_epoch,
                        "step", initial=progress.batch // accumulate, disable=not run.dist.is_main)
     run.model.train()
@@ -300,6 +306,7 @@ def end_step(run: Run, meter: StepMeter, lr: float, bar: Any, hooks: Sequence[Ho
         run.log.step(progress.step, progress.epoch + 1, loss, lr, fps)
     if cfg.checkpoint_every and progress.step % cfg.checkpoint_every == 0 and not epoch_done:
         progress.epoch_loss = float(meter.epoch_loss)
+        progress.interval_loss, progress.interval_good, progress.interval_steps = meter.open_interval()
         checkpoint_last(run)
     for hook in hooks:
         hook(progress)
@@ -319,6 +326,7 @@ def end_epoch(run: Run, epoch: int, frames_per_s: float, seconds: float, hooks: 
                    "lr": run.optimizer.param_groups[0]["lr"], "bad_steps": progress.bad_total,
                    "val_metric": val_metric, "train_frames_per_s": frames_per_s, "seconds": seconds})
     progress.epoch, progress.batch, progress.epoch_loss, progress.epoch_good = epoch + 1, 0, 0.0, 0
+    progress.interval_loss, progress.interval_good, progress.interval_steps = 0.0, 0, 0
     # best before last: the best score is recorded (in last's progress) only once its weights are
     # published, so a kill between the two resumes from the previous last and redoes this epoch
     if run.dist.is_main and (improved or (not splits.val and epoch + 1 == cfg.epochs)):
@@ -326,6 +334,24 @@ def end_epoch(run: Run, epoch: int, frames_per_s: float, seconds: float, hooks: 
     checkpoint_last(run)
     for hook in hooks:
         hook(progress)
+
+
+def check_saved_config(path: Path) -> None:
+    """A run's ``config.yaml`` is written whole by training; one missing a
+    section (cut short, edited) would resume with that section's defaults
+    (50 epochs, another learning rate) without a word, so it is refused."""
+    from dataclasses import fields
+
+    from uglspot.config import load_yaml
+
+    if not path.is_file():
+        return  # resume itself says that the run has no checkpoint
+    saved = load_yaml(path)
+    missing = [f.name for f in fields(RunConfig) if f.name not in saved]
+    if missing:
+        raise UserError(f"{path}: the run's saved config has no {', '.join(missing)} section(s), so resuming would "
+                        "use their defaults; restore the file (the run wrote it whole), or resume with the "
+                        "config it was started with: uglspot train CONFIG --resume RUN")
 
 
 def validate(run: Run) -> float:
