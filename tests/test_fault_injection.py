@@ -300,6 +300,7 @@ def frame_cache(tiny, tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.parametrize("damage, file, words", [
     ("truncate", "index.npy", "frame cache index"),
     ("flip", "index.npy", "frame cache index"),
+    ("flip", "crc32.npy", "frame cache checksums"),
     ("truncate", "frames.bin", "damaged frame cache"),
     ("garble", "meta.json", "frame cache metadata"),
     ("empty-object", "meta.json", "frame cache metadata"),

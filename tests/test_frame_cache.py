@@ -44,6 +44,43 @@ def test_cache_gives_the_same_frames_as_the_decoder(tmp_path, video, fmt) -> Non
                 assert not clip[k].any()
 
 
+@pytest.mark.parametrize("fmt", ["jpeg", "raw"])
+def test_a_flipped_bit_in_frames_bin_stops_the_read_naming_the_frame(tmp_path, video, fmt) -> None:
+    """JPEG decoders only warn on corrupt data and decode another picture: a
+    flipped bit once changed predict's output with exit 0."""
+    build_cache(video, tmp_path, "match", CacheSettings(fps=25, size=24, format=fmt))
+    frames_bin = tmp_path / "match" / "frames.bin"
+    if fmt == "jpeg":
+        offsets = np.load(tmp_path / "match" / "index.npy")
+        where = int(offsets[17] + offsets[18]) // 2  # inside frame 17's JPEG
+    else:
+        where = 17 * 3 * 24 * 32 + 100
+    data = bytearray(frames_bin.read_bytes())
+    data[where] ^= 0x04
+    frames_bin.write_bytes(bytes(data))
+    cache = FrameCache(tmp_path)
+    assert cache.read("match", 0, 17).shape[0] == 17  # the frames before it still read
+    assert cache.read("match", 18, 10).shape[0] == 10  # and the ones after it
+    for start, count in [(10, 8), (17, 1)]:
+        with pytest.raises(UserError, match=r"frames\.bin: damaged frame cache \(frame 17 of match .*CRC-32"):
+            cache.read("match", start, count)
+    with pytest.raises(UserError, match="frame 17 of match"):
+        cache.verify("match")
+    data[where] ^= 0x04  # restored: the whole video checks
+    frames_bin.write_bytes(bytes(data))
+    FrameCache(tmp_path).verify("match")
+
+
+def test_a_cache_without_crcs_is_read_as_it_is(tmp_path, video) -> None:
+    build_cache(video, tmp_path, "match", CacheSettings(fps=25, size=24))
+    meta_path = tmp_path / "match" / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    del meta["crc32_sha256"]  # as written before the CRCs
+    meta_path.write_text(json.dumps(meta))
+    (tmp_path / "match" / "crc32.npy").unlink()
+    FrameCache(tmp_path).verify("match")
+
+
 def test_a_clip_reads_only_its_own_bytes(tmp_path, video, monkeypatch) -> None:
     build_cache(video, tmp_path, "match", CacheSettings(fps=25, size=24))
     cache = FrameCache(tmp_path)

@@ -5,9 +5,15 @@ Layout of a cache directory (one folder per video, named ``safe_name(id)``)::
     DIR/<video>/frames.bin   JPEG images back to back ("jpeg"), or raw uint8
                              (T, 3, H, W) in C order ("raw")
     DIR/<video>/index.npy    int64 (T + 1,) byte offsets of each JPEG in frames.bin
+    DIR/<video>/crc32.npy    uint32 (T,) CRC-32 of each frame's bytes, checked at every read
     DIR/<video>/meta.json    what made it; written last, so its presence means done;
-                             holds the size of frames.bin and the sha256 of index.npy,
-                             checked when the video is opened
+                             holds the size of frames.bin and the sha256 of index.npy
+                             and crc32.npy, checked when the video is opened
+
+A flipped bit in frames.bin therefore stops the read that meets it, naming the
+video and the frame (a JPEG decoder would only warn, and decode another image);
+``FrameCache.verify`` checks every frame of a video at once. Caches written
+before the CRCs have no crc32.npy and are read as they are.
 
 Why JPEG in one file: a raw uint8 frame of 398x224 is 267 KB, so one 45-minute
 half at 25 fps would be 18 GB; at quality 90 the same frame is ~10-25 KB
@@ -25,6 +31,7 @@ from __future__ import annotations
 
 import json
 import os
+import zlib
 import re
 import warnings
 from dataclasses import asdict, dataclass
@@ -98,16 +105,16 @@ class FrameCache:
             if meta["format"] == "raw":
                 data = np.memmap(ours / "frames.bin", dtype=np.uint8, mode="r",
                                  shape=(count, 3, height, width)) if count else None
-                return ("raw", data, None, count, (height, width))
+                return ("raw", data, None, count, (height, width), _load_crcs(ours, meta))
             offsets = np.load(ours / "index.npy", mmap_mode="r", allow_pickle=False)
             data = np.memmap(ours / "frames.bin", dtype=np.uint8, mode="r") if count else None
-            return ("jpeg", data, offsets, count, (height, width))
+            return ("jpeg", data, offsets, count, (height, width), _load_crcs(ours, meta))
         folder = inside(self.directory, video_id)
         if folder.is_dir():
             names = sorted(n for n in os.listdir(folder) if _E2E_FRAME.match(n))
             if names and names[0] == "000000.jpg":
                 first = _decode_jpegs([_read_bytes(folder / names[0])])[0]
-                return ("folder", folder, None, len(names), tuple(first.shape[1:]))
+                return ("folder", folder, None, len(names), tuple(first.shape[1:]), None)
         raise UserError(f"{video_id}: no cached frames in {self.directory} (looked for "
                         f"{meta_path} and {folder}/000000.jpg); run `uglspot frames` on the video first")
 
@@ -130,7 +137,7 @@ class FrameCache:
     def read(self, video_id: str, start: int, count: int) -> torch.Tensor:
         """Frames ``start .. start+count-1`` as uint8 (count, 3, H, W); frames
         outside the video are zeros."""
-        kind, data, offsets, total, (height, width) = self._entry(video_id)
+        kind, data, offsets, total, (height, width), crcs = self._entry(video_id)
         # numpy does the copies: torch's multi-threaded small copies stall on a busy machine
         out = np.zeros((count, 3, height, width), dtype=np.uint8)
         lo, hi = max(start, 0), min(start + count, total)
@@ -138,12 +145,16 @@ class FrameCache:
             return torch.from_numpy(out)
         if kind == "raw":
             out[lo - start:hi - start] = data[lo:hi]
+            if crcs is not None:
+                self._check_crcs(video_id, lo, [out[k] for k in range(lo - start, hi - start)], crcs)
             return torch.from_numpy(out)
         if kind == "jpeg":
             bounds = np.asarray(offsets[lo:hi + 1], dtype=np.int64)
             chunk = torch.from_numpy(np.array(data[bounds[0]:bounds[-1]]))  # one contiguous read
             rel = (bounds - bounds[0]).tolist()
             blobs = [chunk[rel[k]:rel[k + 1]] for k in range(hi - lo)]
+            if crcs is not None:
+                self._check_crcs(video_id, lo, [b.numpy() for b in blobs], crcs)
         else:
             blobs = [_read_bytes(data / f"{i:06d}.jpg") for i in range(lo, hi)]
         for k, image in enumerate(_decode_jpegs(blobs)):
@@ -151,7 +162,39 @@ class FrameCache:
         return torch.from_numpy(out)
 
 
+    def _check_crcs(self, video_id: str, first: int, frames: list[np.ndarray], crcs: np.ndarray) -> None:
+        for k, frame in enumerate(frames):
+            if zlib.crc32(frame) != int(crcs[first + k]):
+                frames_bin = self.directory / safe_name(video_id) / "frames.bin"
+                raise UserError(f"{frames_bin}: damaged frame cache (frame {first + k} of {video_id} is not what "
+                                f"was written: its CRC-32 differs); {_REBUILD}")
+
+    def verify(self, video_id: str, chunk: int = 256) -> None:
+        """Read and check every frame of a cached video (its CRC-32s, or that
+        it decodes for a cache without them); a damaged one raises UserError
+        naming the frame."""
+        total = self.num_frames(video_id)
+        for start in range(0, total, chunk):
+            self.read(video_id, start, min(chunk, total - start))
+
+
 _REBUILD = "delete that folder and run `uglspot frames` on the video again"
+
+
+def _load_crcs(folder: Path, meta: dict) -> np.ndarray | None:
+    """The per-frame CRC-32s (checked against meta.json), or None for a cache written before them."""
+    recorded = meta.get("crc32_sha256")
+    if recorded is None:
+        return None
+    path = folder / "crc32.npy"
+    if not path.is_file() or file_digest(path) != recorded:
+        problem = "missing" if not path.is_file() else "its sha256 differs from meta.json"
+        raise UserError(f"{path}: damaged frame cache checksums ({problem}); {_REBUILD}")
+    crcs = np.load(path, allow_pickle=False)
+    if crcs.dtype != np.uint32 or crcs.shape != (meta["num_frames"],):
+        raise UserError(f"{path}: damaged frame cache checksums (shape {crcs.shape}, {crcs.dtype}; expected "
+                        f"({meta['num_frames']},) uint32); {_REBUILD}")
+    return crcs
 _META_KEYS = {"video": str, "format": str, "width": int, "height": int, "num_frames": int}
 
 
@@ -235,17 +278,22 @@ def build_cache(source: str | Path, out_dir: str | Path, video_id: str, settings
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "meta.json").unlink(missing_ok=True)  # mark not done before touching the data
     offsets = [0]
+    crcs: list[int] = []
     written = 0
     damage: DecodeError | None = None
     with atomic_path(folder / "frames.bin") as tmp, open(tmp, "wb") as handle:
         try:
             for _, batch in reader.iter_batches(batch_size=batch_size):
                 if settings.format == "raw":
-                    handle.write(batch.numpy().tobytes())
+                    frames = batch.numpy()
+                    handle.write(frames.tobytes())
+                    crcs.extend(zlib.crc32(np.ascontiguousarray(frame)) for frame in frames)
                 else:
                     for blob in _encode_jpegs(list(batch), settings.quality):
-                        handle.write(blob.numpy().tobytes())
+                        data = blob.numpy()
+                        handle.write(data.tobytes())
                         offsets.append(offsets[-1] + blob.numel())
+                        crcs.append(zlib.crc32(data))
                 written += len(batch)
                 if progress:
                     progress(len(batch))
@@ -255,6 +303,8 @@ def build_cache(source: str | Path, out_dir: str | Path, video_id: str, settings
     if settings.format == "jpeg":
         with atomic_path(folder / "index.npy") as tmp, open(tmp, "wb") as handle:
             np.save(handle, np.asarray(offsets, dtype=np.int64), allow_pickle=False)
+    with atomic_path(folder / "crc32.npy") as tmp, open(tmp, "wb") as handle:
+        np.save(handle, np.asarray(crcs, dtype=np.uint32), allow_pickle=False)
     stat = source.stat()
     meta = {
         "version": CACHE_VERSION, "video": video_id, "source": str(source),
@@ -264,6 +314,7 @@ def build_cache(source: str | Path, out_dir: str | Path, video_id: str, settings
         "width": reader.width, "height": reader.height, "num_frames": written,
         "bytes": (folder / "frames.bin").stat().st_size,
         "index_sha256": file_digest(folder / "index.npy") if settings.format == "jpeg" else None,
+        "crc32_sha256": file_digest(folder / "crc32.npy"),
         "complete": damage is None, "damage": None if damage is None else str(damage),
     }
     write_json_atomic(folder / "meta.json", meta)
