@@ -375,6 +375,40 @@ def test_a_label_id_cannot_name_a_video_outside_data_videos(tiny, tmp_path: Path
     one_line(capsys, code, 1, repr(escape), "inside")
 
 
+def test_frames_never_writes_through_a_link_in_a_videos_place(tiny, tmp_path: Path, capsys) -> None:
+    """A symlink at OUT/<video> once made `frames` write frames.bin, index.npy and
+    meta.json into the link's target, replacing its meta.json."""
+    keep = tmp_path / "elsewhere"
+    keep.mkdir()
+    (keep / "meta.json").write_text("the user's own file")
+    out = tmp_path / "frames"
+    out.mkdir()
+    first, second = (tiny.splits["train"][i].video for i in (0, 1))
+    (out / first).symlink_to(keep, target_is_directory=True)
+    code = main(["frames", *(str(tiny.videos / f"{v}.mp4") for v in (first, second)), "--out", str(out),
+                 "--height", "32"])
+    err = capsys.readouterr().err
+    assert code == 1 and "symbolic link" in err and str(out / first) in err and "Traceback" not in err, err
+    assert sorted(p.name for p in keep.iterdir()) == ["meta.json"]
+    assert (keep / "meta.json").read_text() == "the user's own file"
+    assert (out / second / "meta.json").is_file()  # the other video went on
+
+
+def test_a_link_in_a_checkpoints_place_is_one_line(tiny, tmp_path: Path, capsys) -> None:
+    """It once ended in `internal error: OSError: Cannot call rmtree on a symbolic link`."""
+    keep = tmp_path / "elsewhere"
+    keep.mkdir()
+    (keep / "notes.txt").write_text("kept")
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "last-e0000-s00000002").symlink_to(keep, target_is_directory=True)
+    config_path = tmp_path / "config.yaml"
+    config_path.write_text(dump_yaml(tiny_config(tiny, run, epochs=1, checkpoint_every=2)))
+    code = main(["train", str(config_path)])
+    one_line(capsys, code, 1, str(run / "checkpoints" / "last-e0000-s00000002"), "symbolic link")
+    assert sorted(p.name for p in keep.iterdir()) == ["notes.txt"]
+
+
 def test_report_skips_an_absolute_video_id_and_says_so(tiny, tmp_path: Path) -> None:
     from uglspot.report.html import build_report
     from uglspot.report.inputs import load_inputs

@@ -36,6 +36,21 @@ def read_json(path: str | Path) -> Any:
         ) from None
 
 
+def own_folder(path: str | Path) -> Path:
+    """Create (or reuse) a folder uglspot writes into below an output folder
+    (one per video, one per checkpoint), refusing a symbolic link in its
+    place: files written there would land in the link's target, replacing
+    what the user keeps there. The output folder given may itself be a link."""
+    path = Path(path)
+    if path.is_symlink():
+        raise UserError(f"{path}: is a symbolic link (to {os.readlink(path)}); uglspot writes into folders of its "
+                        "own and never through a link: remove the link, or choose another output folder")
+    path.mkdir(parents=True, exist_ok=True)
+    if not path.is_dir():
+        raise UserError(f"{path}: is not a folder; move it away or choose another output folder")
+    return path
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success fsync it and rename it

@@ -42,7 +42,7 @@ import numpy as np
 import torch
 
 from uglspot.errors import UserError, brief
-from uglspot.io import atomic_path, file_digest, inside, safe_name, write_json_atomic
+from uglspot.io import atomic_path, file_digest, inside, own_folder, safe_name, write_json_atomic
 
 CACHE_VERSION = 1
 Format = Literal["jpeg", "raw"]
@@ -275,7 +275,7 @@ def build_cache(source: str | Path, out_dir: str | Path, video_id: str, settings
     source = Path(source)
     folder = Path(out_dir) / safe_name(video_id)
     reader = VideoReader(source, fps=settings.fps, size=settings.size)
-    folder.mkdir(parents=True, exist_ok=True)
+    own_folder(folder)
     (folder / "meta.json").unlink(missing_ok=True)  # mark not done before touching the data
     offsets = [0]
     crcs: list[int] = []

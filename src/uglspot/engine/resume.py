@@ -19,6 +19,7 @@ from uglspot.engine.state import (
     TRAINING_STATE_KEYS, checkpoint_dir_name, load_state, publish, resolve, save_state,
 )
 from uglspot.errors import UserError
+from uglspot.io import own_folder
 
 if TYPE_CHECKING:
     from uglspot.engine.train import Run
@@ -43,8 +44,10 @@ def save_checkpoint(run: Path, name: str, model: torch.nn.Module, progress: Any,
     """Write a complete checkpoint directory, then publish it as ``name``."""
     from uglspot.engine.checkpoint import save_model
 
-    checkpoints = run / "checkpoints"
+    checkpoints = own_folder(run / "checkpoints")
     directory = checkpoints / checkpoint_dir_name(name, progress.epoch, progress.step)
+    if directory.is_symlink():
+        own_folder(directory)  # refused, naming the link
     if directory.exists() and directory != resolve(checkpoints, name, missing_ok=True):
         import shutil
 
