@@ -65,8 +65,8 @@ class ConstantSpotter(torch.nn.Module):
         self.scale = torch.nn.Parameter(torch.ones(()))
         self.config = SimpleNamespace(pixel_mean=(0.0, 0.0, 0.0), pixel_std=(1 / 255,) * 3)  # normalised = raw value
 
-    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(logits, -1)
+    def scores(self, output: SimpleNamespace) -> torch.Tensor:  # what inference reads of a spotter's output
+        return torch.softmax(output.logits.float(), -1)
 
     def forward(self, frames: torch.Tensor, entities: object) -> SimpleNamespace:
         """frames (B, T, 3, H, W) → logits (B, T, 2)."""

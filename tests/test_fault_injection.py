@@ -274,6 +274,23 @@ def test_a_saved_config_missing_a_section_is_refused(copy_run: Path, capsys, sec
     assert path.read_text() == text[: text.index(f"\n{section}:") + 1]  # left as it was, for the user to see
 
 
+@pytest.mark.parametrize("command", ["spot", "resume"])
+def test_a_pointer_whose_folder_is_gone_is_the_same_error_everywhere(tiny, copy_run: Path, tmp_path: Path,
+                                                                     capsys, command: str) -> None:
+    """`spot` once fell back to `last` without a word when `best` was gone, while
+    resume called the same run damaged."""
+    name = "best" if command == "spot" else "last"
+    gone = resolve(copy_run / "checkpoints", name)
+    shutil.rmtree(gone)
+    if command == "spot":
+        video = tiny.videos / f"{tiny.splits['test'][0].video}.mp4"
+        code = main(["spot", str(video), "--model", str(copy_run), "--entities", str(tiny.entities),
+                     "--out", str(tmp_path / "out"), "--device", "cpu"])
+    else:
+        code = main(["train", "--resume", str(copy_run)])
+    one_line(capsys, code, 1, f"{name}.json: points at {gone.name}, which is missing", "delete")
+
+
 def test_damaged_entity_store_is_refused_naming_the_file(tiny, whole, tmp_path: Path, capsys) -> None:
     from uglspot.entities.store import store_path as entity_store_path
 

@@ -254,9 +254,8 @@ def model_directory(path: str | Path) -> Path:
         return path
     checkpoints = path / "checkpoints"
     for name in ("best", "last"):
-        found = resolve(checkpoints, name, missing_ok=True)
-        if found is not None:
-            return found
+        if (checkpoints / f"{name}.json").is_file():  # a pointer whose folder is gone is an error, not a fallback
+            return resolve(checkpoints, name)
     raise UserError(f"{path}: neither a model directory (config.json + model.safetensors) nor a run directory "
                     "with checkpoints; pass the run directory of `uglspot train` or one of its checkpoints")
 

@@ -169,7 +169,8 @@ def resolve(checkpoints: Path, name: str, missing_ok: bool = False) -> Path | No
     if not target.is_dir():
         if missing_ok:
             return None
-        raise UserError(f"{pointer}: points at {target.name}, which is missing; the run directory is damaged")
+        raise UserError(f"{pointer}: points at {target.name}, which is missing; the run directory is damaged: "
+                        f"restore that folder, or delete {pointer.name} to use the other checkpoint")
     return target
 
 
