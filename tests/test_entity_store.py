@@ -107,6 +107,27 @@ def test_header_records_what_made_it(tmp_path) -> None:
     assert header["key"]["source_bytes"] == 1234 and header["made_by"].startswith("uglspot ")
 
 
+def test_an_edited_header_is_refused_at_open(tmp_path) -> None:
+    """The header is under the checksum too: a store's fps edited from 2 to 4
+    once passed, and its detections were then read at the wrong frames."""
+    import json
+
+    from safetensors import safe_open
+    from safetensors.numpy import save_file
+
+    path = EntityStore.write(tmp_path / "s.safetensors", KEY, 4, random_detections(4, None))
+    with safe_open(str(path), framework="numpy") as handle:
+        metadata = dict(handle.metadata())
+        tensors = {name: handle.get_tensor(name) for name in handle.keys()}
+    header = json.loads(metadata["uglspot_entity_store"])
+    header["key"]["fps"] = 4.0
+    metadata["uglspot_entity_store"] = json.dumps(header)  # every checksum entry kept as it was
+    save_file(tensors, str(path), metadata=metadata)
+    for read in (EntityStore.read_header, EntityStore.open, EntityStore.verify):
+        with pytest.raises(UserError, match="entity store is damaged .*header differs"):
+            read(path)
+
+
 def test_atomic_write_leaves_no_store_when_killed(tmp_path, monkeypatch) -> None:
     import safetensors.numpy
 

@@ -151,6 +151,22 @@ def inside(root: str | Path, relative: str, what: str = "video id") -> Path:
 # --- safetensors with a checksum ---------------------------------------------------------------
 
 DIGEST_KEY = "uglspot_sha256"
+METADATA_DIGEST_KEY = "uglspot_metadata_sha256"  # of the other metadata (a store's header, a state's checksum)
+
+
+def metadata_digest(metadata: Mapping[str, str]) -> str:
+    """sha256 of a file's string metadata, checksum entries left out."""
+    kept = {k: v for k, v in metadata.items() if k not in (DIGEST_KEY, METADATA_DIGEST_KEY)}
+    return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()
+
+
+def check_metadata(path: str | Path, metadata: Mapping[str, str], what: str, remedy: str) -> None:
+    """Refuse metadata that differs from what was written (cheap: no tensor is
+    read). Files written before this checksum have none and pass."""
+    expected = metadata.get(METADATA_DIGEST_KEY)
+    if expected is not None and metadata_digest(metadata) != expected:
+        raise UserError(f"{path}: {what} is damaged (its header differs from what was written: the checksum "
+                        f"does not match); {remedy}")
 
 
 def tensor_digest(tensors: Mapping[str, Any]) -> str:
@@ -180,6 +196,7 @@ def save_tensors(tensors: Mapping[str, Any], path: str | Path, metadata: Mapping
     """Write a safetensors file atomically with the checksum of its tensors in
     its metadata (torch tensors or numpy arrays, not mixed)."""
     meta = {**(metadata or {}), DIGEST_KEY: tensor_digest(tensors)}
+    meta[METADATA_DIGEST_KEY] = metadata_digest(meta)
     numpy = not any(hasattr(v, "detach") for v in tensors.values())
     if numpy:
         from safetensors.numpy import save_file
@@ -207,6 +224,7 @@ def load_tensors(path: str | Path, what: str, remedy: str, framework: str = "pt"
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         reason = brief(exc, 160) or type(exc).__name__
         raise UserError(f"{path}: unreadable {what} ({reason}); {remedy}") from None
+    check_metadata(path, metadata, what, remedy)
     expected = metadata.get(DIGEST_KEY)
     if expected is not None and tensor_digest(tensors) != expected:
         raise UserError(f"{path}: {what} is damaged (its checksum does not match its contents); {remedy}")

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from uglspot.errors import UserError
-from uglspot.io import load_tensors, save_tensors
+from uglspot.io import check_metadata, load_tensors, save_tensors
 
 STORE_VERSION = 1
 
@@ -179,6 +179,7 @@ class EntityStore:
                             "`uglspot detect` again") from None
         if "uglspot_entity_store" not in metadata:
             raise UserError(f"{path}: a safetensors file but not an uglspot entity store")
+        check_metadata(path, metadata, "entity store", "delete it and run `uglspot detect` again")
         try:
             header = json.loads(metadata["uglspot_entity_store"])
         except json.JSONDecodeError:
