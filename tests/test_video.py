@@ -105,6 +105,16 @@ def test_output_size_table(width, height, size, want) -> None:
     assert output_size(width, height, size) == want
 
 
+@pytest.mark.parametrize("fps, size, words", [
+    (1e12, None, "above 1000"), (float("nan"), None, "positive number"), (float("inf"), None, "positive number"),
+    (2, 100000, "larger than 8192"), (2, (9000, 100), "larger than 8192"),
+])
+def test_out_of_range_decoding_is_refused_before_any_work(videos, fps, size, words) -> None:
+    """`frames --fps 1e12` once ran on filling the disk; `--height 100000` ended in an internal error."""
+    with pytest.raises(UserError, match=words):
+        VideoReader(videos["25"], fps=fps, size=size)
+
+
 def test_rotated_video_is_returned_upright(tmp_path) -> None:
     path = write_index_video(tmp_path / "rot.mp4", 5, width=64, height=32, rotation=90)
     info = probe(path)

@@ -134,6 +134,12 @@ def _stream_duration(container: av.container.InputContainer, stream: av.video.st
     return None
 
 
+# Decoding limits: past them a typo (a height of 100000, an fps of 1e12) would fill the memory or
+# the disk before anything failed. 8K frames and 1000 fps (high-speed cameras) stay allowed.
+MAX_SIDE = 8192
+MAX_FPS = 1000.0
+
+
 def output_size(width: int, height: int, size: Size) -> tuple[int, int]:
     """``(width, height)`` of the output for a display size and a requested size."""
     if size is None:
@@ -141,11 +147,14 @@ def output_size(width: int, height: int, size: Size) -> tuple[int, int]:
     if isinstance(size, int):
         if size <= 0:
             raise UserError(f"target height must be positive, got {size}")
-        out_w = max(2, int(round(width * size / height / 2)) * 2)
-        return out_w, size
-    out_w, out_h = size
-    if out_w <= 0 or out_h <= 0:
-        raise UserError(f"target size must be positive, got {out_w}x{out_h}")
+        out_w, out_h = max(2, int(round(width * size / height / 2)) * 2), size
+    else:
+        out_w, out_h = size
+        if out_w <= 0 or out_h <= 0:
+            raise UserError(f"target size must be positive, got {out_w}x{out_h}")
+    if out_w > MAX_SIDE or out_h > MAX_SIDE:
+        raise UserError(f"target size {int(out_w)}x{int(out_h)} is larger than {MAX_SIDE} pixels on a side (the "
+                        f"video is {width}x{height}); ask for a smaller height")
     return int(out_w), int(out_h)
 
 
@@ -159,6 +168,9 @@ def probe(path: str | Path) -> VideoInfo:
 def _as_fraction(fps: float) -> Fraction:
     if not fps or fps <= 0 or not math.isfinite(fps):
         raise UserError(f"target fps must be a positive number, got {fps}")
+    if fps > MAX_FPS:
+        raise UserError(f"target fps {fps:g} is above {MAX_FPS:g}, the highest rate uglspot decodes to; "
+                        "ask for at most the video's own rate")
     return Fraction(fps).limit_denominator(1_000_000)
 
 
