@@ -1,12 +1,13 @@
-"""``uglspot report``: one self-contained HTML page about a run's predictions."""
+"""``uglspot report``: one self-contained HTML page about a run's predictions
+(``uglspot.app.report``)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from uglspot.app.report import write_report
 from uglspot.commands import non_negative_int
-from uglspot.errors import UserError
 
 ORDER = 60
 
@@ -44,23 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from uglspot.io import refuse_overwrite, write_text_atomic
-    from uglspot.report import build_report, load_inputs
-
-    out = args.out or args.run / "report.html"
-    if out.suffix.lower() not in (".html", ".htm"):
-        raise UserError(f"--out {out}: the report is an HTML file; give a name ending in .html")
-    inputs = load_inputs(args.run, truth=args.truth, classes=args.classes, videos=args.videos, title=args.title)
-    refuse_overwrite(out, *(p for p in (args.truth, args.classes) if p is not None))
-    from uglspot.progress import progress_bar
-
-    with progress_bar("report", 4 if inputs.truth is not None else 2, "part") as bar:
-        def progress(what: str) -> None:
-            bar.set_postfix_str(what)
-            bar.update(1)
-
-        document, _ = build_report(inputs, tolerances=args.tolerances, gallery_per_class=args.gallery_per_class,
-                                   max_timelines=args.max_timelines, progress=progress)
-    write_text_atomic(out, document)
+    out = write_report(args.run, args.out, args.truth, args.classes, args.videos, args.tolerances,
+                       args.gallery_per_class, args.max_timelines, args.title)
     print(f"wrote {out}")
     return 0
