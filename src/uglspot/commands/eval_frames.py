@@ -8,6 +8,7 @@ import argparse
 import json
 
 from uglspot.app.evaluate import evaluate_predictions
+from uglspot.commands import frame_tolerances
 from uglspot.errors import UserError
 
 EXAMPLES = """\
@@ -39,16 +40,11 @@ def register_eval(protocols: argparse._SubParsersAction) -> None:
 
 
 def parse_tolerances(text: str) -> tuple[int, ...]:
-    parts = [p.strip() for p in text.split(",")]
-    values = []
-    for part in parts:
-        if not (part.isascii() and part.isdigit()):
-            raise UserError(f"--tolerances {text!r}: {part!r} is not a non-negative whole number of frames; "
-                            "write e.g. 0,1,2,4")
-        values.append(int(part))
-    if len(set(values)) != len(values):
-        raise UserError(f"--tolerances {text!r}: a value is repeated; list each tolerance once")
-    return tuple(values)
+    """``--tolerances``, refused with exit 1 as the command's other input checks."""
+    try:
+        return frame_tolerances(text)
+    except argparse.ArgumentTypeError as exc:
+        raise UserError(f"--tolerances {text!r}: {exc}") from None
 
 
 def parse_window(text: str | None) -> int | None:

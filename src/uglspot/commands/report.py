@@ -7,19 +7,9 @@ import argparse
 from pathlib import Path
 
 from uglspot.app.report import write_report
-from uglspot.commands import non_negative_int
+from uglspot.commands import frame_tolerances, non_negative_int
 
 ORDER = 60
-
-
-def _tolerances(text: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated frame counts, e.g. 1,2; got {text!r}") from None
-    if not values or any(v < 0 for v in values):
-        raise argparse.ArgumentTypeError(f"expected non-negative frame counts, got {text!r}")
-    return values
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--truth", type=Path, default=None, help="ground truth, E2E-Spot {split}.json")
     parser.add_argument("--classes", type=Path, default=None, help="class.txt (default: beside --truth)")
     parser.add_argument("--videos", type=Path, default=None, help="folder with the videos (for the gallery)")
-    parser.add_argument("--tolerances", type=_tolerances, default=(1, 2), help="frame tolerances (default 1,2)")
+    parser.add_argument("--tolerances", type=frame_tolerances, default=(1, 2), help="frame tolerances (default 1,2)")
     parser.add_argument("--gallery-per-class", type=non_negative_int, default=2,
                         help="top-scoring events per class and variant in the gallery (default 2)")
     parser.add_argument("--max-timelines", type=non_negative_int, default=6, help="videos with a timeline (default 6)")
