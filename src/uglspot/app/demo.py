@@ -202,6 +202,8 @@ CARD_CLASSES = ("Yellow card", "Red card")
 def summary_table(classes: list[str], results: dict[str, Any], counts: dict[str, int]) -> str:
     """AP (%) per class at each tolerance, variants side by side (with the
     difference, second minus first, when there are two), and the mean."""
+    from uglspot.report.ap_table import ap_rows
+
     variants = list(results)
     diff = len(variants) == 2
     columns = [f"{v} δ={t}" for t in TOLERANCES for v in variants]
@@ -210,18 +212,15 @@ def summary_table(classes: list[str], results: dict[str, Any], counts: dict[str,
     head = f"{'class':<14}{'events':>7}" + "".join(f"{c:>18}" for c in columns)
     lines = [head, "-" * len(head)]
 
-    def cells(values: list[float | None]) -> str:
-        if diff:
-            values = values + [None if None in values else values[1] - values[0]]
-        return "".join(f"{'–' if v is None else f'{100 * v:+.1f}' if diff and i == 2 else f'{100 * v:.1f}':>18}"
-                       for i, v in enumerate(values))
+    def cells(values: tuple[float | None, ...], delta: float | None) -> str:
+        text = "".join(f"{'–' if v is None else f'{100 * v:.1f}':>18}" for v in values)
+        return text + (f"{'–' if delta is None else f'{100 * delta:+.1f}':>18}" if diff else "")
 
-    for label in classes:
-        lines.append(f"{label:<14}{counts.get(label, 0):>7}"
-                     + "".join(cells([results[v].per_class[t].get(label) for v in variants]) for t in TOLERANCES))
+    *per_class, mean = ap_rows(results, classes, counts, TOLERANCES)
+    for row in per_class:
+        lines.append(f"{row.label:<14}{row.events:>7}" + "".join(cells(row.values[t], row.deltas[t]) for t in TOLERANCES))
     lines.append("-" * len(head))
-    lines.append(f"{'mAP':<14}{sum(counts.values()):>7}"
-                 + "".join(cells([results[v].map[t] for v in variants]) for t in TOLERANCES))
+    lines.append(f"{mean.label:<14}{mean.events:>7}" + "".join(cells(mean.values[t], mean.deltas[t]) for t in TOLERANCES))
     return "\n".join(lines)
 
 
