@@ -11,24 +11,6 @@ if TYPE_CHECKING:
     from uglspot.engine.infer import SpotResult
 
 
-def runnable_detectors() -> tuple[str, ...]:
-    """The detectors ``spot --detector`` can run on new videos (glip-import only converts files)."""
-    from uglspot.entities.detectors import DETECTOR_NAMES
-
-    return tuple(name for name in DETECTOR_NAMES if name != "glip-import")
-
-
-def settings_fps(settings: Any) -> str:
-    """The model's frame rate as ``uglspot detect --fps`` takes it."""
-    return "native" if not settings.fps else f"{settings.fps:g}"
-
-
-def soccernet_half(video_id: str, file: Path) -> bool:
-    from uglspot.data.inputs import SOCCERNET_HALF
-
-    return bool(SOCCERNET_HALF.match(file.stem)) and "/" in video_id
-
-
 @dataclass
 class SpotOutcome:
     """What :func:`spot_files` wrote and what failed."""
@@ -129,6 +111,24 @@ def _spot(videos: Sequence[str | Path], model: Path, out: Path, entity_dir: Path
             outcome.soccernet_files[game.game] = write_game_predictions(out, game)
     outcome.failures = [(str(files.get(name, name)), reason) for name, reason in failures]
     return outcome
+
+
+def runnable_detectors() -> tuple[str, ...]:
+    """The detectors ``spot --detector`` can run on new videos (glip-import only converts files)."""
+    from uglspot.entities.detectors import DETECTOR_NAMES
+
+    return tuple(name for name in DETECTOR_NAMES if name != "glip-import")
+
+
+def settings_fps(settings: Any) -> str:
+    """The model's frame rate as ``uglspot detect --fps`` takes it."""
+    return "native" if not settings.fps else f"{settings.fps:g}"
+
+
+def soccernet_half(video_id: str, file: Path) -> bool:
+    from uglspot.data.inputs import SOCCERNET_HALF
+
+    return bool(SOCCERNET_HALF.match(file.stem)) and "/" in video_id
 
 
 def write_timeline(path: Path, result: Any, classes: list[str]) -> None:
