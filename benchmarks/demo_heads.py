@@ -32,7 +32,7 @@ from pathlib import Path
 
 import torch
 
-from uglspot.commands import demo
+from uglspot.app import demo
 from uglspot.data.labels import read_class_list, read_e2e_labels
 from uglspot.engine import infer
 from uglspot.engine.train import train

@@ -42,7 +42,7 @@ def test_the_demo_trains_and_spots_where_device_says(tmp_path):
 
     import torch
 
-    from uglspot.commands.demo import DEFAULT, _spot_amp, _train_config
+    from uglspot.app.demo import DEFAULT, _spot_amp, _train_config
     from uglspot.engine.runtime import cpu_has_bf16
 
     on_cpu = _train_config(tmp_path, "ugl_rny002", DEFAULT)

@@ -29,15 +29,68 @@ def files(package: str) -> list[Path]:
     return sorted((ROOT / package).rglob("*.py"))
 
 
-@pytest.mark.parametrize("package, forbidden", [
-    ("entities", "uglspot.data"),
-    ("data", "uglspot.synth"),
-    ("entities", "uglspot.synth"),
-])
-def test_lower_stages_do_not_import_higher_ones(package: str, forbidden: str) -> None:
-    offenders = [f"{path.relative_to(ROOT)} imports {name}" for path in files(package)
-                 for name in sorted(imported_modules(path)) if name == forbidden or name.startswith(forbidden + ".")]
-    assert not offenders
+# The stages in import order: a module imports only stages on earlier steps (never one on its own
+# step but another stage: post and metrics, report and synth stay apart), and the shared modules.
+STAGES: list[tuple[str, ...]] = [("video",), ("entities",), ("data",), ("model",), ("post", "metrics"),
+                                 ("engine",), ("report", "synth"), ("app",), ("commands",), ("cli",)]
+ENTRY_POINT = "__main__"  # `python -m uglspot`: calls the CLI
+SHARED = {"uglspot", "__init__", "__version__", "errors", "io", "config", "hub", "progress", "lock"}
+# What a command may import: use cases, the argument helpers of commands/__init__.py, errors.
+COMMAND_IMPORTS = ("uglspot.app", "uglspot.errors")
+TESTS = ROOT.parents[1] / "tests"
+BENCHMARKS = ROOT.parents[1] / "benchmarks"
+
+
+def stage_of(module: str) -> str:
+    """``uglspot.engine.infer`` → ``engine``; ``uglspot.__version__`` → ``__version__``."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else parts[0]
+
+
+def step_of(stage: str) -> int | None:
+    return next((i for i, group in enumerate(STAGES) if stage in group), None)
+
+
+def test_every_module_belongs_to_a_stage_or_is_shared() -> None:
+    names = {p.stem if p.is_file() else p.name for p in ROOT.iterdir()
+             if (p.suffix == ".py" and p.stem != "__init__") or (p / "__init__.py").is_file()}
+    staged = {stage for group in STAGES for stage in group}
+    assert names <= staged | SHARED | {ENTRY_POINT}, sorted(names - staged - SHARED - {ENTRY_POINT})
+
+
+def test_each_stage_imports_only_the_stages_before_it() -> None:
+    offenders = []
+    for path in sorted(p for p in ROOT.rglob("*.py") if p.stem != ENTRY_POINT):
+        own = path.relative_to(ROOT).parts[0].removesuffix(".py")
+        mine = -1 if own in SHARED else step_of(own)  # a shared module imports shared ones only
+        for name in sorted(imported_modules(path)):
+            stage = stage_of(name)
+            if stage in SHARED or stage == own:
+                continue
+            step = step_of(stage)
+            if mine == -1 or step is None or step >= mine:
+                offenders.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert not offenders, "\n".join(offenders)
+
+
+def test_the_readme_states_the_import_order() -> None:
+    readme = (ROOT.parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Where things live", 1)[1].split("\n## ", 1)[0]
+    assert "`" + " → ".join(", ".join(group) for group in STAGES) + "`" in section
+
+
+def test_commands_import_only_use_cases_argument_helpers_and_errors() -> None:
+    commands = {p.stem for p in files("commands")}
+
+    def allowed(name: str) -> bool:
+        if name.startswith(COMMAND_IMPORTS) or name == "uglspot.commands":
+            return True
+        parts = name.split(".")  # uglspot.commands.<helper>, a name of commands/__init__.py
+        return parts[:2] == ["uglspot", "commands"] and len(parts) == 3 and parts[2] not in commands
+
+    offenders = [f"{path.relative_to(ROOT)} imports {name}" for path in files("commands")
+                 for name in sorted(imported_modules(path)) if not allowed(name)]
+    assert not offenders, "\n".join(offenders)
 
 
 def test_commands_import_neither_each_other_nor_the_cli() -> None:
@@ -52,11 +105,25 @@ def test_commands_import_neither_each_other_nor_the_cli() -> None:
     assert not offenders
 
 
-def test_commands_use_no_helper_of_the_training_loop() -> None:
-    offenders = [f"{path.relative_to(ROOT)} imports {name}" for path in files("commands")
-                 for name in sorted(imported_modules(path))
-                 if name.startswith("uglspot.engine.train.") and name != "uglspot.engine.train.train"]
-    assert not offenders
+def test_command_modules_stay_thin() -> None:
+    """Parse, call one use case, print: about 80 lines a command (convert has three)."""
+    long = {p.name: n for p in files("commands") if p.stem != "__init__"
+            if (n := len(p.read_text(encoding="utf-8").splitlines())) > 90}
+    assert not long, long
+
+
+def test_tests_and_benchmarks_take_library_code_from_the_library_not_from_commands() -> None:
+    """Only the CLI's own tests touch ``uglspot.commands``: the list of command
+    modules, or a command module itself (to patch its ``run``); a function a
+    test needs lives in a use case or below."""
+    offenders = []
+    for path in sorted(TESTS.glob("*.py")) + sorted(BENCHMARKS.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("uglspot.commands"):
+                names = {alias.name for alias in node.names}
+                if node.module != "uglspot.commands" or not names <= {"command_modules"}:
+                    offenders.append(f"{path.name}: from {node.module} import {', '.join(sorted(names))}")
+    assert not offenders, offenders
 
 
 def test_where_things_live_matches_the_tree() -> None:

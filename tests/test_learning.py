@@ -36,7 +36,7 @@ from dataclasses import replace
 
 import pytest
 
-from uglspot.commands.demo import CARD_CLASSES, QUICK, class_group_ap, run_demo
+from uglspot.app.demo import CARD_CLASSES, QUICK, class_group_ap, run_demo
 
 # Every incident is a foul (a card at most of them); everything else is the quick profile's recipe.
 SLICE = replace(QUICK, name="learning-test", width=64, height=36,

@@ -94,7 +94,7 @@ def _bumps(num_frames: int, centres: dict[int, list[int]], classes: int) -> np.n
 
 def _spot_timeline(probs: np.ndarray, events: list[SpottedEvent], classes: list[str], tmp_path) -> bytes:
     """The timeline.png `uglspot spot` writes for a video with these scores and events."""
-    from uglspot.commands.spot import write_timeline
+    from uglspot.app.spot import write_timeline
     from uglspot.engine.infer import SpotResult, VideoScores
 
     path = tmp_path / "timeline.png"

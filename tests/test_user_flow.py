@@ -12,7 +12,7 @@ import pytest
 
 from _engine_helpers import make_dataset, tiny_config
 from uglspot.cli import main
-from uglspot.commands.predict import run_directory
+from uglspot.app.predict import run_directory
 from uglspot.data.frame_cache import FrameCache
 from uglspot.engine.train import train
 from uglspot.errors import UserError

@@ -30,6 +30,43 @@ def parse_size(text: str) -> tuple[int, int]:
     return width, height
 
 
+def frame_tolerances(text: str) -> tuple[int, ...]:
+    """Distinct frame tolerances, comma-separated (``0,1,2,4``), in the order
+    given: the one parser of ``eval frames --tolerances`` and ``report
+    --tolerances``."""
+    values = []
+    for part in (p.strip() for p in text.split(",")):
+        if not (part.isascii() and part.isdigit()):
+            raise argparse.ArgumentTypeError(f"{part!r} is not a non-negative whole number of frames; "
+                                             "write e.g. 0,1,2,4")
+        values.append(int(part))
+    if len(set(values)) != len(values):
+        raise argparse.ArgumentTypeError("a value is repeated; list each tolerance once")
+    return tuple(values)
+
+
+def parse_image_size(text: str) -> tuple[int, int]:
+    """``SHORTxLONG`` (``448x800``), a detector's input size, as an argparse type."""
+    try:
+        short, long = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected SHORTxLONG such as 448x800, got {text!r}") from None
+    return short, long
+
+
+def frame_rate_or_native(text: str) -> float | None:
+    """A positive frame rate, or ``native`` (None: each file's own rate)."""
+    if text.lower() == "native":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a frame rate such as 2 or 25, or `native`, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"the frame rate must be positive, got {text}")
+    return value
+
+
 # --- number types for command-line options: out of range is refused by argparse in one line
 # naming the option (``argument --threshold: must be a number in [0, 1], got 'nan'``)
 

@@ -1,4 +1,4 @@
-"""``uglspot convert``: between SoccerNet folders and E2E-Spot JSON."""
+"""``uglspot convert``: between SoccerNet folders and E2E-Spot JSON (``uglspot.app.convert``)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from uglspot.app.convert import e2e_to_soccernet_dirs, predictions_to_soccernet_dirs, soccernet_to_e2e_file
 from uglspot.commands import positive_float
-from uglspot.errors import UserError
 
 ORDER = 60
 
@@ -62,84 +62,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     preds.set_defaults(func=run_predictions_to_soccernet)
 
 
-def _reference(path: Path | None) -> dict:
-    from uglspot.data.labels import read_e2e_labels
-
-    if path is None:
-        return {}
-    return {video.video: video for video in read_e2e_labels(path, allow_past_end=True)}
-
-
 def run_soccernet_to_e2e(args: argparse.Namespace) -> int:
-    from uglspot.data.labels import write_e2e_labels
-    from uglspot.data.soccernet import LABELS_FILE, find_games, read_labels_dir, soccernet_to_e2e
-    from uglspot.io import refuse_overwrite, write_text_atomic
-
-    if args.fps is not None and args.fps <= 0:
-        raise UserError(f"--fps {args.fps}: the frame rate must be positive")
-    if args.half_duration is not None and args.half_duration <= 0:
-        raise UserError(f"--half-duration {args.half_duration}: must be positive seconds")
-    inputs = [args.soccernet_dir / game / LABELS_FILE for game in find_games(args.soccernet_dir, LABELS_FILE)]
-    if not inputs:
-        raise UserError(f"{args.soccernet_dir}: no {LABELS_FILE} found at any depth")
-    inputs += [args.reference] if args.reference is not None else []
-    for output in [args.output] + ([args.class_list] if args.class_list is not None else []):
-        refuse_overwrite(output, *inputs)
-    if args.class_list is not None and args.class_list.resolve() == args.output.resolve():
-        raise UserError(f"{args.class_list}: the class list and the labels would be the same file")
-    reference = _reference(args.reference)
-    if args.fps is None and not reference:
-        raise UserError("pass --fps (or --reference with each half's fps)")
-    videos = soccernet_to_e2e(read_labels_dir(args.soccernet_dir), args.fps, reference, args.half_duration)
-    write_e2e_labels(videos, args.output)
-    if args.class_list is not None:
-        classes = sorted({event.label for video in videos for event in video.events})
-        write_text_atomic(args.class_list, "".join(f"{name}\n" for name in classes))
-    past_end = sum(1 for v in videos for e in v.events if e.frame >= v.num_frames)
-    print(f"wrote {len(videos)} halves, {sum(len(v.events) for v in videos)} events to {args.output}"
-          + (f" ({past_end} events at or past num_frames: read them with "
+    done = soccernet_to_e2e_file(args.soccernet_dir, args.output, args.fps, args.reference, args.half_duration,
+                                 args.class_list)
+    print(f"wrote {done.items} halves, {done.events} events to {args.output}"
+          + (f" ({done.past_end} events at or past num_frames: read them with "
              "`uglspot eval frames --allow-events-past-end` and "
-             "`uglspot train --set data.allow_events_past_end=true`)" if past_end else ""),
+             "`uglspot train --set data.allow_events_past_end=true`)" if done.past_end else ""),
           file=sys.stderr)
     return 0
 
 
-def _check_targets(targets: list[Path], inputs: list[Path], overwrite: bool, what: str) -> None:
-    from uglspot.io import refuse_overwrite
-
-    for target in targets:
-        refuse_overwrite(target, *inputs)
-    existing = [t for t in targets if t.exists()]
-    if existing and not overwrite:
-        raise UserError(f"{existing[0]}: already exists ({len(existing)} {what} file(s) would be replaced); "
-                        "pass --overwrite or choose an empty OUT_DIR")
-
-
 def run_e2e_to_soccernet(args: argparse.Namespace) -> int:
-    from uglspot.data.labels import read_e2e_labels
-    from uglspot.data.soccernet import LABELS_FILE, e2e_to_soccernet, game_dir, write_labels
-
-    games = e2e_to_soccernet(read_e2e_labels(args.labels, allow_past_end=True), str(args.labels))
-    targets = [game_dir(args.out_dir, g.game, str(args.labels)) / LABELS_FILE for g in games]
-    _check_targets(targets, [args.labels], args.overwrite, LABELS_FILE)
-    for game in games:
-        write_labels(args.out_dir, game)
-    print(f"wrote {len(games)} games to {args.out_dir}", file=sys.stderr)
+    done = e2e_to_soccernet_dirs(args.labels, args.out_dir, args.overwrite)
+    print(f"wrote {done.items} games to {args.out_dir}", file=sys.stderr)
     return 0
 
 
 def run_predictions_to_soccernet(args: argparse.Namespace) -> int:
-    from uglspot.data.labels import read_predictions
-    from uglspot.data.soccernet import PREDICTIONS_FILE, game_dir, predictions_to_soccernet, write_game_predictions
-
-    if args.fps is not None and args.fps <= 0:
-        raise UserError(f"--fps {args.fps}: the frame rate must be positive")
-    fps = args.fps if args.fps is not None else {v: video.fps for v, video in _reference(args.reference).items()}
-    games = predictions_to_soccernet(read_predictions(args.predictions), fps, str(args.predictions))
-    targets = [game_dir(args.out_dir, g.game, str(args.predictions)) / PREDICTIONS_FILE for g in games]
-    inputs = [args.predictions] + ([args.reference] if args.reference is not None else [])
-    _check_targets(targets, inputs, args.overwrite, PREDICTIONS_FILE)
-    for game in games:
-        write_game_predictions(args.out_dir, game)
-    print(f"wrote predictions of {len(games)} games to {args.out_dir}", file=sys.stderr)
+    done = predictions_to_soccernet_dirs(args.predictions, args.out_dir, args.fps, args.reference, args.overwrite)
+    print(f"wrote predictions of {done.items} games to {args.out_dir}", file=sys.stderr)
     return 0

@@ -1,9 +1,13 @@
-"""``uglspot predict``: spot every video of a labelled split and evaluate."""
+"""``uglspot predict``: spot every video of a labelled split and evaluate
+(``uglspot.app.predict``)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+
+from uglspot.app.predict import predict_split
+from uglspot.errors import BatchFailures
 
 ORDER = 45
 
@@ -28,61 +32,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def run_directory(model: Path) -> Path:
-    """The run a model belongs to: ``model`` itself for a run directory, the
-    run of a checkpoint folder (``RUN/checkpoints/best-...``), else the folder."""
-    if model.parent.name == "checkpoints" and not (model / "checkpoints").is_dir():
-        return model.parent.parent
-    return model
-
-
 def run(args: argparse.Namespace) -> int:
-    from uglspot.data.dataset import EntityWindows
-    from uglspot.data.labels import write_predictions
-    from uglspot.engine.config import load_run_config
-    from uglspot.engine.evaluate import evaluate
-    from uglspot.engine.infer import load_spotter, spot_videos
-    from uglspot.engine.preflight import check_prediction, set_keys
-    from uglspot.engine.runtime import amp_mode
-    from uglspot.engine.sources import frame_source, split_videos
-    from uglspot.errors import BatchFailures
-    from uglspot.io import write_json_atomic
-
-    config = load_run_config(args.config, args.overrides)
-    split = args.split or config.data.test_split
-    spotter = load_spotter(args.model or config.out, "cpu")
-    if "infer.batch_size" in set_keys(args.overrides):
-        spotter.settings.batch_size = config.infer.batch_size
-    classes = spotter.classes
-    videos = split_videos(config, split, classes)
-    device = check_prediction(config, split, videos, spotter, args.device).device
-    spotter.model.to(device)
-    out = args.out or run_directory(args.model or Path(config.out)) / f"predict-{split}"
-    frames = frame_source(config, videos)
-    entities = None
-    if spotter.model.config.use_entities:
-        entities = EntityWindows(config.data.entities, spotter.settings.entity_slots)
-    failures: list[tuple[str, str]] = []
-    predictions = [result.record.as_predictions()
-                   for result in spot_videos(spotter, videos, frames, entities, amp_mode("auto", device)[0],
-                                             desc=f"predict {spotter.model.config.name} {split}", failures=failures)]
-    write_predictions(predictions, out / "predictions.json")
-    print(f"{len(predictions)} videos -> {out / 'predictions.json'}")
-    if config.train.metric == "soccernet_tight":
-        from uglspot.data.soccernet import predictions_to_soccernet, write_game_predictions
-
-        rates = {v.video: v.fps for v in videos}
-        for game in predictions_to_soccernet(predictions, rates, "predict"):
-            write_game_predictions(out / "soccernet", game)
-        print(f"SoccerNet results_spotting.json per game under {out / 'soccernet'}")
-    if any(v.events for v in videos) and not failures:
-        metrics = evaluate(config.train.metric, videos, predictions, classes)
-        write_json_atomic(out / "metrics.json", metrics)
-        if config.train.metric == "frame_map":
+    outcome = predict_split(args.config, args.split, args.model, args.out, args.overrides, args.device)
+    print(f"{len(outcome.predictions)} videos -> {outcome.predictions_file}")
+    if outcome.soccernet_dir is not None:
+        print(f"SoccerNet results_spotting.json per game under {outcome.soccernet_dir}")
+    metrics = outcome.metrics
+    if metrics is not None:
+        if outcome.metric == "frame_map":
             shown = "  ".join(f"mAP@{t}={100 * v:.2f}" for t, v in metrics["mAP"].items())
         else:
             shown = f"tight a-mAP={100 * metrics['tight']['a_mAP']:.2f}  loose a-mAP={100 * metrics['loose']['a_mAP']:.2f}"
-        print(f"{split}: {shown}  -> {out / 'metrics.json'}")
-    if failures:
-        raise BatchFailures("videos", failures)
+        print(f"{outcome.split}: {shown}  -> {outcome.metrics_file}")
+    if outcome.failures:
+        raise BatchFailures("videos", outcome.failures)
     return 0

@@ -1,4 +1,5 @@
-"""``uglspot synth``: render a synthetic football dataset (videos, labels, entity stores)."""
+"""``uglspot synth``: render a synthetic football dataset (videos, labels,
+entity stores; ``uglspot.app.synth``)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 import os
 from pathlib import Path
 
+from uglspot.app.synth import render_dataset
 from uglspot.commands import non_negative_int, positive_float, positive_int
 from uglspot.errors import UserError
 
@@ -38,27 +40,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from uglspot.config import apply_overrides, from_dict
-    from uglspot.synth import SynthConfig, generate_dataset, split_counts
-
-    out: Path = args.out
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise UserError(f"{out}: already exists and is not an empty directory; choose a new --out")
-    if args.splits is not None:
-        counts = parse_splits(args.splits)
-    else:
-        try:
-            counts = split_counts(args.matches)
-        except ValueError as exc:
-            raise UserError(f"--matches: {exc}") from None
-    data = apply_overrides({"width": args.width, "height": args.height, "fps": args.fps,
-                            "minutes": args.minutes}, args.overrides)
-    cfg = from_dict(SynthConfig, data, "synth settings")
-    splits = generate_dataset(out, cfg, counts, args.seed, workers=max(1, args.workers))
+    matches = parse_splits(args.splits) if args.splits is not None else args.matches
+    splits = render_dataset(args.out, matches, args.minutes, args.seed, args.width, args.height, args.fps,
+                            args.workers, args.overrides)
     for split, videos in splits.items():
         events = sum(len(v.events) for v in videos)
         print(f"{split}: {len(videos)} matches, {sum(v.num_frames for v in videos)} frames, {events} events")
-    print(f"wrote {out}")
+    print(f"wrote {args.out}")
     return 0
 
 

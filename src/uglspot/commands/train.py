@@ -1,10 +1,11 @@
-"""``uglspot train``: train a spotter from a YAML configuration."""
+"""``uglspot train``: train a spotter from a YAML configuration (``uglspot.app.train``)."""
 
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
+
+from uglspot.app.train import train_from_config
 
 ORDER = 30
 
@@ -27,32 +28,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from uglspot.engine.config import load_run_config
-    from uglspot.engine.preflight import set_keys
-    from uglspot.engine.train import check_saved_config, train
-    from uglspot.errors import UserError
-
-    overrides = list(args.overrides)
-    if args.resume is not None:
-        if args.out is not None and args.out.resolve() != args.resume.resolve():
-            raise UserError(f"--out {args.out} and --resume {args.resume} differ; a resumed run stays in its directory")
-        config_path = args.config or args.resume / "config.yaml"
-        if not Path(config_path).is_file():
-            raise UserError(f"{config_path}: not found; is {args.resume} a run directory of `uglspot train`?")
-        if args.config is None:
-            check_saved_config(config_path)
-        overrides.append(f"out={args.resume.resolve()}")
-    elif args.config is None:
-        raise UserError("give a CONFIG.yaml (see configs/), or --resume RUN_DIR")
-    else:
-        config_path = args.config
-        if args.out is not None:
-            overrides.append(f"out={args.out.resolve()}")
-    config = load_run_config(config_path, overrides)
-    progress = train(config, resume=args.resume is not None, set_keys=set_keys(args.overrides))
-    if os.environ.get("RANK", "0") != "0":
+    outcome = train_from_config(args.config, args.overrides, args.resume, args.out)
+    if not outcome.main_process:
         return 0
+    progress = outcome.progress
     best = f", best validation {progress.best:.4f} after epoch {progress.best_epoch + 1}" if progress.best is not None else ""
     print(f"trained {progress.epoch} epochs ({progress.step} steps, {progress.bad_total} skipped){best}; "
-          f"run in {config.out}")
+          f"run in {outcome.run}")
     return 0

@@ -17,6 +17,7 @@ import numpy as np
 from uglspot.data.events import SpottedEvent, VideoEvents
 from uglspot.errors import UserError, brief
 from uglspot.metrics.spotting import match_frames
+from uglspot.report.ap_table import ap_rows
 from uglspot.report.curves import PRCurve, pr_curves, spotting_threshold
 from uglspot.report.inputs import ReportInputs
 
@@ -72,40 +73,40 @@ def ap_table(inputs: ReportInputs, tolerances: Sequence[int]) -> tuple[str, dict
     results = {name: frame_map(inputs.truth, [v.as_predictions() for v in videos], inputs.classes, tolerances)
                for name, videos in inputs.variants.items()}
     counts = {c: sum(1 for v in inputs.truth for e in v.events if e.label == c) for c in inputs.classes}
-    delta = len(variants) == 2
+    two = len(variants) == 2
     head1 = ['<th class="name" rowspan="2">class</th>', '<th rowspan="2">events</th>']
     head2 = []
     for tolerance in tolerances:
-        span = len(variants) + (1 if delta else 0)
+        span = len(variants) + (1 if two else 0)
         head1.append(f'<th colspan="{span}">AP @ δ={_e(tolerance)} frames</th>')
         head2 += [f"<th>{_e(name)}</th>" for name in variants]
-        if delta:
+        if two:
             head2.append("<th>Δ</th>")
     rows = [f"<tr>{''.join(head1)}</tr>", f"<tr>{''.join(head2)}</tr>"]
 
-    def cells(values: list[float | None]) -> str:
+    def cells(values: tuple[float | None, ...], delta: float | None) -> str:
         present = [v for v in values if v is not None]
         best = max(present) if len(present) > 1 and present.count(max(present)) == 1 else None  # no bold on ties
         out = []
         for value in values:
             mark = ' class="best"' if best is not None and value == best else ""
             out.append(f"<td{mark}>{_fmt(value)}</td>")
-        if delta:
-            a, b = values
-            if a is None or b is None:
+        if two:
+            if delta is None:
                 out.append("<td>–</td>")
             else:
-                diff = 100 * (b - a)
+                diff = 100 * delta
                 css = "gain" if diff > 0 else ("loss" if diff < 0 else "")
                 out.append(f'<td class="{css}">{diff:+.1f}</td>')
         return "".join(out)
 
-    for label in inputs.classes:
-        values_by_tol = "".join(cells([results[n].per_class[t].get(label) for n in variants]) for t in tolerances)
-        rows.append(f'<tr class="ap-row" data-class="{_e(label)}"><td class="name">{_e(label)}</td>'
-                    f"<td>{counts[label]}</td>{values_by_tol}</tr>")
-    mean_cells = "".join(cells([results[n].map[t] for n in variants]) for t in tolerances)
-    rows.append(f'<tr class="mean"><td class="name">mAP</td><td>{sum(counts.values())}</td>{mean_cells}</tr>')
+    *per_class, mean = ap_rows(results, inputs.classes, counts, tolerances)
+    for row in per_class:
+        values_by_tol = "".join(cells(row.values[t], row.deltas[t]) for t in tolerances)
+        rows.append(f'<tr class="ap-row" data-class="{_e(row.label)}"><td class="name">{_e(row.label)}</td>'
+                    f"<td>{row.events}</td>{values_by_tol}</tr>")
+    mean_cells = "".join(cells(mean.values[t], mean.deltas[t]) for t in tolerances)
+    rows.append(f'<tr class="mean"><td class="name">mAP</td><td>{mean.events}</td>{mean_cells}</tr>')
     summary = {name: {"mAP": {str(t): r.map[t] for t in tolerances},
                       "per_class": {str(t): dict(r.per_class[t]) for t in tolerances}}
                for name, r in results.items()}

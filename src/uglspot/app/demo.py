@@ -1,0 +1,429 @@
+"""The demo: the whole system on a synthetic benchmark, offline, on a CPU.
+
+Render train/val/test matches, train the global-only variant and the UGL
+variant with the same budget, spot the test matches with both, score them
+(frames mAP at δ = 1 and 2) and write the HTML report. :func:`run_demo`
+returns what it measured (``uglspot demo`` prints it).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from uglspot.errors import UserError
+
+VARIANTS = ("e2e_rny002", "ugl_rny002")
+TOLERANCES = (1, 2)
+
+
+@dataclass(frozen=True)
+class DemoProfile:
+    """Sizes of one demo run; everything else keeps the product defaults."""
+
+    name: str
+    matches: dict[str, int]  # matches per split
+    minutes: dict[str, float]  # length of each match per split
+    width: int = 128
+    height: int = 72
+    fps: float = 8.0
+    open_play_seconds: tuple[float, float] = (1.5, 5.0)  # denser incidents than the benchmark default
+    # More fouls, and a card at most of them, so the test split holds enough card events to measure
+    # the card classes (at least 30 each in the default profile) in a few minutes of spotting. The
+    # cards themselves (size, time up, crowd specks, detector recall and noise) are the benchmark's.
+    incidents: dict[str, float] = field(default_factory=lambda: {
+        "throw-in": 0.22, "shot": 0.18, "foul": 0.5, "corner": 0.1})
+    yellow_card: float = 0.42
+    red_card: float = 0.42
+    clip_len: int = 32
+    batch_size: int = 4
+    epochs: int = 6
+    epoch_frames: int = 3840  # the budget is epochs × epoch_frames training frames, the same for both variants
+    lr: float = 2e-3
+    warmup_epochs: float = 0.25  # a short run cannot afford the product's 3-epoch warm-up
+    dilate: int = 1  # frames on each side of an event that also carry its label in training
+    # Half the clips are drawn around a labelled event, classes balanced (E2E-Spot's fg_upsample):
+    # with uniform clips a rare class is seen in a handful of clips over the whole run.
+    foreground: float = 0.5
+    # One loss for both variants so the comparison measures the entities alone: E2E-Spot's softmax
+    # cross-entropy (foreground weight 5) learns from random weights within the budget, where the
+    # paper's focal loss (γ = 5) down-weights nearly every frame early on and barely moves.
+    loss: str = "ce"
+    # Mixup, colour jitter and blur regularise long runs; in a few hundred steps from scratch they
+    # only slow learning down (and cost time), so the demo trains on clean clips (flips stay).
+    augment: dict[str, Any] = field(default_factory=lambda: {"mixup": False, "jitter_p": 0.0, "blur_p": 0.0})
+    entity_slots: int = 16
+    # Train and spot the two variants at once, one process each on half the cores (when there are
+    # two or more): about 1.3x faster on 2 cores than one after the other.
+    side_by_side: bool = True
+    infer_batch: int = 4
+    # bf16 autocast for training and spotting on a CPU that runs it natively (AVX512-BF16, AMX):
+    # about 1.4x faster here; fp32 elsewhere (docs/demo.md).
+    bf16: bool = True
+    # Where both variants train and spot: "cpu", or a CUDA device (``--device``; autocast there).
+    device: str = "cpu"
+    # Options given to both variants' models (e.g. a smaller timm backbone for the learning test).
+    shared_options: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    # The UGL variant is ugl_rny002 with the product's recipe (a selection that learns, the entity
+    # branch's own loss, an isolated global head mixed per class: docs/model.md), reading the detector's
+    # stored box features with each box's place, size and score.
+    model_options: dict[str, Any] = field(default_factory=lambda: {
+        "entity_source": "detector", "entity_geometry": True})
+
+    @property
+    def budget_frames(self) -> int:
+        return self.epochs * self.epoch_frames
+
+
+DEFAULT = DemoProfile("default", matches={"train": 12, "val": 1, "test": 10},
+                      minutes={"train": 3.0, "val": 0.5, "test": 3.0})
+LONG = replace(DEFAULT, name="long", matches={"train": 40, "val": 1, "test": 16}, epochs=16, batch_size=8,
+               epoch_frames=7680)
+QUICK = replace(DEFAULT, name="quick", matches={"train": 2, "val": 1, "test": 1},
+                minutes={"train": 1.0, "val": 0.5, "test": 1.5}, batch_size=2, epochs=2, epoch_frames=640,
+                warmup_epochs=0.1)
+PROFILES = {p.name: p for p in (DEFAULT, LONG, QUICK)}
+
+
+def demo_profile(name: str = "default", seed: int | None = None, device: str = "auto") -> DemoProfile:
+    """The named profile (``PROFILES``) with ``seed`` (None: the profile's)
+    on ``device`` (auto, cpu, cuda, cuda:N; refused at once when absent)."""
+    from uglspot.engine.runtime import pick_device
+
+    profile = PROFILES[name]
+    if seed is not None:
+        profile = replace(profile, seed=seed)
+    return replace(profile, device=str(pick_device(device)))
+
+
+def _train_config(root: Path, variant: str, profile: DemoProfile) -> Any:
+    from uglspot.config import from_dict
+    from uglspot.engine.config import RunConfig
+
+    data = root / "dataset"
+    uses_entities = variant.startswith("ugl")
+    return from_dict(RunConfig, {
+        "dataset": "synthetic",
+        "out": str(root / "runs" / variant),
+        "data": {"labels": str(data), "videos": str(data / "videos"),
+                 "entities": str(data / "entities") if uses_entities else None,
+                 "height": profile.height, "width": profile.width, "clip_len": profile.clip_len,
+                 "dilate": profile.dilate, "entity_slots": profile.entity_slots, "workers": 0,
+                 "foreground": profile.foreground},
+        "model": {"name": variant, "options": {**profile.shared_options,
+                                                **(profile.model_options if uses_entities else {}),
+                                                "loss": profile.loss}},
+        "augment": dict(profile.augment),
+        "optim": {"lr": profile.lr, "warmup_epochs": profile.warmup_epochs},
+        "train": {"epochs": profile.epochs, "batch_size": profile.batch_size, "epoch_frames": profile.epoch_frames,
+                  "device": profile.device, "seed": profile.seed, "tensorboard": False, "val_every": profile.epochs,
+                  "amp": _train_amp(profile)},
+        "infer": {"batch_size": profile.infer_batch, "nms_window": 1},
+    }, f"demo config for {variant}")
+
+
+def _on_cpu(profile: DemoProfile) -> bool:
+    return profile.device == "cpu"
+
+
+def _use_bf16(profile: DemoProfile) -> bool:
+    """bf16 autocast on a CPU that runs it natively (on CUDA the engine's ``auto`` decides)."""
+    from uglspot.engine.runtime import cpu_has_bf16
+
+    return profile.bf16 and _on_cpu(profile) and cpu_has_bf16()
+
+
+def _train_amp(profile: DemoProfile) -> str:
+    if not _on_cpu(profile):
+        return "auto" if profile.bf16 else "off"
+    return "bf16" if _use_bf16(profile) else "off"
+
+
+def _spot_amp(profile: DemoProfile) -> Any:
+    """The autocast dtype for spotting: the one training used (the engine's choice for ``train.amp``)."""
+    import torch
+
+    from uglspot.engine.runtime import amp_mode
+
+    return amp_mode(_train_amp(profile), torch.device(profile.device))[0]
+
+
+def _spot_split(root: Path, variant: str, videos: list, profile: DemoProfile,
+                on_video: Callable[[int], None] | None = None) -> tuple[list, Any]:
+    """Spot every test video with the trained variant; write
+    predictions/<variant>/<video>/events.json; return VideoPredictions and,
+    for a variant with entities, the share of card boxes its attention kept."""
+    from uglspot.data.dataset import EntityWindows, VideoFrames
+    from uglspot.engine.infer import load_spotter, spot_videos
+    from uglspot.io import safe_name, write_json_atomic
+    from uglspot.synth.diagnostics import KeptShare
+
+    spotter = load_spotter(root / "runs" / variant, profile.device)
+    data = root / "dataset"
+    frames = VideoFrames(data / "videos", {v.video: v.fps for v in videos}, profile.height, profile.width)
+    entities = (EntityWindows(data / "entities", profile.entity_slots)
+                if spotter.model.config.use_entities else None)
+    predictions = []
+    kept = KeptShare() if entities is not None else None
+    amp_dtype = _spot_amp(profile)
+    desc = None if on_video else f"spot {variant} test"
+    if on_video is not None:
+        on_video(0)
+    for done, result in enumerate(spot_videos(spotter, videos, frames, entities, amp_dtype, desc=desc), 1):
+        if on_video is not None:
+            on_video(done)
+        write_json_atomic(root / "predictions" / variant / safe_name(result.video) / "events.json", result.to_json())
+        predictions.append(result.record.as_predictions())
+        if kept is not None and result.scores.attention is not None:
+            kept = kept.add(_kept_cards(entities, result.source, result.scores.attention))
+    return predictions, kept
+
+
+def _kept_cards(entities: Any, video: Any, attention: Any) -> Any:
+    """How many true card boxes (and crowd false positives) the attention kept at the video's card events."""
+    from uglspot.synth.diagnostics import KeptShare, kept_card_boxes
+
+    store = entities.store(video.video)
+    slots = attention.shape[1]
+    truth = store.truth_window(0, video.num_frames, slots)
+    if truth is None:
+        return KeptShare()
+    window = store.window(0, video.num_frames, slots)
+    return kept_card_boxes(video.events, attention, window["cls"], window["mask"], truth)
+
+
+CARD_CLASSES = ("Yellow card", "Red card")
+
+
+def summary_table(classes: list[str], results: dict[str, Any], counts: dict[str, int]) -> str:
+    """AP (%) per class at each tolerance, variants side by side (with the
+    difference, second minus first, when there are two), and the mean."""
+    from uglspot.report.ap_table import ap_rows
+
+    variants = list(results)
+    diff = len(variants) == 2
+    columns = [f"{v} δ={t}" for t in TOLERANCES for v in variants]
+    if diff:
+        columns = [c for t in TOLERANCES for c in [f"{v} δ={t}" for v in variants] + [f"Δ δ={t}"]]
+    head = f"{'class':<14}{'events':>7}" + "".join(f"{c:>18}" for c in columns)
+    lines = [head, "-" * len(head)]
+
+    def cells(values: tuple[float | None, ...], delta: float | None) -> str:
+        text = "".join(f"{'–' if v is None else f'{100 * v:.1f}':>18}" for v in values)
+        return text + (f"{'–' if delta is None else f'{100 * delta:+.1f}':>18}" if diff else "")
+
+    *per_class, mean = ap_rows(results, classes, counts, TOLERANCES)
+    for row in per_class:
+        lines.append(f"{row.label:<14}{row.events:>7}" + "".join(cells(row.values[t], row.deltas[t]) for t in TOLERANCES))
+    lines.append("-" * len(head))
+    lines.append(f"{mean.label:<14}{mean.events:>7}" + "".join(cells(mean.values[t], mean.deltas[t]) for t in TOLERANCES))
+    return "\n".join(lines)
+
+
+def class_group_ap(result: Any, labels: Sequence[str], tolerance: int = 2) -> float | None:
+    """Mean AP of ``labels`` (those with ground truth) at one tolerance."""
+    values = [result.per_class[tolerance][c] for c in labels if result.per_class[tolerance].get(c) is not None]
+    return sum(values) / len(values) if values else None
+
+
+def card_sentence(results: dict[str, Any], kept: dict[str, Any]) -> str:
+    """One sentence with the measured card-class gain of the entity branch (δ = 2)."""
+    (base, base_result), (ugl, ugl_result) = list(results.items())[:2]
+    b, u = class_group_ap(base_result, CARD_CLASSES), class_group_ap(ugl_result, CARD_CLASSES)
+    if b is None or u is None:
+        return "The test split has no card event, so the card classes were not measured."
+    verb = "ahead of" if u > b else "behind" if u < b else "level with"
+    text = (f"Card classes (Yellow, Red; mean AP at δ = 2): {ugl} {100 * u:.1f}, {base} {100 * b:.1f}: "
+            f"the entity branch is {verb} the global-only model by {100 * abs(u - b):.1f} points.")
+    share = kept.get(ugl)
+    if share is not None and share.true_share is not None:
+        false = ("no card-coloured false positive was there" if share.false_share is None else
+                 f"and {100 * share.false_share:.0f}% of the {share.false_total} card-coloured false positives there")
+        text += (f" Its attention kept {100 * share.true_share:.0f}% of the {share.true_total} true card boxes "
+                 f"at card events ({false}).")
+    return text
+
+
+@dataclass
+class DemoOutcome:
+    """What one demo run measured (also written to ``DIR/summary.json``)."""
+
+    results: dict[str, Any]  # variant -> FrameMapResult on the test split
+    kept: dict[str, Any]  # variant -> KeptShare (None without entities)
+    counts: dict[str, int]  # test events per class
+    test_videos: int
+    table: str
+    finding: str
+    seconds: dict[str, float]
+
+
+@dataclass
+class VariantOutcome:
+    """One variant trained and spotted: its test predictions, the card boxes
+    its attention kept (None without entities) and the seconds each stage took."""
+
+    predictions: list
+    kept: Any
+    seconds: dict[str, float]
+
+
+def _run_variant(root: Path, variant: str, profile: DemoProfile, test: list,
+                 on_progress: Callable[[str, int], None] | None = None) -> VariantOutcome:
+    """Train ``variant`` and spot the test split with it. ``on_progress``
+    hears ("train", optimiser steps) and ("spot", videos done)."""
+    from uglspot.engine.train import train
+
+    hooks = [lambda progress: on_progress("train", progress.step)] if on_progress else []
+    t = time.perf_counter()
+    train(_train_config(root, variant, profile), hooks=hooks)
+    seconds = {f"train {variant}": time.perf_counter() - t}
+    t = time.perf_counter()
+    on_video = (lambda done: on_progress("spot", done)) if on_progress else None
+    predictions, kept = _spot_split(root, variant, test, profile, on_video)
+    seconds[f"spot {variant}"] = time.perf_counter() - t
+    return VariantOutcome(predictions, kept, seconds)
+
+
+def _quiet_worker(threads: int) -> None:
+    """Start of a side-by-side worker process: its own torch threads and no
+    bars of its own (the parent draws them from what arrives on the queue).
+    Errors still reach the parent: the pool sends them with the result."""
+    import signal
+    import sys
+
+    sys.stderr = open(os.devnull, "w")  # the engine's and spotter's bars write here
+    if sys.platform.startswith("linux"):  # end with the demo, even when only the demo is killed
+        import ctypes
+
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def _variant_job(root: Path, variant: str, profile: DemoProfile, test: list, queue: Any) -> VariantOutcome:
+    """``_run_variant`` in a worker process, reporting progress on ``queue``."""
+    return _run_variant(root, variant, profile, test, lambda stage, done: queue.put((variant, stage, done)))
+
+
+def _side_by_side(root: Path, profile: DemoProfile, test: list, threads: int) -> dict[str, VariantOutcome]:
+    """Both variants at once, each in its own process on half of the
+    ``threads``: the demo's small models use two cores better as two runs
+    of one thread than as one run of two (docs/demo.md). Each run is seeded
+    alike, so what a variant learns does not depend on the other."""
+    import multiprocessing
+    import queue as queues
+    from concurrent.futures import ProcessPoolExecutor
+
+    from uglspot.progress import progress_bar
+
+    steps = profile.epochs * (profile.epoch_frames // (profile.clip_len * profile.batch_size))
+    context = multiprocessing.get_context("spawn")
+    workers = ProcessPoolExecutor(len(VARIANTS), mp_context=context, initializer=_quiet_worker,
+                                  initargs=(max(1, threads // len(VARIANTS)),))
+    with context.Manager() as manager, workers as pool:
+        inbox = manager.Queue()
+        futures = {v: pool.submit(_variant_job, root, v, profile, test, inbox) for v in VARIANTS}
+        bars = {v: progress_bar(f"train {v}", steps, "step", position=i) for i, v in enumerate(VARIANTS)}
+        stage = {v: "train" for v in VARIANTS}
+        failure: BaseException | None = None  # the first variant's error, not the other's broken pool
+        try:
+            while True:
+                try:
+                    variant, now, done = inbox.get(timeout=0.5)
+                except queues.Empty:
+                    failed = next((f for f in futures.values() if f.done() and f.exception()), None)
+                    if failed is not None:
+                        failure = failed.exception()
+                        for process in list(getattr(pool, "_processes", {}).values()):
+                            process.terminate()  # one variant failed: do not wait minutes for the other
+                        break
+                    if all(f.done() for f in futures.values()):
+                        break
+                    continue
+                if now != stage[variant]:  # training is over: a bar for spotting the test split
+                    stage[variant] = now
+                    bars[variant].close()
+                    bars[variant] = progress_bar(f"spot {variant} test", len(test), "video",
+                                                 position=VARIANTS.index(variant))
+                bars[variant].update(done - bars[variant].n)
+        finally:
+            for bar in bars.values():
+                bar.close()
+        if failure is not None:
+            raise failure
+        return {v: f.result() for v, f in futures.items()}
+
+
+def run_demo(root: str | Path, profile: DemoProfile = QUICK, report: bool = True,
+             threads: int | None = None) -> DemoOutcome:
+    """Render, train both variants, spot, score, write the report and
+    ``summary.json`` into ``root`` (a new or empty folder: a demo never
+    overwrites); return what was measured. ``threads``: torch CPU threads
+    to set first (None: leave them as they are)."""
+    import torch
+
+    root = Path(root)
+    if root.exists() and (not root.is_dir() or any(root.iterdir())):
+        raise UserError(f"{root}: already exists and is not empty; pass a new --out (a demo never overwrites)")
+    if threads is not None:
+        torch.set_num_threads(threads)
+
+    from uglspot.data.labels import read_class_list, read_e2e_labels
+    from uglspot.io import write_json_atomic, write_text_atomic
+    from uglspot.metrics.spotting import frame_map
+    from uglspot.synth import SynthConfig, generate_dataset
+
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+    t = time.perf_counter()
+    data = root / "dataset"
+    cfg = SynthConfig(width=profile.width, height=profile.height, fps=profile.fps,
+                      open_play_seconds=profile.open_play_seconds, incidents=dict(profile.incidents),
+                      yellow_card=profile.yellow_card, red_card=profile.red_card)
+    generate_dataset(data, cfg, profile.matches, profile.seed, workers=min(2, os.cpu_count() or 1),
+                     minutes=profile.minutes)
+    timings["render"] = time.perf_counter() - t
+
+    classes = read_class_list(data / "class.txt")
+    test = read_e2e_labels(data / "test.json", classes)
+    threads = torch.get_num_threads()
+    if profile.side_by_side and threads >= 2 and _on_cpu(profile):
+        variants = _side_by_side(root, profile, test, threads)
+    else:
+        variants = {v: _run_variant(root, v, profile, test) for v in VARIANTS}
+    results = {v: frame_map(test, o.predictions, classes, TOLERANCES) for v, o in variants.items()}
+    kept = {v: o.kept for v, o in variants.items()}
+    for o in variants.values():
+        timings.update(o.seconds)
+
+    if report:
+        from uglspot.report import build_report, load_inputs
+
+        t = time.perf_counter()
+        write_json_atomic(root / "report-inputs.json", {"truth": "dataset/test.json",
+                                                         "classes": "dataset/class.txt", "videos": "dataset/videos"})
+        inputs = load_inputs(root, title="uglspot demo: global-only (e2e_rny002) vs UGL (ugl_rny002), "
+                                         "synthetic test")
+        document, _ = build_report(inputs, tolerances=TOLERANCES)
+        write_text_atomic(root / "report.html", document)
+        timings["report"] = time.perf_counter() - t
+    timings["total"] = time.perf_counter() - started
+
+    counts = {c: sum(1 for v in test for e in v.events if e.label == c) for c in classes}
+    outcome = DemoOutcome(results, kept, counts, len(test), summary_table(classes, results, counts),
+                          card_sentence(results, kept), timings)
+    write_json_atomic(root / "summary.json", {
+        "profile": profile.name, "seed": profile.seed, "budget_frames": profile.budget_frames,
+        "tolerances": list(TOLERANCES), "seconds": {k: round(v, 1) for k, v in timings.items()},
+        "events": counts, "results": {v: r.to_json() for v, r in results.items()},
+        "card_boxes_kept": {v: k.to_json() for v, k in kept.items() if k is not None},
+        "finding": outcome.finding})
+    return outcome

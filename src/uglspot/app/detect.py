@@ -1,0 +1,120 @@
+"""Find scene entities in videos with an open-vocabulary detector and write
+one entity store per video (``uglspot detect``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+from uglspot.entities.detectors import DEFAULT_MODELS, FEATURE_KINDS, SOCCER_PROMPT
+
+if TYPE_CHECKING:
+    from uglspot.entities.detect import DetectorConfig
+
+__all__ = ["DEFAULT_MODELS", "FEATURE_KINDS", "SOCCER_PROMPT", "DetectOutcome", "detect_videos",
+           "detector_config"]
+
+
+@dataclass
+class DetectOutcome:
+    """What one process (one rank under torchrun) of :func:`detect_videos` did."""
+
+    out: Path
+    rank: str  # "rank R/W: " under torchrun, else ""
+    written: int | None = None  # stores written now (None for glip-import, which counts none)
+    skipped: int = 0  # videos already done with the same settings
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (video file, reason)
+
+
+def detector_config(config_file: str | Path | None = None, **settings: Any) -> DetectorConfig:
+    """A detector's settings: the ``detector:`` section of ``config_file``
+    (or the whole file), with every setting given that is not None on top
+    (``name``, ``model``, ``prompt``, ``box_threshold`` ... as in
+    ``uglspot.entities.detect.DetectorConfig``)."""
+    from uglspot.config import from_dict
+    from uglspot.entities.detect import DetectorConfig
+    from uglspot.errors import UserError
+
+    data: dict = {}
+    if config_file is not None:
+        import yaml
+
+        config_file = Path(config_file)
+        if not config_file.is_file():
+            raise UserError(f"{config_file}: config file not found")
+        loaded = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
+        data = dict(loaded.get("detector", loaded)) if isinstance(loaded, dict) else loaded
+    data.update({k: v for k, v in settings.items() if v is not None})
+    return from_dict(DetectorConfig, data, str(config_file or "detector settings"))
+
+
+def detect_videos(videos: Sequence[str | Path], out: str | Path, fps: float | None,
+                  config: DetectorConfig, device: str = "auto", batch_size: int = 8, force: bool = False,
+                  class_base: int = 1, glip_frame_size: tuple[int, int] | None = None) -> DetectOutcome:
+    """Detect the entities of ``videos`` (files, folders, .txt lists; released
+    UGL .pt files for ``glip-import``) at ``fps`` (None: each file's own
+    rate) into ``out/<video>.entities.safetensors``. Under torchrun each
+    rank takes its share, one GPU each. Videos already done with the same
+    settings are skipped unless ``force``; a bad video goes to ``failures``."""
+    from uglspot.engine.runtime import Distributed, main_rank_lock
+
+    out = Path(out)
+    dist = Distributed.from_env()
+    # one writer per store folder; under torchrun rank 0 holds it for the job, until its own share is done
+    with main_rank_lock(dist, out, "detect"):
+        return _detect(videos, out, fps, config, device, batch_size, force, class_base, glip_frame_size, dist)
+
+
+def _detect(videos: Sequence[str | Path], out: Path, fps: float | None, config: DetectorConfig, device: str,
+            batch_size: int, force: bool, class_base: int, glip_frame_size: tuple[int, int] | None,
+            dist: Any) -> DetectOutcome:
+    """Detect this rank's share of the videos (``dist``: its Distributed) into stores."""
+    from uglspot.data.inputs import video_entries
+    from uglspot.engine.runtime import pick_device, shard
+    from uglspot.errors import UserError
+
+    if batch_size < 1:
+        raise UserError(f"--batch-size must be at least 1, got {batch_size}")
+    rank, world = dist.rank, dist.world_size
+    mine = shard(video_entries(list(videos)), rank, world)
+    outcome = DetectOutcome(out, f"rank {rank}/{world}: " if world > 1 else "")
+    if config.name == "glip-import":
+        failures, outcome.skipped = _import_glip(config, mine, out, fps, force, class_base, glip_frame_size,
+                                                 outcome.rank)
+    else:
+        from uglspot.entities.detect import detect_to_stores
+
+        done = detect_to_stores(config, mine, out, fps, pick_device(device, dist), batch_size, force,
+                                label=outcome.rank, position=2 * rank)
+        failures, outcome.skipped, outcome.written = done.failures, len(done.skipped), len(done.done)
+    outcome.failures = [(name, reason.removeprefix(f"{name}: ")) for name, reason in failures]
+    return outcome
+
+
+def _import_glip(config: DetectorConfig, items: list, out: Path, fps: float | None, force: bool, class_base: int,
+                 glip_frame_size: tuple[int, int] | None, who: str) -> tuple[list[tuple[str, str]], int]:
+    """Released UGL entity files into stores (no model runs); (failures, skipped)."""
+    from uglspot.entities.detect import is_done, store_key
+    from uglspot.entities.store import import_glip, store_path
+    from uglspot.errors import UserError
+    from uglspot.progress import progress_bar
+
+    failures: list[tuple[str, str]] = []
+    todo = []
+    for path, video_id in items:
+        if not path.is_file():
+            failures.append((str(path), "no such file" if not path.exists() else "not a file"))
+            continue
+        key = store_key(config, video_id, path, fps)
+        if force or not is_done(store_path(out, video_id), key):
+            todo.append((path, video_id, key))
+    with progress_bar(f"{who}detect glip-import", len(todo), "file", disable=not todo) as bar:
+        for path, video_id, key in todo:
+            try:
+                import_glip(path, key, class_base=class_base, box_scale=glip_frame_size,
+                            out_path=store_path(out, video_id))
+            except UserError as exc:
+                failures.append((str(path), str(exc)))
+            bar.update(1)
+    return failures, len(items) - len(todo) - len(failures)

@@ -1,0 +1,171 @@
+"""Score predictions against ground truth with the metric of the field
+(``uglspot eval frames``, ``uglspot eval soccernet``)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+from uglspot.errors import UserError
+
+if TYPE_CHECKING:
+    from uglspot.data.labels import Video, VideoPredictions
+    from uglspot.metrics.soccernet import AverageMapResult
+    from uglspot.metrics.spotting import FrameMapResult
+
+
+@dataclass
+class FrameEvaluation:
+    """E2E-Spot's mAP at frame tolerances of one predictions file."""
+
+    result: FrameMapResult  # AP per class and mAP at each tolerance, fractions in [0, 1]
+    classes: list[str]
+    videos: int  # ground-truth videos
+    events: int  # ground-truth events
+    predictions: int  # predicted events scored (after NMS when asked)
+
+    def table(self) -> str:
+        """AP per class (rows) at each tolerance (columns), in percent."""
+        return format_table(self.result, self.classes)
+
+
+def evaluate_predictions(ground_truth: str | Path, predictions: str | Path, classes: str | Path | None = None,
+                         tolerances: Sequence[int] = (0, 1, 2, 4), nms: int | None = None,
+                         allow_past_end: bool = False) -> FrameEvaluation:
+    """mAP at frame ``tolerances`` of an E2E-Spot predictions file against an
+    E2E-Spot ground-truth file (class list: ``classes``, default the
+    class.txt beside the ground truth); ``nms``: first apply NMS with a
+    window of ± that many frames."""
+    from uglspot.data.labels import (check_predictions_match, find_class_list, read_class_list,
+                                     read_e2e_labels, read_predictions)
+    from uglspot.metrics.spotting import frame_map
+    from uglspot.post.nms import nms_predictions
+
+    class_path = Path(classes) if classes else find_class_list(ground_truth)
+    names = read_class_list(class_path)
+    truth = read_e2e_labels(ground_truth, names, allow_past_end=allow_past_end,
+                            past_end_option="--allow-events-past-end")
+    preds = read_predictions(predictions)
+    check_predictions_match(preds, truth, names, predictions)
+    check_prediction_frames(preds, truth, predictions, allow_past_end)
+    if not any(v.events for v in truth):
+        raise UserError(f"{ground_truth}: no ground-truth events, so mAP is undefined; "
+                        "check that this is the right split")
+    if nms is not None:
+        preds = nms_predictions(preds, nms)
+    result = frame_map(truth, preds, names, tuple(tolerances))
+    return FrameEvaluation(result, list(names), len(truth), sum(len(v.events) for v in truth),
+                           sum(len(p.events) for p in preds))
+
+
+def check_prediction_frames(preds: Sequence[VideoPredictions], truth: Sequence[Video], source: str | Path,
+                            allow_past_end: bool) -> None:
+    """Every predicted frame lies in its video and every score is finite."""
+    num_frames = {v.video: v.num_frames for v in truth}
+    for pred in preds:
+        end = num_frames[pred.video]
+        for index, event in enumerate(pred.events):
+            where = f"{source}: video {pred.video!r}, event #{index}"
+            if event.frame < 0 or (event.frame >= end and not allow_past_end):
+                raise UserError(f"{where}: frame {event.frame} is outside [0, {end}); predictions must lie "
+                                "inside the video (or pass --allow-events-past-end)")
+            if not math.isfinite(event.score):
+                raise UserError(f"{where}: score {event.score} is not a finite number")
+
+
+def format_table(result: FrameMapResult, classes: Sequence[str]) -> str:
+    width = max([len("mAP")] + [len(c) for c in classes])
+    header = f"{'class':<{width}}" + "".join(f"{'δ=' + str(t):>9}" for t in result.tolerances)
+    lines = [header, "-" * len(header)]
+    for name in classes:
+        cells = []
+        for tol in result.tolerances:
+            ap = result.per_class[tol][name]
+            cells.append(f"{'-' if ap is None else f'{100 * ap:.2f}':>9}")
+        lines.append(f"{name:<{width}}" + "".join(cells))
+    lines.append("-" * len(header))
+    lines.append(f"{'mAP':<{width}}" + "".join(f"{100 * result.map[t]:>9.2f}" for t in result.tolerances))
+    selection = result.selection_map
+    if selection is not None:
+        lines.append(f"mean mAP over δ in {{1, 2, 4}} (model selection): {100 * selection:.2f}")
+    return "\n".join(lines)
+
+
+@dataclass
+class SoccerNetEvaluation:
+    """SoccerNet average-mAP of a folder of ``results_spotting.json`` files."""
+
+    result: AverageMapResult
+    games: int  # games scored
+    without_predictions: int  # of those, games with no results_spotting.json (they count as empty)
+
+
+def soccernet_metrics() -> list[str]:
+    """The names of SoccerNet's metrics: tight, loose, at1..at5."""
+    from uglspot.metrics.soccernet import METRIC_TOLERANCES_S
+
+    return list(METRIC_TOLERANCES_S)
+
+
+def evaluate_soccernet_games(labels_dir: str | Path, pred_dir: str | Path, metric: str = "tight",
+                             split_list: str | Path | None = None) -> SoccerNetEvaluation:
+    """SoccerNet's average-mAP (``metric``: tight, loose, at1..at5) of
+    ``<game>/results_spotting.json`` under ``pred_dir`` against
+    ``<game>/Labels-v2.json`` under ``labels_dir``, over the games of
+    ``split_list`` (default: every labelled game)."""
+    from uglspot.data.soccernet import LABELS_FILE, read_labels_dir, read_predictions_dir
+    from uglspot.metrics.soccernet import average_map
+
+    labels_dir, pred_dir = Path(labels_dir), Path(pred_dir)
+    labels = read_labels_dir(labels_dir)
+    if not labels:
+        raise UserError(f"{labels_dir}: no {LABELS_FILE} found at any depth; pass the SoccerNet labels folder")
+    predictions = read_predictions_dir(pred_dir)
+    known = {item.game for item in labels}
+    unknown = sorted(p.game for p in predictions if p.game not in known)
+    if unknown:
+        raise UserError(f"{pred_dir}: {len(unknown)} game(s) have predictions but no {LABELS_FILE} under "
+                        f"{labels_dir}, first {unknown[0]!r}; check that both folders hold the same split")
+    if split_list is not None:
+        wanted = read_split_list(Path(split_list))
+        missing = [g for g in wanted if g not in known]
+        if missing:
+            raise UserError(f"{split_list}: {len(missing)} listed game(s) have no {LABELS_FILE} under "
+                            f"{labels_dir}, first {missing[0]!r}")
+        chosen = set(wanted)
+        labels = [item for item in labels if item.game in chosen]
+        predictions = [item for item in predictions if item.game in chosen]
+    with_predictions = {p.game for p in predictions}
+    without = sum(1 for item in labels if item.game not in with_predictions)
+    return SoccerNetEvaluation(average_map(labels, predictions, metric), len(labels), without)
+
+
+def read_split_list(path: Path) -> list[str]:
+    from uglspot.io import read_json
+
+    if path.suffix == ".json":
+        games = _flatten(read_json(path), "", path)
+    else:
+        try:
+            games = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+        except FileNotFoundError:
+            raise UserError(f"{path}: split list not found") from None
+    games = [g.strip("/") for g in games if g.strip()]
+    if not games:
+        raise UserError(f"{path}: the split list names no game")
+    return games
+
+
+def _flatten(node: object, prefix: str, path: Path) -> list[str]:
+    """Game paths of a JSON list of paths, or of SoccerNet's nested
+    ``{league: {season: [game, ...]}}``."""
+    if isinstance(node, str):
+        return [prefix + node]
+    if isinstance(node, list):
+        return [game for item in node for game in _flatten(item, prefix, path)]
+    if isinstance(node, dict):
+        return [game for key, item in node.items() for game in _flatten(item, f"{prefix}{key}/", path)]
+    raise UserError(f"{path}: expected a JSON list of game paths like 'league/season/game', or "
+                    "{league: {season: [game, ...]}} as in SoccerNet's game lists")

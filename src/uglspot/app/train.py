@@ -1,0 +1,54 @@
+"""Train a spotter from a YAML configuration (``uglspot train``)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+
+@dataclass
+class TrainOutcome:
+    """A finished run: its directory and the loop's final ``Progress``
+    (epoch, step, bad_total, best, best_epoch)."""
+
+    run: Path
+    progress: Any
+    main_process: bool  # False on the other ranks of a torchrun job (they report nothing)
+
+
+def train_from_config(config: str | Path | None = None, overrides: Sequence[str] = (),
+                      resume: str | Path | None = None, out: str | Path | None = None) -> TrainOutcome:
+    """Train the model of ``config`` (YAML, see configs/) with ``KEY=VALUE``
+    ``overrides`` into ``out`` (default: the config's ``out``), or continue
+    the run in ``resume`` from its last complete checkpoint (its own
+    config.yaml unless ``config`` is given). Under torchrun every rank calls
+    this."""
+    from uglspot.engine.config import load_run_config
+    from uglspot.engine.preflight import set_keys
+    from uglspot.engine.train import check_saved_config, train
+    from uglspot.errors import UserError
+
+    resume = Path(resume) if resume is not None else None
+    out = Path(out) if out is not None else None
+    given = list(overrides)
+    overrides = list(overrides)
+    if resume is not None:
+        if out is not None and out.resolve() != resume.resolve():
+            raise UserError(f"--out {out} and --resume {resume} differ; a resumed run stays in its directory")
+        config_path = config or resume / "config.yaml"
+        if not Path(config_path).is_file():
+            raise UserError(f"{config_path}: not found; is {resume} a run directory of `uglspot train`?")
+        if config is None:
+            check_saved_config(Path(config_path))
+        overrides.append(f"out={resume.resolve()}")
+    elif config is None:
+        raise UserError("give a CONFIG.yaml (see configs/), or --resume RUN_DIR")
+    else:
+        config_path = config
+        if out is not None:
+            overrides.append(f"out={out.resolve()}")
+    run_config = load_run_config(config_path, overrides)
+    progress = train(run_config, resume=resume is not None, set_keys=set_keys(given))
+    return TrainOutcome(Path(run_config.out), progress, os.environ.get("RANK", "0") == "0")
