@@ -411,6 +411,24 @@ def test_frames_never_writes_through_a_link_in_a_videos_place(tiny, tmp_path: Pa
     assert (out / second / "meta.json").is_file()  # the other video went on
 
 
+def test_spot_never_writes_through_a_link_in_a_videos_place(tiny, whole, tmp_path: Path, capsys) -> None:
+    """A symlink at OUT/<video> once made `spot` write events.json into its target."""
+    keep = tmp_path / "elsewhere"
+    keep.mkdir()
+    (keep / "events.json").write_text("the user's own file")
+    out = tmp_path / "out"
+    out.mkdir()
+    first, second = (tiny.splits["test"][0].video, tiny.splits["val"][0].video)
+    (out / first).symlink_to(keep, target_is_directory=True)
+    code = main(["spot", *(str(tiny.videos / f"{v}.mp4") for v in (first, second)), "--model", str(whole[0]),
+                 "--entities", str(tiny.entities), "--out", str(out), "--device", "cpu", "--no-plot"])
+    err = capsys.readouterr().err
+    assert code == 1 and "symbolic link" in err and "Traceback" not in err, err
+    assert (keep / "events.json").read_text() == "the user's own file"
+    assert sorted(p.name for p in keep.iterdir()) == ["events.json"]
+    assert (out / second / "events.json").is_file()  # the other video went on
+
+
 def test_a_link_in_a_checkpoints_place_is_one_line(tiny, tmp_path: Path, capsys) -> None:
     """It once ended in `internal error: OSError: Cannot call rmtree on a symbolic link`."""
     keep = tmp_path / "elsewhere"

@@ -67,7 +67,7 @@ def _spot(videos: Sequence[str | Path], model: Path, out: Path, entity_dir: Path
     from uglspot.engine.infer import load_spotter, spot_videos
     from uglspot.engine.runtime import amp_mode, pick_device
     from uglspot.errors import BatchFailures, UserError
-    from uglspot.io import safe_name, write_json_atomic
+    from uglspot.io import own_folder, safe_name, write_json_atomic
 
     entries = [(video_id, file) for file, video_id in video_entries([Path(v) for v in videos])]
     names: dict[str, Path] = {}
@@ -83,6 +83,13 @@ def _spot(videos: Sequence[str | Path], model: Path, out: Path, entity_dir: Path
     if len(failures) == len(entries):
         raise BatchFailures("videos", [(str(files[name]), reason) for name, reason in failures])
     entries = [(video_id, file) for video_id, file in entries if file.is_file()]
+    # a link at a video's output folder would have its events written into the link's target
+    linked = [(video_id, file) for video_id, file in entries if (out / safe_name(video_id)).is_symlink()]
+    failures += [(video_id, f"{out / safe_name(video_id)} is a symbolic link; uglspot never writes through one: "
+                            "remove it or choose another --out") for video_id, _ in linked]
+    entries = [entry for entry in entries if entry not in linked]
+    if not entries:
+        raise BatchFailures("videos", [(str(files[name]), reason) for name, reason in failures])
     outcome = SpotOutcome(out)
     device = pick_device(device_name)
     spotter = load_spotter(model, device)
@@ -91,7 +98,7 @@ def _spot(videos: Sequence[str | Path], model: Path, out: Path, entity_dir: Path
     halves: dict[str, float] = {}
     for result in spot_videos(spotter, records, frames, entities, amp_mode("auto", device)[0], threshold,
                               nms_window, desc=f"spot {spotter.model.config.name}", failures=failures):
-        out_dir = out / safe_name(result.video)
+        out_dir = own_folder(out / safe_name(result.video))
         write_json_atomic(out_dir / "events.json", result.to_json())
         if plot:
             write_timeline(out_dir / "timeline.png", result, spotter.classes)
