@@ -291,6 +291,29 @@ def test_a_pointer_whose_folder_is_gone_is_the_same_error_everywhere(tiny, copy_
     one_line(capsys, code, 1, f"{name}.json: points at {gone.name}, which is missing", "delete")
 
 
+def test_spot_checks_the_stores_rate_as_predict_does(tiny, whole, tmp_path: Path, capsys) -> None:
+    """Stores detected at another rate than the frames: `spot` once went on
+    (212 events where the right stores gave 166) while `predict` refused."""
+    from uglspot.entities.store import EntityStore, StoreKey, store_path
+    from uglspot.video import probe
+
+    stores = tmp_path / "entities"
+    shutil.copytree(tiny.entities, stores)
+    video = tiny.splits["test"][0].video
+    path = store_path(stores, video)
+    header = EntityStore.read_header(path)
+    rate = probe(tiny.videos / f"{video}.mp4").fps  # the model decodes at each video's own rate
+    key = StoreKey.from_json({**header["key"], "fps": rate / 2})
+    path.unlink()
+    EntityStore.write(path, key, header["num_frames"] // 2, [])  # what `detect --fps` at half the rate makes
+    code = main(["spot", str(tiny.videos / f"{video}.mp4"), "--model", str(whole[0]), "--entities", str(stores),
+                 "--out", str(tmp_path / "out"), "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err, err
+    assert f"entities detected at {rate / 2:g} fps but the frames are decoded at {rate:g} fps" in err, err
+    assert not (tmp_path / "out" / "predictions.json").exists()
+
+
 def test_damaged_entity_store_is_refused_naming_the_file(tiny, whole, tmp_path: Path, capsys) -> None:
     from uglspot.entities.store import store_path as entity_store_path
 

@@ -93,8 +93,13 @@ def _spot(videos: Sequence[str | Path], model: Path, out: Path, entity_dir: Path
     outcome = SpotOutcome(out)
     device = pick_device(device_name)
     spotter = load_spotter(model, device)
-    entities, entries = entity_source(spotter, entries, entity_dir, detector, out, device, failures, outcome.notes)
     records, frames = probe_videos(spotter.settings, entries, failures)
+    probed = {record.video: record for record in records}
+    entries = [(video_id, file) for video_id, file in entries if video_id in probed]
+    entities, entries = entity_source(spotter, entries, entity_dir, detector, out, device, failures, outcome.notes,
+                                      probed)
+    kept = {video_id for video_id, _ in entries}
+    records = [record for record in records if record.video in kept]
     halves: dict[str, float] = {}
     for result in spot_videos(spotter, records, frames, entities, amp_mode("auto", device)[0], threshold,
                               nms_window, desc=f"spot {spotter.model.config.name}", failures=failures):
@@ -172,11 +177,13 @@ def probe_videos(settings: Any, videos: list[tuple[str, Path]],
 
 
 def entity_source(spotter: Any, videos: list[tuple[str, Path]], entity_dir: Path | None, detector: DetectorChoice,
-                  out: Path, device: Any, failures: list[tuple[str, str]],
-                  notes: list[str]) -> tuple[Any, list[tuple[str, Path]]]:
+                  out: Path, device: Any, failures: list[tuple[str, str]], notes: list[str],
+                  probed: dict[str, Any] | None = None) -> tuple[Any, list[tuple[str, Path]]]:
     """The entity stores of ``videos`` (read from ``entity_dir`` or detected
     now into ``out/entities``) for a model that uses entities, and the
-    videos that have one; the others go to ``failures``."""
+    videos that have one; the others go to ``failures``. With ``probed``
+    (video id → its frame count and rate at the model's decoding), the stores
+    are checked against both, as ``predict`` and training check them."""
     from uglspot.data.dataset import EntityWindows
     from uglspot.engine.entities import check_entity_stores
     from uglspot.entities.store import store_path
@@ -207,8 +214,11 @@ def entity_source(spotter: Any, videos: list[tuple[str, Path]], entity_dir: Path
     bad = {name for name, _ in failures}
     videos = [(video_id, file) for video_id, file in videos if video_id not in bad]
     if videos:
-        check_entity_stores(root, [(video_id, None) for video_id, _ in videos], spotter.model.config,
-                            trained.get("prompt"), trained.get("features"))
+        probed = probed or {}
+        check_entity_stores(root, [(video_id, probed[video_id].num_frames if video_id in probed else None)
+                                   for video_id, _ in videos], spotter.model.config,
+                            trained.get("prompt"), trained.get("features"),
+                            {video_id: probed[video_id].fps for video_id, _ in videos if video_id in probed})
     return EntityWindows(root, settings.entity_slots), videos
 
 

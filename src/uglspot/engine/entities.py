@@ -29,10 +29,12 @@ def counts_disagree(have: int, expected: int) -> bool:
 
 def check_entity_stores(root: str | Path, videos: Sequence[tuple[str, int | None]], model_config: Any,
                         expected_prompt: Sequence[str] | None = None,
-                        expected_features: str | None = None) -> dict[str, Any]:
+                        expected_features: str | None = None,
+                        rates: Mapping[str, float | None] | None = None) -> dict[str, Any]:
     """Raise :func:`entity_store_problems` as one error (the first three
     problems); else return the detection settings of the stores."""
-    problems, settings = entity_store_problems(root, videos, model_config, expected_prompt, expected_features)
+    problems, settings = entity_store_problems(root, videos, model_config, expected_prompt, expected_features,
+                                               rates)
     if len(problems) == 1:
         raise UserError(problems[0])
     if problems:
