@@ -1,7 +1,8 @@
 """One writer per output folder (issue 21): a second `train`, `frames`,
-`detect` or `spot` into a folder another process is writing is refused at
-once with one line naming the holder, and a lock left by a killed process is
-taken over. Every case runs real, separate processes."""
+`detect`, `spot`, `predict`, `synth` or `demo` into a folder another process
+is writing is refused at once with one line naming the holder, and a lock
+left by a killed process is taken over. Every case runs real, separate
+processes."""
 
 from __future__ import annotations
 
@@ -181,3 +182,37 @@ def test_two_trainings_into_one_run_folder(tmp_path: Path) -> None:
     with open(run / "metrics.csv", newline="") as handle:
         assert [row["epoch"] for row in csv.DictReader(handle)] == ["1"]
     assert not (run / LOCK_NAME).exists()
+
+
+@pytest.mark.parametrize("command, args", [
+    ("synth", ["--matches", "3", "--minutes", "0.1", "--width", "64", "--height", "36"]),
+    ("demo", ["--quick"]),
+])
+def test_a_second_render_into_a_new_folder_is_refused_naming_the_holder(tmp_path: Path, command: str,
+                                                                         args: list[str]) -> None:
+    """`synth` and `demo` write only into a new or empty folder, but two started
+    at once would both have found it empty: the second is refused by the lock."""
+    folder = tmp_path / "out"
+    holder = start(HOLD, str(folder), command)
+    try:
+        result = uglspot(command, *args, "--out", str(folder))
+        assert sorted(p.name for p in folder.iterdir()) == [LOCK_NAME]  # nothing written beside the holder
+    finally:
+        release(holder)
+    assert_refused(result, folder, holder, command)
+    assert not folder.exists()  # the holder's lock gone, and with it the folder it made
+
+
+def test_a_second_predict_into_one_folder_is_refused_naming_the_holder(faults_run, tmp_path: Path) -> None:
+    """Two predictions into one folder would each rewrite predictions.json and metrics.json."""
+    run, _ = faults_run
+    folder = tmp_path / "out"
+    holder = start(HOLD, str(folder), "predict")
+    try:
+        (folder / "predictions.json").write_text("[]")  # the holder's output so far
+        result = uglspot("predict", str(run / "config.yaml"), "--model", str(run), "--out", str(folder),
+                         "--device", "cpu")
+        assert (folder / "predictions.json").read_text() == "[]"
+    finally:
+        release(holder)
+    assert_refused(result, folder, holder, "predict")

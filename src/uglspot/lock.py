@@ -53,6 +53,13 @@ def output_lock(folder: str | Path, command: str) -> Iterator[Path]:
         _remove_if_empty(folder, created)
 
 
+def holds_nothing_else(folder: str | Path) -> bool:
+    """Whether ``folder`` is empty but for its lock file: what a command that
+    writes only into a new or empty folder checks once it holds the lock (two
+    started at once would both have found it empty before)."""
+    return all(entry.name == LOCK_NAME for entry in Path(folder).iterdir())
+
+
 def _make_folder(folder: Path) -> bool:
     """Create ``folder`` if needed; whether it was created."""
     if folder.is_dir():

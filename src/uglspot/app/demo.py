@@ -368,11 +368,20 @@ def run_demo(root: str | Path, profile: DemoProfile = QUICK, report: bool = True
     ``summary.json`` into ``root`` (a new or empty folder: a demo never
     overwrites); return what was measured. ``threads``: torch CPU threads
     to set first (None: leave them as they are)."""
-    import torch
+    from uglspot.lock import holds_nothing_else, output_lock
 
     root = Path(root)
-    if root.exists() and (not root.is_dir() or any(root.iterdir())):
+    if root.exists() and (not root.is_dir() or not holds_nothing_else(root)):  # a held lock: refused below
         raise UserError(f"{root}: already exists and is not empty; pass a new --out (a demo never overwrites)")
+    with output_lock(root, "demo"):
+        if not holds_nothing_else(root):  # another demo started into it at the same moment
+            raise UserError(f"{root}: already exists and is not empty; pass a new --out (a demo never overwrites)")
+        return _run_demo(root, profile, report, threads)
+
+
+def _run_demo(root: Path, profile: DemoProfile, report: bool, threads: int | None) -> DemoOutcome:
+    import torch
+
     if threads is not None:
         torch.set_num_threads(threads)
 

@@ -51,6 +51,7 @@ def predict_split(config: str | Path, split: str | None = None, model: str | Pat
     from uglspot.engine.runtime import amp_mode
     from uglspot.engine.sources import frame_source, split_videos
     from uglspot.io import write_json_atomic
+    from uglspot.lock import output_lock
 
     model = Path(model) if model is not None else None
     run_config = load_run_config(Path(config), list(overrides))
@@ -63,26 +64,28 @@ def predict_split(config: str | Path, split: str | None = None, model: str | Pat
     device = check_prediction(run_config, split, videos, spotter, device).device
     spotter.model.to(device)
     out = Path(out) if out is not None else run_directory(model or Path(run_config.out)) / f"predict-{split}"
-    frames = frame_source(run_config, videos)
-    entities = None
-    if spotter.model.config.use_entities:
-        entities = EntityWindows(run_config.data.entities, spotter.settings.entity_slots)
-    failures: list[tuple[str, str]] = []
-    predictions = [result.record.as_predictions()
-                   for result in spot_videos(spotter, videos, frames, entities, amp_mode("auto", device)[0],
-                                             desc=f"predict {spotter.model.config.name} {split}", failures=failures)]
-    metric = run_config.train.metric
-    outcome = PredictOutcome(split, metric, predictions, out / "predictions.json", failures=failures)
-    write_predictions(predictions, outcome.predictions_file)
-    if metric == "soccernet_tight":
-        from uglspot.data.soccernet import predictions_to_soccernet, write_game_predictions
+    # one writer per folder: two would each rewrite predictions.json and metrics.json
+    with output_lock(out, "predict"):
+        frames = frame_source(run_config, videos)
+        entities = None
+        if spotter.model.config.use_entities:
+            entities = EntityWindows(run_config.data.entities, spotter.settings.entity_slots)
+        failures: list[tuple[str, str]] = []
+        predictions = [result.record.as_predictions()
+                       for result in spot_videos(spotter, videos, frames, entities, amp_mode("auto", device)[0],
+                                                 desc=f"predict {spotter.model.config.name} {split}", failures=failures)]
+        metric = run_config.train.metric
+        outcome = PredictOutcome(split, metric, predictions, out / "predictions.json", failures=failures)
+        write_predictions(predictions, outcome.predictions_file)
+        if metric == "soccernet_tight":
+            from uglspot.data.soccernet import predictions_to_soccernet, write_game_predictions
 
-        rates = {v.video: v.fps for v in videos}
-        outcome.soccernet_dir = out / "soccernet"
-        for game in predictions_to_soccernet(predictions, rates, "predict"):
-            write_game_predictions(outcome.soccernet_dir, game)
-    if any(v.events for v in videos) and not failures:
-        outcome.metrics = evaluate(metric, videos, predictions, classes)
-        outcome.metrics_file = out / "metrics.json"
-        write_json_atomic(outcome.metrics_file, outcome.metrics)
-    return outcome
+            rates = {v.video: v.fps for v in videos}
+            outcome.soccernet_dir = out / "soccernet"
+            for game in predictions_to_soccernet(predictions, rates, "predict"):
+                write_game_predictions(outcome.soccernet_dir, game)
+        if any(v.events for v in videos) and not failures:
+            outcome.metrics = evaluate(metric, videos, predictions, classes)
+            outcome.metrics_file = out / "metrics.json"
+            write_json_atomic(outcome.metrics_file, outcome.metrics)
+        return outcome

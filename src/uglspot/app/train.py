@@ -25,9 +25,9 @@ def train_from_config(config: str | Path | None = None, overrides: Sequence[str]
     the run in ``resume`` from its last complete checkpoint (its own
     config.yaml unless ``config`` is given). Under torchrun every rank calls
     this."""
-    from uglspot.engine.config import load_run_config
+    from uglspot.engine.config import check_saved_config, load_run_config
     from uglspot.engine.preflight import set_keys
-    from uglspot.engine.train import check_saved_config, train
+    from uglspot.engine.train import train
     from uglspot.errors import UserError
 
     resume = Path(resume) if resume is not None else None

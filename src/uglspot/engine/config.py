@@ -177,3 +177,21 @@ def load_run_config(path: str | Path, overrides: list[str] | None = None) -> Run
             setattr(config.data, name, str(Path(value).expanduser().resolve()))
     config.out = str(Path(config.out).expanduser().resolve())
     return config
+
+
+def check_saved_config(path: Path) -> None:
+    """A run's ``config.yaml`` is written whole by training; one missing a
+    section (cut short, edited) would resume with that section's defaults
+    (50 epochs, another learning rate) without a word, so it is refused."""
+    from dataclasses import fields
+
+    from uglspot.config import load_yaml
+
+    if not path.is_file():
+        return  # resume itself says that the run has no checkpoint
+    saved = load_yaml(path)
+    missing = [f.name for f in fields(RunConfig) if f.name not in saved]
+    if missing:
+        raise UserError(f"{path}: the run's saved config has no {', '.join(missing)} section(s), so resuming would "
+                        "use their defaults; restore the file (the run wrote it whole), or resume with the "
+                        "config it was started with: uglspot train CONFIG --resume RUN")

@@ -135,3 +135,15 @@ def shard(items: Sequence, rank: int, world_size: int, equal: bool = False) -> l
         raise UserError(f"bad shard: rank {rank} of world size {world_size}")
     usable = len(items) - len(items) % world_size if equal else len(items)
     return list(items[rank:usable:world_size])
+
+
+def bad_batch_error(max_bad: int, videos: Sequence[str], starts: Sequence[int]) -> UserError:
+    where = ", ".join(f"{v} @ {s}" for v, s in zip(videos, starts))
+    return UserError(f"{max_bad} non-finite losses in a row; stopping. Last batch (video @ first frame): {where}. "
+                     "Check those videos' frames and labels, lower optim.lr, set optim.grad_clip, "
+                     "or try train.amp=off")
+
+
+OOM_ADVICE = ("out of GPU memory. Lower train.batch_size (and raise optim.accumulate to keep the effective "
+              "batch), shorten data.clip_len, lower data.height / augment.crop, or use a lighter model "
+              "(model.name, e.g. ugl_rny002)")

@@ -37,7 +37,9 @@ from uglspot.engine.infer import InferenceSettings, Spotter, inference_settings,
 from uglspot.engine.log import RunLog, StepMeter
 from uglspot.engine.preflight import check_training
 from uglspot.engine.resume import checkpoint_last, restore, resume_message, save_checkpoint
-from uglspot.engine.runtime import Distributed, amp_mode, main_rank_lock, shard, unwrap
+from uglspot.engine.runtime import (
+    OOM_ADVICE, Distributed, amp_mode, bad_batch_error, main_rank_lock, shard, unwrap,
+)
 from uglspot.engine.schedule import lr_factor, set_lr
 from uglspot.engine.sources import Splits, frame_source, load_splits
 from uglspot.engine.state import remove_unpublished, resolve
@@ -111,18 +113,6 @@ def build_model(config: RunConfig, num_classes: int) -> torch.nn.Module:
         raise UserError(f"model {config.model.name!r} uses entities but data.entities is not set; set it to an "
                         "entity store folder, or --set model.options.use_entities=false")
     return model
-
-
-def bad_batch_error(max_bad: int, videos: Sequence[str], starts: Sequence[int]) -> UserError:
-    where = ", ".join(f"{v} @ {s}" for v, s in zip(videos, starts))
-    return UserError(f"{max_bad} non-finite losses in a row; stopping. Last batch (video @ first frame): {where}. "
-                     "Check those videos' frames and labels, lower optim.lr, set optim.grad_clip, "
-                     "or try train.amp=off")
-
-
-OOM_ADVICE = ("out of GPU memory. Lower train.batch_size (and raise optim.accumulate to keep the effective "
-              "batch), shorten data.clip_len, lower data.height / augment.crop, or use a lighter model "
-              "(model.name, e.g. ugl_rny002)")
 
 
 def train(config: RunConfig, resume: bool = False, hooks: Sequence[Hook] = (),
@@ -334,24 +324,6 @@ def end_epoch(run: Run, epoch: int, frames_per_s: float, seconds: float, hooks: 
     checkpoint_last(run)
     for hook in hooks:
         hook(progress)
-
-
-def check_saved_config(path: Path) -> None:
-    """A run's ``config.yaml`` is written whole by training; one missing a
-    section (cut short, edited) would resume with that section's defaults
-    (50 epochs, another learning rate) without a word, so it is refused."""
-    from dataclasses import fields
-
-    from uglspot.config import load_yaml
-
-    if not path.is_file():
-        return  # resume itself says that the run has no checkpoint
-    saved = load_yaml(path)
-    missing = [f.name for f in fields(RunConfig) if f.name not in saved]
-    if missing:
-        raise UserError(f"{path}: the run's saved config has no {', '.join(missing)} section(s), so resuming would "
-                        "use their defaults; restore the file (the run wrote it whole), or resume with the "
-                        "config it was started with: uglspot train CONFIG --resume RUN")
 
 
 def validate(run: Run) -> float:
