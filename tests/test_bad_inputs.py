@@ -242,3 +242,35 @@ def test_an_unexpected_error_is_one_line_and_a_log(monkeypatch: pytest.MonkeyPat
     text = logs[0].read_text()
     assert "Traceback" in text and "broken" in text and text.startswith("command: uglspot stats")
     assert os.access(logs[0], os.R_OK)
+
+
+@pytest.mark.parametrize("reader, what", [
+    ("uglspot.config:load_yaml", "config file (YAML)"),
+    ("uglspot.data.labels:read_class_list", "class list"),
+    ("uglspot.io:read_json", "JSON file"),
+    ("uglspot.data.inputs:_read_list", "video list"),
+])
+@pytest.mark.parametrize("case", ["latin-1", "folder", "under a file", "missing"])
+def test_every_text_reader_gives_one_line_naming_the_file(tmp_path, reader, what, case) -> None:
+    """Non-UTF-8 configs, video lists and class files, and folders or files in
+    a file's place, once ended in `internal error`."""
+    import importlib
+
+    from uglspot.errors import UserError
+
+    module, name = reader.split(":")
+    read = getattr(importlib.import_module(module), name)
+    path = tmp_path / "input.txt"
+    if case == "latin-1":
+        path.write_bytes("équipe: 1\n".encode("latin-1"))
+    elif case == "folder":
+        path.mkdir()
+    elif case == "under a file":
+        (tmp_path / "file").write_text("x")
+        path = tmp_path / "file" / "input.txt"
+    with pytest.raises(UserError) as caught:
+        read(path)
+    message = str(caught.value)
+    assert message.startswith(str(path)) and "\n" not in message, message
+    if case in ("latin-1", "folder", "missing"):
+        assert what in message, message

@@ -169,7 +169,7 @@ def test_events_past_end_need_the_flag(files: tuple[Path, Path], capsys: pytest.
 def test_missing_file_is_reported(files: tuple[Path, Path], capsys: pytest.CaptureFixture) -> None:
     gt, pred = files
     code, _, err = run(capsys, gt, pred.with_name("absent.json"))
-    assert code == 1 and "absent.json: file not found" in err
+    assert code == 1 and "absent.json: JSON file not found" in err
 
 
 def test_help_exits_zero(capsys: pytest.CaptureFixture) -> None:

@@ -17,17 +17,29 @@ from typing import Any, Iterator, Mapping
 from uglspot.errors import UserError, brief
 
 
+def read_text(path: str | Path, what: str = "file") -> str:
+    """The UTF-8 text of ``path``; whatever keeps it from being read (missing,
+    a folder, a path through a file, no permission, not UTF-8) is one line
+    naming the file and ``what`` it should be."""
+    path = Path(path)
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"{path}: {what} not found") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: is a folder, expected a {what}") from None
+    except NotADirectoryError:
+        raise UserError(f"{path}: a part of this path is a file, not a folder; expected a {what}") from None
+    except PermissionError:
+        raise UserError(f"{path}: no permission to read this {what}") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: not UTF-8 text at byte {exc.start}; is this a {what}? Save it as UTF-8") from None
+
+
 def read_json(path: str | Path) -> Any:
     """Parse a JSON file; a syntax error names the file, line and column."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(f"{path}: file not found") from None
-    except IsADirectoryError:
-        raise UserError(f"{path}: is a directory, expected a JSON file") from None
-    except UnicodeDecodeError as exc:
-        raise UserError(f"{path}: not UTF-8 text at byte {exc.start}; is this a JSON file?") from None
+    text = read_text(path, "JSON file")
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:

@@ -38,12 +38,10 @@ def detector_config(config_file: str | Path | None = None, **settings: Any) -> D
 
     data: dict = {}
     if config_file is not None:
-        import yaml
+        from uglspot.config import load_yaml
 
         config_file = Path(config_file)
-        if not config_file.is_file():
-            raise UserError(f"{config_file}: config file not found")
-        loaded = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
+        loaded = load_yaml(config_file)
         data = dict(loaded.get("detector", loaded)) if isinstance(loaded, dict) else loaded
     data.update({k: v for k, v in settings.items() if v is not None})
     return from_dict(DetectorConfig, data, str(config_file or "detector settings"))

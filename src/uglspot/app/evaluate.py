@@ -148,10 +148,9 @@ def read_split_list(path: Path) -> list[str]:
     if path.suffix == ".json":
         games = _flatten(read_json(path), "", path)
     else:
-        try:
-            games = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
-        except FileNotFoundError:
-            raise UserError(f"{path}: split list not found") from None
+        from uglspot.io import read_text
+
+        games = [line.strip() for line in read_text(path, "split list").splitlines()]
     games = [g.strip("/") for g in games if g.strip()]
     if not games:
         raise UserError(f"{path}: the split list names no game")

@@ -38,10 +38,10 @@ def expand_video_inputs(items: list[str | Path]) -> list[Path]:
 def _read_list(path: Path) -> list[tuple[Path, str | None]]:
     """(file, id) per line of a video list: a relative line is relative to the
     list and its id is the line without extension; an absolute one has no id yet."""
-    if not path.is_file():
-        raise UserError(f"{path}: video list not found")
     out: list[tuple[Path, str | None]] = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    from uglspot.io import read_text
+
+    for line in read_text(path, "video list (one path per line)").splitlines():
         line = line.split("#", 1)[0].strip()
         if line:
             entry = Path(line)

@@ -48,11 +48,10 @@ class VideoPredictions:
 
 def read_class_list(path: str | Path) -> list[str]:
     """Class names of ``class.txt`` in file order (class i has index i+1)."""
+    from uglspot.io import read_text
+
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise UserError(f"{path}: class list not found; expected class.txt with one class name per line") from None
+    lines = read_text(path, "class list (class.txt, one class name per line)").splitlines()
     classes = [line.strip() for line in lines if line.strip()]
     if not classes:
         raise UserError(f"{path}: class list is empty; write one class name per line")
