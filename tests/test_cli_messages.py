@@ -492,3 +492,23 @@ def test_progress_is_a_bar_on_a_terminal_and_plain_lines_elsewhere(monkeypatch: 
     quiet = progress.LineProgress("nothing", 3, seconds=0.0)
     quiet.close()
     assert capsys.readouterr().err == ""  # no work, no line
+
+
+@pytest.mark.parametrize("argv, option", [
+    (["convert", "soccernet-to-e2e", "sn", "out.json", "--fps", "nan"], "--fps"),
+    (["convert", "soccernet-to-e2e", "sn", "out.json", "--fps", "inf"], "--fps"),
+    (["convert", "soccernet-to-e2e", "sn", "out.json", "--fps", "2", "--half-duration", "1e300"], "--half-duration"),
+    (["convert", "predictions-to-soccernet", "p.json", "out", "--fps", "nan"], "--fps"),
+    (["frames", "v.mp4", "--out", "cache", "--fps", "1e12"], "--fps"),
+    (["frames", "v.mp4", "--out", "cache", "--height", "100000"], "--height"),
+    (["synth", "--out", "data", "--fps", "nan"], "--fps"),
+    (["detect", "v.mp4", "--out", "stores", "--fps", "nan"], "--fps"),
+])
+def test_numbers_out_of_range_are_refused_before_any_work(tmp_path, monkeypatch, capsys, argv, option) -> None:
+    """Each once ended in an internal error, a NaN in a file, a 2e302-frame half or a full disk."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and f"argument {option}" in err and "Traceback" not in err, err
+    assert list(tmp_path.iterdir()) == []  # nothing written

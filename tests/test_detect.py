@@ -205,6 +205,28 @@ def test_glip_import_through_the_command(tmp_path) -> None:
     assert store.window(0, 1)["feat"][0, 0, 0] == 1.0 and store.window(3, 1)["cls"][0, 0] == 1
 
 
+def test_a_failed_glip_import_is_counted_once(tmp_path, capsys) -> None:
+    """A bad file once made the summary say `-1 video(s) already done`."""
+    files = _glip_files(tmp_path / "glip", 2)
+    files[1].write_bytes(b"not a torch file")
+    out = tmp_path / "stores"
+    assert main(["detect", *map(str, files), "--detector", "glip-import", "--fps", "2", "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert str(files[1]) in err and "already done" not in err, err
+    assert main(["detect", *map(str, files), "--detector", "glip-import", "--fps", "2", "--out", str(out)]) == 1
+    assert "1 video(s) already done" in capsys.readouterr().err  # the good one, from the first run
+
+
+@pytest.mark.parametrize("fps", ["nan", "inf", "0", "1e12"])
+def test_a_glip_import_at_a_rate_that_is_not_one_is_refused(tmp_path, capsys, fps) -> None:
+    """`--fps nan` once wrote a store with fps NaN."""
+    files = _glip_files(tmp_path / "glip", 1)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["detect", *map(str, files), "--detector", "glip-import", "--fps", fps, "--out", str(tmp_path / "s")])
+    assert exit_info.value.code == 2 and "--fps" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
+
+
 @pytest.mark.slow
 def test_torchrun_splits_videos_across_two_ranks(tmp_path) -> None:
     torchrun = Path(sys.executable).with_name("torchrun")

@@ -195,5 +195,6 @@ def test_convert_needs_an_fps(dataset: tuple[Path, Path], tmp_path: Path, capsys
     labels, _ = dataset
     code, _, err = run(capsys, "convert", "soccernet-to-e2e", labels, tmp_path / "x.json")
     assert code == 1 and "--fps" in err
-    code, _, err = run(capsys, "convert", "soccernet-to-e2e", labels, tmp_path / "x.json", "--fps", "0")
-    assert code == 1 and "positive" in err
+    with pytest.raises(SystemExit) as exit_info:  # refused by the option's type, before any file is read
+        run(capsys, "convert", "soccernet-to-e2e", labels, tmp_path / "x.json", "--fps", "0")
+    assert exit_info.value.code == 2 and "argument --fps: must be a frame rate above 0 and at most 1000" in capsys.readouterr().err

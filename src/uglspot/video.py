@@ -42,6 +42,7 @@ import numpy as np
 import torch
 
 from uglspot.errors import UserError
+from uglspot.limits import MAX_FPS, MAX_SIDE
 
 # File name endings taken for videos, wherever a folder is searched for them (in this order).
 VIDEO_SUFFIXES = (".avi", ".flv", ".m4v", ".mkv", ".mov", ".mp4", ".mpeg", ".mpg", ".mts", ".ts", ".webm")
@@ -134,10 +135,6 @@ def _stream_duration(container: av.container.InputContainer, stream: av.video.st
     return None
 
 
-# Decoding limits: past them a typo (a height of 100000, an fps of 1e12) would fill the memory or
-# the disk before anything failed. 8K frames and 1000 fps (high-speed cameras) stay allowed.
-MAX_SIDE = 8192
-MAX_FPS = 1000.0
 
 
 def output_size(width: int, height: int, size: Size) -> tuple[int, int]:

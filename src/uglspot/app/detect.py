@@ -100,6 +100,7 @@ def _import_glip(config: DetectorConfig, items: list, out: Path, fps: float | No
 
     failures: list[tuple[str, str]] = []
     todo = []
+    skipped = 0
     for path, video_id in items:
         if not path.is_file():
             failures.append((str(path), "no such file" if not path.exists() else "not a file"))
@@ -107,6 +108,8 @@ def _import_glip(config: DetectorConfig, items: list, out: Path, fps: float | No
         key = store_key(config, video_id, path, fps)
         if force or not is_done(store_path(out, video_id), key):
             todo.append((path, video_id, key))
+        else:
+            skipped += 1
     with progress_bar(f"{who}detect glip-import", len(todo), "file", disable=not todo) as bar:
         for path, video_id, key in todo:
             try:
@@ -115,4 +118,4 @@ def _import_glip(config: DetectorConfig, items: list, out: Path, fps: float | No
             except UserError as exc:
                 failures.append((str(path), str(exc)))
             bar.update(1)
-    return failures, len(items) - len(todo) - len(failures)
+    return failures, skipped

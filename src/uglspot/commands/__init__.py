@@ -13,6 +13,8 @@ import math
 import pkgutil
 from typing import Callable
 
+from uglspot.limits import MAX_FPS, MAX_SECONDS
+
 
 def command_modules(hook: str = "register") -> list:
     """Modules of ``uglspot.commands`` that define ``hook``, in ``ORDER``."""
@@ -55,15 +57,30 @@ def parse_image_size(text: str) -> tuple[int, int]:
 
 
 def frame_rate_or_native(text: str) -> float | None:
-    """A positive frame rate, or ``native`` (None: each file's own rate)."""
+    """A frame rate (:func:`frame_rate`), or ``native`` (None: each file's own rate)."""
     if text.lower() == "native":
         return None
     try:
-        value = float(text)
+        float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a frame rate such as 2 or 25, or `native`, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"the frame rate must be positive, got {text}")
+    return frame_rate(text)
+
+
+def frame_rate(text: str) -> float:
+    """A finite frame rate above 0 and at most ``MAX_FPS``."""
+    value = _number(text, float)
+    if not 0 < value <= MAX_FPS:
+        raise argparse.ArgumentTypeError(f"must be a frame rate above 0 and at most {MAX_FPS:g}, got {text!r}")
+    return value
+
+
+def duration(text: str) -> float:
+    """A finite length in seconds above 0 and at most ``MAX_SECONDS``."""
+    value = _number(text, float)
+    if not 0 < value <= MAX_SECONDS:
+        raise argparse.ArgumentTypeError(f"must be a length in seconds above 0 and at most {MAX_SECONDS:g}, "
+                                         f"got {text!r}")
     return value
 
 

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from uglspot.app.convert import e2e_to_soccernet_dirs, predictions_to_soccernet_dirs, soccernet_to_e2e_file
-from uglspot.commands import positive_float
+from uglspot.commands import duration, frame_rate
 
 ORDER = 60
 
@@ -27,11 +27,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "--half-duration, else it is one past the last event of the half.")
     to_e2e.add_argument("soccernet_dir", metavar="SOCCERNET_DIR", type=Path)
     to_e2e.add_argument("output", metavar="OUT.json", type=Path)
-    to_e2e.add_argument("--fps", type=float, help="frame rate of the E2E-Spot frames (e.g. 2, or 25/12 = 2.0833...)")
+    to_e2e.add_argument("--fps", type=frame_rate, help="frame rate of the E2E-Spot frames (e.g. 2, or 25/12 = 2.0833...)")
     to_e2e.add_argument("--reference", type=Path, metavar="REF.json",
                         help="E2E-Spot JSON of the same halves (e.g. of the extracted frames): each half found "
                              "there takes its fps, num_frames, width and height from it")
-    to_e2e.add_argument("--half-duration", type=positive_float, metavar="SECONDS",
+    to_e2e.add_argument("--half-duration", type=duration, metavar="SECONDS",
                         help="length of every half, for num_frames when there is no reference")
     to_e2e.add_argument("--class-list", type=Path, metavar="OUT_class.txt",
                         help="also write the sorted class names found, one per line (E2E-Spot's class.txt)")
@@ -54,7 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     preds.add_argument("predictions", metavar="PRED.json", type=Path)
     preds.add_argument("out_dir", metavar="OUT_DIR", type=Path)
     source = preds.add_mutually_exclusive_group(required=True)
-    source.add_argument("--fps", type=float, help="frame rate of the predicted frames")
+    source.add_argument("--fps", type=frame_rate, help="frame rate of the predicted frames")
     source.add_argument("--reference", type=Path, metavar="GT.json",
                         help="E2E-Spot ground truth of the same videos; each video's fps comes from it")
     preds.add_argument("--overwrite", action="store_true",

@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 
 from uglspot.app.frames import cache_frames
-from uglspot.commands import int_at_least, parse_size, positive_float, positive_int
+from uglspot.commands import frame_rate, int_at_least, parse_size, positive_int
 from uglspot.errors import BatchFailures
+from uglspot.limits import MAX_SIDE
 
 ORDER = 30
 
@@ -24,9 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("videos", nargs="+", metavar="VIDEO",
                         help="video files, folders of videos, or .txt lists of paths")
     parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="cache directory")
-    parser.add_argument("--fps", type=positive_float, default=None, help="target frame rate (default: native)")
+    parser.add_argument("--fps", type=frame_rate, default=None, help="target frame rate (default: native)")
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--height", type=positive_int, default=None, help="target height, keeping the aspect ratio")
+    group.add_argument("--height", type=int_at_least(1, MAX_SIDE), default=None, help="target height, keeping the aspect ratio")
     group.add_argument("--size", type=parse_size, default=None, metavar="WxH", help="exact target size")
     parser.add_argument("--format", choices=("jpeg", "raw"), default="jpeg",
                         help="jpeg: ~10x smaller (default); raw: no decoding cost, 3*W*H bytes a frame")

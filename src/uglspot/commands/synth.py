@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from uglspot.app.synth import render_dataset
-from uglspot.commands import non_negative_int, positive_float, positive_int
+from uglspot.commands import frame_rate, non_negative_int, positive_float, positive_int
 from uglspot.errors import UserError
 
 ORDER = 80
@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=non_negative_int, default=0, help="dataset seed (default 0)")
     parser.add_argument("--width", type=positive_int, default=224, help="frame width, even (default 224)")
     parser.add_argument("--height", type=positive_int, default=128, help="frame height, even (default 128)")
-    parser.add_argument("--fps", type=positive_float, default=8.0, help="frame rate (default 8)")
+    parser.add_argument("--fps", type=frame_rate, default=8.0, help="frame rate (default 8)")
     parser.add_argument("--workers", type=positive_int, default=min(2, os.cpu_count() or 1),
                         help="matches rendered in parallel (default: min(2, CPUs))")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
