@@ -512,3 +512,23 @@ def test_numbers_out_of_range_are_refused_before_any_work(tmp_path, monkeypatch,
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and f"argument {option}" in err and "Traceback" not in err, err
     assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+@pytest.mark.parametrize("case", ["json onto a folder", "json under a file", "folders under a file"])
+def test_an_output_path_of_the_wrong_kind_is_one_line(tmp_path, monkeypatch, capsys, case) -> None:
+    """Each once ended in `internal error` (IsADirectoryError, FileExistsError, NotADirectoryError)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sn" / "g1").mkdir(parents=True)
+    (tmp_path / "sn" / "g1" / "Labels-v2.json").write_text(json.dumps({"annotations": [
+        {"gameTime": "1 - 00:10", "label": "Goal", "position": "10000", "team": "home", "visibility": "visible"}]}))
+    (tmp_path / "labels.json").write_text(json.dumps([{"video": "g/1", "num_frames": 10, "fps": 2, "events": []}]))
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "file").write_text("kept")
+    argv = {"json onto a folder": ["convert", "soccernet-to-e2e", "sn", "folder", "--fps", "2"],
+            "json under a file": ["convert", "soccernet-to-e2e", "sn", "file/x.json", "--fps", "2"],
+            "folders under a file": ["convert", "e2e-to-soccernet", "labels.json", "file"]}[case]
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 1 and len(err.strip().splitlines()) == 1 and "internal error" not in err, err
+    assert ("is a folder" in err) if case == "json onto a folder" else ("is a file, not a folder" in err), err
+    assert (tmp_path / "file").read_text() == "kept" and list((tmp_path / "folder").iterdir()) == []

@@ -69,7 +69,13 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     over `path`, so a reader never sees a half-written file and a killed run
     leaves the old file (or none) in place."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():
+        raise UserError(f"{path}: is a folder, but a file is written here; move the folder away or choose "
+                        "another output path")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise UserError(f"{path}: a part of this path is a file, not a folder; choose another output path") from None
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     mode = _plain_write_mode(path)
     try:  # mkstemp makes the file 0600; give it the mode open(path, "w") would have
