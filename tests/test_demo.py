@@ -42,7 +42,8 @@ def test_the_demo_trains_and_spots_where_device_says(tmp_path):
 
     import torch
 
-    from uglspot.app.demo import DEFAULT, _spot_amp, _train_config
+    from uglspot.app.demo import DEFAULT, _train_config
+    from uglspot.engine.infer import inference_dtype
     from uglspot.engine.runtime import cpu_has_bf16
 
     on_cpu = _train_config(tmp_path, "ugl_rny002", DEFAULT)
@@ -52,8 +53,10 @@ def test_the_demo_trains_and_spots_where_device_says(tmp_path):
     assert on_gpu.train.device == "cuda:0" and on_gpu.train.amp == "auto"
     assert on_gpu.data == on_cpu.data and on_gpu.model == on_cpu.model and on_gpu.optim == on_cpu.optim
     assert _train_config(tmp_path, "e2e_rny002", replace(DEFAULT, device="cuda", bf16=False)).train.amp == "off"
-    assert _spot_amp(replace(DEFAULT, bf16=False)) is None
-    assert _spot_amp(DEFAULT) == (torch.bfloat16 if cpu_has_bf16() else None)  # spotting autocasts as training did
+    # spotting autocasts as training did: the demo's models carry train.amp in inference.json
+    assert inference_dtype(_train_config(tmp_path, "ugl_rny002", replace(DEFAULT, bf16=False)).train.amp,
+                           torch.device("cpu")) is None
+    assert inference_dtype(on_cpu.train.amp, torch.device("cpu")) == (torch.bfloat16 if cpu_has_bf16() else None)
 
 
 def test_a_gpu_demo_without_cuda_says_so_before_anything_is_written(tmp_path, capsys):

@@ -122,3 +122,35 @@ def test_soccernet_selection_metric_of_perfect_predictions(shared_labels) -> Non
     present = {e.label for v in videos for e in v.events}
     assert result["value"] == pytest.approx(len(present) / len(classes))  # absent classes score 0 of 17
     assert result["tight"]["a_mAP"] == result["value"] and "loose" in result
+
+
+def test_one_precision_rule_for_every_inference_path() -> None:
+    """A model trained with train.amp=off was once validated in fp32 but
+    predicted in bf16/fp16 on a GPU: now the run's precision is recorded in
+    inference.json and every path asks inference_dtype."""
+    from types import SimpleNamespace
+
+    from uglspot.engine.infer import InferenceSettings, inference_dtype, inference_settings
+    from uglspot.engine.runtime import cpu_has_bf16
+
+    cpu = torch.device("cpu")
+    assert inference_dtype("off", cpu) is None and inference_dtype("auto", cpu) is None
+    assert inference_dtype("fp16", cpu) is None  # a GPU-trained fp16 model runs in fp32 on a CPU, not an error
+    assert inference_dtype("bf16", cpu) == (torch.bfloat16 if cpu_has_bf16() else None)
+    assert inference_dtype("off", torch.device("cuda")) is None  # decided without touching a GPU
+    config = SimpleNamespace(
+        dataset="d", data=SimpleNamespace(fps=2.0, height=32, width=None, clip_len=8, pad=2, entity_slots=4),
+        augment=SimpleNamespace(crop=None), train=SimpleNamespace(amp="off"),
+        infer=SimpleNamespace(threshold=0.01, nms_window=1, batch_size=2, entities_per_event=3))
+    assert inference_settings(config, ["a"], []).precision == "off"
+    assert InferenceSettings(classes=["a"], clip_len=8).precision == "auto"  # models saved before it was recorded
+
+
+def test_every_inference_path_asks_the_one_precision_rule() -> None:
+    """No use case picks an autocast dtype of its own (amp_mode is training's)."""
+    from pathlib import Path
+
+    import uglspot.app as app_package
+
+    for path in sorted(Path(app_package.__file__).parent.glob("*.py")):
+        assert "amp_mode" not in path.read_text(), f"{path.name} decides inference precision itself"

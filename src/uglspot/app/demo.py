@@ -143,22 +143,13 @@ def _train_amp(profile: DemoProfile) -> str:
     return "bf16" if _use_bf16(profile) else "off"
 
 
-def _spot_amp(profile: DemoProfile) -> Any:
-    """The autocast dtype for spotting: the one training used (the engine's choice for ``train.amp``)."""
-    import torch
-
-    from uglspot.engine.runtime import amp_mode
-
-    return amp_mode(_train_amp(profile), torch.device(profile.device))[0]
-
-
 def _spot_split(root: Path, variant: str, videos: list, profile: DemoProfile,
                 on_video: Callable[[int], None] | None = None) -> tuple[list, Any]:
     """Spot every test video with the trained variant; write
     predictions/<variant>/<video>/events.json; return VideoPredictions and,
     for a variant with entities, the share of card boxes its attention kept."""
     from uglspot.data.dataset import EntityWindows, VideoFrames
-    from uglspot.engine.infer import load_spotter, spot_videos
+    from uglspot.engine.infer import inference_dtype, load_spotter, spot_videos
     from uglspot.io import safe_name, write_json_atomic
     from uglspot.synth.diagnostics import KeptShare
 
@@ -169,7 +160,7 @@ def _spot_split(root: Path, variant: str, videos: list, profile: DemoProfile,
                 if spotter.model.config.use_entities else None)
     predictions = []
     kept = KeptShare() if entities is not None else None
-    amp_dtype = _spot_amp(profile)
+    amp_dtype = inference_dtype(spotter.settings.precision, next(spotter.model.parameters()).device)
     desc = None if on_video else f"spot {variant} test"
     if on_video is not None:
         on_video(0)

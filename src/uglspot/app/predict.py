@@ -46,9 +46,8 @@ def predict_split(config: str | Path, split: str | None = None, model: str | Pat
     from uglspot.data.labels import write_predictions
     from uglspot.engine.config import load_run_config
     from uglspot.engine.evaluate import evaluate
-    from uglspot.engine.infer import load_spotter, spot_videos
+    from uglspot.engine.infer import inference_dtype, load_spotter, spot_videos
     from uglspot.engine.preflight import check_prediction, set_keys
-    from uglspot.engine.runtime import amp_mode
     from uglspot.engine.sources import frame_source, split_videos
     from uglspot.io import write_json_atomic
     from uglspot.lock import output_lock
@@ -72,7 +71,7 @@ def predict_split(config: str | Path, split: str | None = None, model: str | Pat
             entities = EntityWindows(run_config.data.entities, spotter.settings.entity_slots)
         failures: list[tuple[str, str]] = []
         predictions = [result.record.as_predictions()
-                       for result in spot_videos(spotter, videos, frames, entities, amp_mode("auto", device)[0],
+                       for result in spot_videos(spotter, videos, frames, entities, inference_dtype(spotter.settings.precision, device),
                                                  desc=f"predict {spotter.model.config.name} {split}", failures=failures)]
         metric = run_config.train.metric
         outcome = PredictOutcome(split, metric, predictions, out / "predictions.json", failures=failures)

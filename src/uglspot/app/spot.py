@@ -64,8 +64,8 @@ def _spot(videos: Sequence[str | Path], model: Path, out: Path, entity_dir: Path
           plot: bool, on_video: Callable[[SpotResult, Path], None] | None) -> SpotOutcome:
     from uglspot.data.inputs import video_entries
     from uglspot.data.labels import write_predictions
-    from uglspot.engine.infer import load_spotter, spot_videos
-    from uglspot.engine.runtime import amp_mode, pick_device
+    from uglspot.engine.infer import inference_dtype, load_spotter, spot_videos
+    from uglspot.engine.runtime import pick_device
     from uglspot.errors import BatchFailures, UserError
     from uglspot.io import own_folder, safe_name, write_json_atomic
 
@@ -101,8 +101,9 @@ def _spot(videos: Sequence[str | Path], model: Path, out: Path, entity_dir: Path
     kept = {video_id for video_id, _ in entries}
     records = [record for record in records if record.video in kept]
     halves: dict[str, float] = {}
-    for result in spot_videos(spotter, records, frames, entities, amp_mode("auto", device)[0], threshold,
-                              nms_window, desc=f"spot {spotter.model.config.name}", failures=failures):
+    precision = inference_dtype(spotter.settings.precision, device)
+    for result in spot_videos(spotter, records, frames, entities, precision, threshold, nms_window,
+                              desc=f"spot {spotter.model.config.name}", failures=failures):
         out_dir = own_folder(out / safe_name(result.video))
         write_json_atomic(out_dir / "events.json", result.to_json())
         if plot:

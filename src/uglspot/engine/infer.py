@@ -58,6 +58,9 @@ class InferenceSettings:
     batch_size: int = 4  # windows per forward pass
     entities_per_event: int = 3  # most-attended entities listed with each event
     entity_slots: int = 50  # entity slots per frame
+    # train.amp of the run (auto, off, bf16, fp16): inference runs at the precision validation used
+    # (``inference_dtype``); "auto" for models saved before it was recorded
+    precision: str = "auto"
     entities: dict[str, Any] | None = None  # detector settings of the training stores (uglspot spot --detector)
 
     @property
@@ -74,7 +77,24 @@ def inference_settings(config: RunConfig, classes: Sequence[str], videos: Sequen
         dataset=config.dataset, classes=list(classes), fps=fps, height=config.data.height, width=config.data.width,
         crop=config.augment.crop, clip_len=config.data.clip_len, pad=config.data.pad,
         threshold=config.infer.threshold, nms_window=config.infer.nms_window, batch_size=config.infer.batch_size,
-        entities_per_event=config.infer.entities_per_event, entity_slots=config.data.entity_slots)
+        entities_per_event=config.infer.entities_per_event, entity_slots=config.data.entity_slots,
+        precision=config.train.amp)
+
+
+def inference_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The one rule for inference precision (validation, predict, spot, the
+    demo): the autocast dtype training used for ``precision`` (its
+    ``train.amp``) on ``device``, or None for fp32. A precision this device
+    does not have runs in fp32 rather than failing (an fp16 model on a CPU,
+    a bf16 one on a CPU without bf16); a model trained with ``off`` is never
+    predicted in reduced precision."""
+    from uglspot.engine.runtime import amp_mode, cpu_has_bf16
+
+    if precision == "off":
+        return None
+    if device.type != "cuda":
+        return torch.bfloat16 if precision == "bf16" and device.type == "cpu" and cpu_has_bf16() else None
+    return amp_mode(precision, device)[0]
 
 
 def read_inference_settings(directory: Path) -> InferenceSettings:
