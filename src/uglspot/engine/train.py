@@ -33,7 +33,7 @@ from uglspot.data.augment import ClipAugment, normalize
 from uglspot.data.clips import epoch_clips
 from uglspot.data.dataset import ClipDataset, EntityWindows, FrameSource, entity_batch
 from uglspot.engine.config import RunConfig, check_run_config
-from uglspot.engine.infer import InferenceSettings, Spotter, inference_settings, spot_videos
+from uglspot.engine.infer import InferenceSettings, Spotter, inference_dtype, inference_settings, spot_videos
 from uglspot.engine.log import RunLog, StepMeter
 from uglspot.engine.preflight import check_training
 from uglspot.engine.resume import checkpoint_last, restore, resume_message, save_checkpoint
@@ -331,10 +331,11 @@ def validate(run: Run) -> float:
     from uglspot.engine.evaluate import score_predictions
 
     spotter = Spotter(unwrap(run.ddp), run.settings)
+    precision = inference_dtype(run.settings.precision, run.device)  # as predict and spot will run it
     mine = shard(run.splits.val, run.dist.rank, run.dist.world_size)
     label = f"validate {run.config.model.name} epoch {run.progress.epoch + 1}/{run.config.train.epochs}"
     predictions = [(result.video, [(e.frame, e.label, e.score) for e in result.events])
-                   for result in spot_videos(spotter, mine, run.frames, run.entities, run.amp_dtype, explain=False,
+                   for result in spot_videos(spotter, mine, run.frames, run.entities, precision, explain=False,
                                              desc=label if run.dist.is_main else None)]
     if run.dist.enabled:
         gathered: list[Any] = [None] * run.dist.world_size
