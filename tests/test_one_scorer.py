@@ -52,8 +52,7 @@ def test_predict_and_model_selection_give_the_numbers_of_eval_frames(seed: int, 
     metrics = evaluate("frame_map", truth, preds, CLASSES)  # what predict writes to metrics.json
     assert metrics["mAP"] == official["mAP"]
     assert metrics["per_class"] == official["per_class"]
-    selection = score_predictions("frame_map", truth, [(p.video, [(e.frame, e.label, e.score) for e in p.events])
-                                                        for p in preds], CLASSES)  # what picks the best checkpoint
+    selection = score_predictions("frame_map", truth, preds, CLASSES)  # what picks the best checkpoint
     assert selection == pytest.approx(np.mean([official["mAP"][t] for t in ("1", "2", "4")]))
 
 

@@ -10,14 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from uglspot.data.labels import Event, Video, VideoPredictions
-
-PredictedEvents = Sequence[tuple[str, Sequence[tuple[int, str, float]]]]  # (video, [(frame, label, score)])
-
-
-def as_video_predictions(predictions: PredictedEvents) -> list[VideoPredictions]:
-    return [VideoPredictions(video=video, events=[Event(frame=f, label=l, score=s) for f, l, s in events])
-            for video, events in predictions]
+from uglspot.data.labels import Video, VideoPredictions
 
 
 def evaluate_frames(videos: Sequence[Video], predictions: Sequence[VideoPredictions],
@@ -53,8 +46,8 @@ def evaluate(metric: str, videos: Sequence[Video], predictions: Sequence[VideoPr
     raise ValueError(f"unknown metric {metric!r}")
 
 
-def score_predictions(metric: str, videos: Sequence[Video], predictions: PredictedEvents,
+def score_predictions(metric: str, videos: Sequence[Video], predictions: Sequence[VideoPredictions],
                       classes: Sequence[str]) -> float:
     """The single number that picks the best checkpoint (higher is better)."""
-    value = evaluate(metric, videos, as_video_predictions(predictions), classes)["value"]
+    value = evaluate(metric, videos, predictions, classes)["value"]
     return float("nan") if value is None else float(value)

@@ -334,7 +334,7 @@ def validate(run: Run) -> float:
     precision = inference_dtype(run.settings.precision, run.device)  # as predict and spot will run it
     mine = shard(run.splits.val, run.dist.rank, run.dist.world_size)
     label = f"validate {run.config.model.name} epoch {run.progress.epoch + 1}/{run.config.train.epochs}"
-    predictions = [(result.video, [(e.frame, e.label, e.score) for e in result.events])
+    predictions = [result.record.as_predictions()
                    for result in spot_videos(spotter, mine, run.frames, run.entities, precision, explain=False,
                                              desc=label if run.dist.is_main else None)]
     if run.dist.enabled:
