@@ -265,3 +265,21 @@ def test_report_in_headless_chromium(tmp_path):
         driver.save_screenshot(str(tmp_path / "report.png"))
     finally:
         driver.quit()
+
+
+def test_the_report_finds_soccernet_halves_as_training_does(tmp_path) -> None:
+    """The report had a lookup of its own without the `<game>/1_224p.mkv` rule,
+    so SoccerNet halves got no gallery frames."""
+    from uglspot.data.dataset import find_video_file
+    from uglspot.report.inputs import load_inputs
+
+    videos = tmp_path / "videos"
+    half = videos / "england_epl" / "2015-08-08 - Chelsea 2 - 2 Swansea" / "1_224p.mkv"
+    half.parent.mkdir(parents=True)
+    half.write_bytes(b"")  # found by name; the report decodes it only when it draws
+    video_id = "england_epl/2015-08-08 - Chelsea 2 - 2 Swansea/1"
+    folder = tmp_path / "pred" / "v" / "half"
+    folder.mkdir(parents=True)
+    (folder / "events.json").write_text(json.dumps({"video": video_id, "fps": 2.0, "num_frames": 10, "events": []}))
+    inputs = load_inputs(tmp_path / "pred", videos=videos)
+    assert inputs.videos == {video_id: half} == {video_id: find_video_file(videos, video_id)}

@@ -25,7 +25,7 @@ from uglspot.data.labels import Video
 from uglspot.entities.batch import EntityBatch
 from uglspot.entities.store import store_path
 from uglspot.errors import UserError
-from uglspot.io import inside
+from uglspot.io import inside, safe_name
 from uglspot.video import VIDEO_SUFFIXES
 
 
@@ -36,11 +36,13 @@ class FrameSource(Protocol):
     def num_frames(self, video_id: str) -> int: ...
 
 
-def find_video_file(root: Path, video_id: str) -> Path:
-    """The file of ``video_id`` under ``root``: ``<id>.<ext>``, or for a
+def locate_video(root: Path, video_id: str) -> Path | None:
+    """The file of ``video_id`` under ``root``, or None: ``<id>.<ext>``, for a
     SoccerNet half ``<game>/<half>`` the files ``<game>/<half>_224p.mkv``,
-    ``<half>_720p.mkv``, ``<half>.mkv`` (first that exists). An id that is
-    absolute or climbs out of ``root`` is refused."""
+    ``<half>_720p.mkv``, ``<half>_398p.mkv`` (first that exists), else a file
+    named by the id's safe name (``safe_name(id).<ext>``, as uglspot names
+    per-video outputs). The one lookup of training, predict and the report.
+    An id that is absolute or climbs out of ``root`` is refused."""
     base = inside(root, video_id)  # a label's id never names a file outside data.videos
     candidates = [base.with_name(f"{base.name}{ext}") for ext in VIDEO_SUFFIXES]
     if base.is_file():
@@ -49,11 +51,17 @@ def find_video_file(root: Path, video_id: str) -> Path:
     if half in ("1", "2"):
         candidates += [root / game / f"{half}_{quality}{ext}" for quality in ("224p", "720p", "398p")
                        for ext in VIDEO_SUFFIXES]
-    for path in candidates:
-        if path.is_file():
-            return path
-    raise UserError(f"video {video_id!r}: no file {root}/{video_id}.<{'|'.join(e[1:] for e in VIDEO_SUFFIXES)}>; "
-                    "check data.videos or use data.frame_cache")
+    candidates += [root / f"{safe_name(video_id)}{ext}" for ext in VIDEO_SUFFIXES]
+    return next((path for path in candidates if path.is_file()), None)
+
+
+def find_video_file(root: Path, video_id: str) -> Path:
+    """:func:`locate_video`, or a UserError naming where it looked."""
+    path = locate_video(root, video_id)
+    if path is None:
+        raise UserError(f"video {video_id!r}: no file {root}/{video_id}.<{'|'.join(e[1:] for e in VIDEO_SUFFIXES)}>; "
+                        "check data.videos or use data.frame_cache")
+    return path
 
 
 class VideoFrames:

@@ -21,9 +21,10 @@ with ``class.txt`` beside it (or given by ``--classes``); it is found from
 ``--truth``, else ``report-inputs.json``, else ``RUN/truth.json``.
 
 Videos (optional; the gallery needs them to show event frames) are found in
-``--videos DIR``, else ``report-inputs.json``'s ``videos``, else ``RUN/videos``:
-a file named ``safe_name(video id)`` with a video extension, or the video id
-itself as a path relative to that folder.
+``--videos DIR``, else ``report-inputs.json``'s ``videos``, else ``RUN/videos``,
+by training's own lookup (``uglspot.data.dataset.locate_video``): the id as a
+path relative to that folder (with or without a video extension), a SoccerNet
+half ``<game>/1`` as ``<game>/1_224p.mkv``, or a file named by the id's safe name.
 """
 
 from __future__ import annotations
@@ -32,11 +33,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from uglspot.data.dataset import locate_video
 from uglspot.data.events import VideoEvents, read_events_file
 from uglspot.data.labels import Video, find_class_list, read_class_list, read_e2e_labels
 from uglspot.errors import UserError
-from uglspot.io import inside, read_json, safe_name
-from uglspot.video import VIDEO_SUFFIXES
+from uglspot.io import read_json
 
 INPUTS_FILE = "report-inputs.json"
 
@@ -63,19 +64,6 @@ def read_variant(folder: Path) -> list[VideoEvents]:
                             "keep one events.json per video in a variant")
         seen[item.video] = item.source
     return sorted(videos, key=lambda v: v.video)
-
-
-def _find_video(folder: Path, video_id: str) -> Path | None:
-    """The file of ``video_id`` inside ``folder`` (an id that is absolute or
-    climbs out with '..' is refused with a UserError naming it)."""
-    direct = inside(folder, video_id)
-    if direct.is_file():
-        return direct
-    for extension in VIDEO_SUFFIXES:
-        candidate = folder / f"{safe_name(video_id)}{extension}"
-        if candidate.is_file():
-            return candidate
-    return None
 
 
 def load_inputs(run: Path, truth: Path | None = None, classes: Path | None = None,
@@ -139,7 +127,7 @@ def load_inputs(run: Path, truth: Path | None = None, classes: Path | None = Non
     if video_folder.is_dir():
         for video_id in ids:
             try:
-                path = _find_video(video_folder, video_id)
+                path = locate_video(video_folder, video_id)
             except UserError:
                 notes[video_id] = "video refused: its id is not a name inside the videos folder"
                 continue
