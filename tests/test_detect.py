@@ -245,3 +245,22 @@ def test_torchrun_splits_videos_across_two_ranks(tmp_path) -> None:
     assert result.returncode != 0  # rank 0 got missing.pt (the 5th item)
     assert "rank 0/2" in result.stderr and "missing.pt: no such file" in result.stderr
     assert sorted(p.name for p in out.iterdir()) == [f"half{i}.entities.safetensors" for i in range(4)]
+
+
+@pytest.mark.parametrize("config", [
+    DetectorConfig(),
+    DetectorConfig(name="owlv2", prompt=["ball", "red card"], box_threshold=0.2, max_per_frame=20, features="query"),
+    DetectorConfig(model="some/dino", image_size=(400, 700), text_threshold=0.3),
+])
+def test_a_store_key_gives_back_the_config_that_made_it(tmp_path, config) -> None:
+    """One mapping between detector settings and store keys, both ways: spot
+    --detector rebuilds the training stores' settings from their key."""
+    from uglspot.entities.detect import config_for_stores, store_key
+
+    source = tmp_path / "v.mp4"
+    source.write_bytes(b"x")
+    key = store_key(config, "v", source, 2.0).to_json()
+    assert config_for_stores(key, config.name) == config
+    other = "owlv2" if config.name != "owlv2" else "grounding-dino"
+    moved = config_for_stores(key, other)  # another backend keeps the vocabulary and the feature kind only
+    assert (moved.name, moved.prompt, moved.features, moved.model) == (other, config.prompt, config.features, None)

@@ -247,27 +247,16 @@ def detect_entities(detector: DetectorChoice, videos: list[tuple[str, Path]], se
     ``inference.json`` ``entities``) unless the options say otherwise.
     Videos already detected with the same settings are reused. Returns
     failures as (video id, reason)."""
-    from uglspot.config import from_dict
-    from uglspot.entities.detect import DetectorConfig, detect_to_stores
-    from uglspot.entities.detectors import DEFAULT_MODELS, FEATURE_KINDS
+    from dataclasses import replace
 
-    trained = settings.entities or {}
-    data: dict[str, Any] = {"name": detector.name}
-    if trained.get("detector") == detector.name:  # same backend: same model, thresholds and input size
-        data.update(model=trained["model"], box_threshold=trained["box_threshold"],
-                    text_threshold=trained["text_threshold"], max_per_frame=trained["max_per_frame"],
-                    image_size=trained["size"])
-    if trained.get("prompt"):
-        data["prompt"] = list(trained["prompt"])
-    if trained.get("features") in FEATURE_KINDS:  # roi or query, as the training stores; else the default
-        data["features"] = trained["features"]
+    from uglspot.entities.detect import config_for_stores, detect_to_stores
+    from uglspot.entities.detectors import DEFAULT_MODELS
+
+    config = config_for_stores(settings.entities or {}, detector.name)
     if detector.model:
-        data["model"] = detector.model
+        config = replace(config, model=None if detector.model == DEFAULT_MODELS.get(detector.name) else detector.model)
     if detector.prompt is not None:
-        data["prompt"] = list(detector.prompt)
-    if data.get("model") == DEFAULT_MODELS.get(detector.name):
-        data["model"] = None
-    config = from_dict(DetectorConfig, data, "spot --detector settings")
+        config = replace(config, prompt=list(detector.prompt))
     outcome = detect_to_stores(config, [(file, video_id) for video_id, file in videos], out, settings.fps,
                                str(device), detector.batch_size)
     if outcome.skipped:

@@ -39,7 +39,7 @@ import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Literal, Protocol
+from typing import Any, Iterator, Literal, Protocol
 
 import numpy as np
 import torch
@@ -547,6 +547,30 @@ def store_key(config: DetectorConfig, video_id: str, source: Path, fps: float | 
                     max_per_frame=config.max_per_frame, fps=fps,
                     size=tuple(config.image_size) if config.image_size else None,
                     source_bytes=stat.st_size, source_mtime=stat.st_mtime, features=config.features)
+
+
+def config_for_stores(stored: dict[str, Any], name: str) -> DetectorConfig:
+    """The ``DetectorConfig`` of backend ``name`` that makes stores like those
+    with the detection fields ``stored`` (a ``StoreKey``'s ``detector``,
+    ``model``, ``prompt``, thresholds, ``max_per_frame``, ``size``,
+    ``features``): the inverse of :func:`store_key`. The prompt (same
+    vocabulary, same order) and a feature kind the backend makes are always
+    carried over; the model, thresholds, box count and input size only with
+    the same backend."""
+    from uglspot.config import from_dict
+
+    data: dict[str, Any] = {"name": name}
+    if stored.get("detector") == name:
+        data.update(model=stored["model"], box_threshold=stored["box_threshold"],
+                    text_threshold=stored["text_threshold"], max_per_frame=stored["max_per_frame"],
+                    image_size=stored["size"])
+        if data["model"] == DEFAULT_MODELS.get(name):
+            data["model"] = None
+    if stored.get("prompt"):
+        data["prompt"] = list(stored["prompt"])
+    if stored.get("features") in FEATURE_KINDS:  # roi or query; simulated stores leave the default
+        data["features"] = stored["features"]
+    return from_dict(DetectorConfig, data, "detector settings of the training stores")
 
 
 def is_done(path: Path, key) -> bool:
