@@ -314,6 +314,19 @@ def test_spot_checks_the_stores_rate_as_predict_does(tiny, whole, tmp_path: Path
     assert not (tmp_path / "out" / "predictions.json").exists()
 
 
+def test_a_hand_edited_saved_config_is_refused(copy_run: Path, capsys) -> None:
+    """The run's config.yaml is under the checksum its last checkpoint records:
+    an edit would resume with settings the run did not start with."""
+    path = copy_run / "config.yaml"
+    text = path.read_text()
+    edited = text.replace("lr: 0.001", "lr: 0.01")
+    assert edited != text
+    rewrite(path, edited)
+    code = main(["train", "--resume", str(copy_run)])
+    one_line(capsys, code, 1, str(path), "changed since the run wrote it", "--set")
+    assert path.read_text() == edited  # left for the user to see
+
+
 def test_damaged_entity_store_is_refused_naming_the_file(tiny, whole, tmp_path: Path, capsys) -> None:
     from uglspot.entities.store import store_path as entity_store_path
 

@@ -179,13 +179,32 @@ def load_run_config(path: str | Path, overrides: list[str] | None = None) -> Run
     return config
 
 
+_DIGEST_LINE = "# uglspot sha256 of the lines above: "
+
+
+def saved_config_text(config: RunConfig) -> str:
+    """A run's ``config.yaml``: the resolved config, and a last comment line
+    with the sha256 of the lines above, so a hand edit is noticed on resume."""
+    import hashlib
+
+    from uglspot.config import dump_yaml
+
+    text = dump_yaml(config)
+    return f"{text}{_DIGEST_LINE}{hashlib.sha256(text.encode()).hexdigest()}\n"
+
+
 def check_saved_config(path: Path) -> None:
-    """A run's ``config.yaml`` is written whole by training; one missing a
-    section (cut short, edited) would resume with that section's defaults
-    (50 epochs, another learning rate) without a word, so it is refused."""
+    """A run's ``config.yaml`` (:func:`saved_config_text`) is written whole by
+    training; one missing a section (cut short) would resume with that
+    section's defaults (50 epochs, another learning rate) without a word, and
+    one edited by hand with settings the run did not start with: both are
+    refused. Files from before the checksum line are only checked for their
+    sections."""
+    import hashlib
     from dataclasses import fields
 
     from uglspot.config import load_yaml
+    from uglspot.io import read_text
 
     if not path.is_file():
         return  # resume itself says that the run has no checkpoint
@@ -195,3 +214,8 @@ def check_saved_config(path: Path) -> None:
         raise UserError(f"{path}: the run's saved config has no {', '.join(missing)} section(s), so resuming would "
                         "use their defaults; restore the file (the run wrote it whole), or resume with the "
                         "config it was started with: uglspot train CONFIG --resume RUN")
+    text = read_text(path, "config file (YAML)")
+    body, _, last = text.rstrip("\n").rpartition("\n")
+    if last.startswith(_DIGEST_LINE) and hashlib.sha256(f"{body}\n".encode()).hexdigest() != last[len(_DIGEST_LINE):]:
+        raise UserError(f"{path}: changed since the run wrote it (the checksum on its last line differs); restore "
+                        "it, and change settings on resume with --set KEY=VALUE, which the run records")

@@ -28,11 +28,10 @@ import torch.distributed as torch_dist
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from uglspot.config import dump_yaml
 from uglspot.data.augment import ClipAugment, normalize
 from uglspot.data.clips import epoch_clips
 from uglspot.data.dataset import ClipDataset, EntityWindows, FrameSource, entity_batch
-from uglspot.engine.config import RunConfig, check_run_config
+from uglspot.engine.config import RunConfig, check_run_config, saved_config_text
 from uglspot.engine.infer import InferenceSettings, Spotter, inference_dtype, inference_settings, spot_videos
 from uglspot.engine.log import RunLog, StepMeter
 from uglspot.engine.preflight import check_training
@@ -190,7 +189,7 @@ def setup(config: RunConfig, resume: bool, dist: Distributed, device: torch.devi
     if dist.is_main:
         remove_unpublished(out / "checkpoints")  # a directory a killed run left half written
         out.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(out / "config.yaml", dump_yaml(config))
+        write_text_atomic(out / "config.yaml", saved_config_text(config))
     run.log = RunLog(out, dist.is_main, run.progress.epoch, run.progress.step, cfg.tensorboard)
     return run
 
