@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
             model.train()
             with autocast():
                 out = runner(*inputs)
-                loss = model.loss(out.logits, targets)
+                loss = model.training_loss(out, targets)
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
