@@ -75,6 +75,12 @@ class EntityTokens(nn.Module):
         Class indices outside [0, num_classes) are clamped: the caller checks
         the store's vocabulary against the model's num_entity_classes."""
         B, T, N = entities.mask.shape
+        return self.embed(self.features(entities, fmap, image_size, stride), entities)
+
+    def features(self, entities: EntityBatch, fmap: torch.Tensor | None = None,
+                 image_size: tuple[int, int] | None = None, stride: int = 32) -> torch.Tensor:
+        """The box features (B, T, N, De or C'): the stored detector feature,
+        or RoIAlign of the box on the backbone map."""
         if self.source == "detector":
             feat = entities.feat
             if feat is None:
@@ -84,10 +90,13 @@ class EntityTokens(nn.Module):
             if feat.shape[-1] != self.in_dim:
                 raise ValueError(f"entity features are {feat.shape[-1]}-d but the model expects "
                                  f"entity_feat_dim {self.in_dim}")
-        else:
-            if fmap is None or image_size is None:
-                raise ValueError("entity_source 'backbone' needs the backbone map and the frame size")
-            feat = roi_features(fmap, entities.boxes, image_size, stride, self.roi_size)  # (B, T, N, C')
+            return feat
+        if fmap is None or image_size is None:
+            raise ValueError("entity_source 'backbone' needs the backbone map and the frame size")
+        return roi_features(fmap, entities.boxes, image_size, stride, self.roi_size)  # (B, T, N, C')
+
+    def embed(self, feat: torch.Tensor, entities: EntityBatch) -> torch.Tensor:
+        """Box features (B, T, N, De or C') → tokens (B, T, N, D)."""
         tokens = self.proj(self.norm(feat.to(self.proj.weight.dtype)))  # (B, T, N, D)
         if self.cls_embed is not None:
             tokens = tokens + self.cls_embed(entities.cls.clamp(0, self.num_classes - 1))
@@ -140,6 +149,14 @@ class AdaptiveAttention(nn.Module):
         kept entities, 0 for dropped and empty slots."""
         B, T, N, D = tokens.shape
         weights, keep = self.select(env, tokens, mask)
+        return self.encode(tokens, weights, keep, mask), weights * keep
+
+    def encode(self, tokens: torch.Tensor, weights: torch.Tensor, keep: torch.Tensor,
+               mask: torch.Tensor) -> torch.Tensor:
+        """The selected entities (B, T, N, D) through the encoder layer, pooled
+        into f_ent (B, T, D): their mean (hard) or their relevance-weighted sum
+        (learned)."""
+        B, T, N, D = tokens.shape
         attend = keep if self.selection == "hard" else mask  # (B, T, N) slots the encoder sees
         zero = torch.zeros((), dtype=tokens.dtype, device=tokens.device)
         kept_tokens = torch.where(attend.unsqueeze(-1), tokens, zero)
@@ -153,10 +170,8 @@ class AdaptiveAttention(nn.Module):
         encoded = torch.where(attend.unsqueeze(-1), encoded, zero)
         if self.selection == "hard":
             count = keep.sum(dim=-1, keepdim=True).clamp(min=1).to(encoded.dtype)  # (B, T, 1)
-            f_ent = encoded.sum(dim=2) / count  # (B, T, D)
-        else:
-            f_ent = (encoded * weights.unsqueeze(-1).to(encoded.dtype)).sum(dim=2)  # (B, T, D)
-        return f_ent, weights * keep
+            return encoded.sum(dim=2) / count  # (B, T, D)
+        return (encoded * weights.unsqueeze(-1).to(encoded.dtype)).sum(dim=2)  # (B, T, D)
 
     def select(self, env: torch.Tensor, tokens: torch.Tensor,
                mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
