@@ -123,7 +123,8 @@ def test_roi_features_scale_boxes_to_the_map():
     fmap = torch.stack([torch.arange(4.0).expand(2, 4), torch.arange(2.0).unsqueeze(1).expand(2, 4)])
     fmap = fmap.unsqueeze(0)  # (1, 2, 2, 4)
     boxes = torch.tensor([0.25, 0.25, 0.75, 0.75]).view(1, 1, 1, 4)  # x 32..96 px, y 16..48 px
-    out = roi_features(fmap, boxes.view(1, 4), torch.tensor([0]), (64, 128), stride=32, roi_size=2)
+    out = roi_features(fmap, boxes.view(1, 4), Slots.of(torch.ones(1, 1, 1, dtype=torch.bool)), (64, 128), stride=32,
+                       roi_size=2)
     # box centre in map units: x 2.0, y 1.0; aligned RoIAlign samples at centre − 0.5
     torch.testing.assert_close(out[0], torch.tensor([1.5, 0.5]))
 

@@ -110,15 +110,24 @@ def grads(outputs, inputs, seed=3):
 
 # ---- the parts ----
 
-def test_roi_pooling_of_the_filled_slots_is_the_dense_pooling_there():
+@pytest.mark.parametrize("roi_size", [1, 2, 3])
+def test_roi_pooling_of_the_filled_slots_is_torchvision_roi_align_there(roi_size):
+    """The matrix-product RoIAlign against torchvision's op, on boxes inside,
+    across and beyond the frame's borders, tiny and empty ones included."""
     _, _, entities, fmap = case()
+    boxes = entities.boxes.clone()
+    boxes[0, 1, :4] = torch.tensor([[0.0, 0.0, 1.0, 1.0], [-0.3, -0.2, 0.4, 0.5], [0.8, 0.7, 1.4, 1.2],
+                                    [1.1, 1.05, 1.3, 1.2]])  # whole frame, over the top left, bottom right, outside
+    boxes[1, 0, :3] = torch.tensor([[0.5, 0.5, 0.5, 0.5], [0.31, 0.62, 0.3102, 0.6201], [0.999, 0.0, 1.0, 0.001]])
+    mask = entities.mask.clone()
+    mask[0, 1, :4] = mask[1, 0, :3] = True
     fmap.requires_grad_(True)
-    slots = Slots.of(entities.mask)
-    dense = dense_roi_features(fmap, entities.boxes, (128, 192), 32)
-    packed = roi_features(fmap, slots.gather(entities.boxes), slots.frame, (128, 192), 32)
-    torch.testing.assert_close(packed, dense[entities.mask], **TOL)
+    slots = Slots.of(mask)
+    dense = dense_roi_features(fmap, boxes, (128, 192), 32, roi_size)
+    packed = roi_features(fmap, slots.gather(boxes), slots, (128, 192), 32, roi_size)
+    torch.testing.assert_close(packed, dense[mask], **TOL)
     # the empty slots' boxes never reached the loss: the map's gradient is the same
-    torch.testing.assert_close(grads([packed], [fmap])[0], grads([dense[entities.mask]], [fmap])[0], **TOL)
+    torch.testing.assert_close(grads([packed], [fmap])[0], grads([dense[mask]], [fmap])[0], **TOL)
 
 
 @pytest.mark.parametrize("source", ["detector", "backbone"])
