@@ -8,18 +8,21 @@ less the sum of the parts (the optimiser step, the environment projection,
 the entity classifier, and what autograd does between the parts).
 
 Every UGL model (``ugl_rny008``, ``ugl_rny002`` with each entity source and
-selection) runs beside its global-only reference (``e2e_rny008``,
-``e2e_rny002``) in the same run. One step of each model runs with every
-part's method wrapped, to record the inputs it gets and which of its outputs
-get a gradient. Then each round times, model after model, the whole step and
-each part alone on its recorded inputs: the forward under ``inference_mode``
+selection; with ``--architectures paper`` the paper's ``ugl_paper_*``) runs
+beside its global-only reference (``e2e_rny008``, ``e2e_rny002``) in the
+same run. One step of each model runs with every part's method wrapped,
+to record the inputs it gets and which of its outputs get a gradient. Then
+each round times, model after model, the whole step and each part alone on
+its recorded inputs: the forward under ``inference_mode``
 for inference; for training the forward and the backward of the outputs that
 got a gradient in the real step. ``value`` is the median over the rounds;
 ``share`` the median over the rounds of the part's time over the reference's
 whole step of the same round, so that the shares of a UGL model's entity parts
 add up to its entity branch's cost in units of the global-only step, and
-survive a machine whose load drifts (``entity_branch_time_ratio`` is the
-whole step's).
+survive a machine whose load drifts: ``entity_parts_share`` is the sum over
+the parts only a UGL model has, ``entity_branch_time_ratio`` the whole
+step's ratio (which also holds the recipe's second GRU head, the optimiser
+on the branch's parameters and the machine's noise).
 
 Sizes as ``model_speed.py``: on a GPU 224×398, B=8, T=100, 50 slots, AMP
 (bf16), channels-last; on CPU B=1, T=16, 112×200, fp32. Usage:
@@ -55,11 +58,15 @@ PARTS: dict[str, tuple[tuple[str, str], ...]] = {
     "gru": (("head", "forward"), ("global_head", "forward")),
     "loss": (("", "training_loss"),),
 }
+# The parts only a UGL model has (its GRU heads and the rest are in "gru" and "other").
+ENTITY_PARTS = ("roi_pooling", "entity_tokens", "selection", "entity_encoder", "fusion")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backbones", nargs="+", default=["rny008", "rny002"], choices=["rny008", "rny002"])
+    parser.add_argument("--architectures", nargs="+", default=["recipe"], choices=["recipe", "paper"],
+                        help="recipe: ugl_* (the product's UGL recipe); paper: ugl_paper_* (the paper's architecture)")
     parser.add_argument("--sources", nargs="+", default=["backbone", "detector"], choices=["backbone", "detector"])
     parser.add_argument("--selections", nargs="+", default=["learned", "hard"], choices=["learned", "hard"])
     parser.add_argument("--phases", nargs="+", default=["train", "infer"], choices=["train", "infer"])
@@ -193,9 +200,10 @@ def main(argv: list[str] | None = None) -> int:
     for backbone in args.backbones:
         reference = f"e2e_{backbone}"
         variants = [(reference, {}, {})] + [
-            (f"ugl_{backbone}", dict(entity_source=source, entity_selection=selection, entity_feat_dim=args.feat_dim),
+            ({"recipe": "ugl_", "paper": "ugl_paper_"}[architecture] + backbone,
+             dict(entity_source=source, entity_selection=selection, entity_feat_dim=args.feat_dim),
              dict(source=source, selection=selection))
-            for source in args.sources for selection in args.selections]
+            for architecture in args.architectures for source in args.sources for selection in args.selections]
         for name, options, record in variants:
             torch.manual_seed(0)
             model = create_model(name, args.classes, clip_len=args.frames, entity_slots=args.slots, **options)
@@ -268,6 +276,9 @@ def main(argv: list[str] | None = None) -> int:
                 emit(figure="entity_branch_time_ratio", value=round(
                     median([v / r for v, r in zip(times[runner.label, "step"], reference)]), 3),
                     unit="step time / reference step time", **context)
+                branch = [sum(times[runner.label, name][i] for name in ENTITY_PARTS) for i in range(len(reference))]
+                emit(figure="entity_parts_share", value=round(median([v / r for v, r in zip(branch, reference)]), 4),
+                     unit="entity parts' time / reference step time", parts=list(ENTITY_PARTS), **context)
     return 0
 
 
