@@ -37,9 +37,9 @@ def roi_features(fmap: torch.Tensor, boxes: torch.Tensor, slots: Slots, image_si
     Averaged over its bins, RoIAlign weighs each cell of the map by a fixed
     amount, the product of a row weight and a column weight (the bilinear
     weights of the samples, summed); so a box is an (h·w) weight vector and
-    a frame's boxes one (N, h·w) @ (h·w, C') product. torchvision's CPU
-    backward of roi_align took 60 ms for 320 boxes of a 768-channel map; this
-    takes about 1 ms both ways.
+    a frame's boxes one (N, h·w) @ (h·w, C') product. On CPU, for 334 boxes
+    on the 768-channel maps of 16 frames at 112×200, torchvision's roi_align
+    took 9 ms forward and 65 ms with its backward; this takes 1 and 3 ms.
 
     fmap (B·T, C', h, w); boxes (P, 4) xyxy in [0, 1] of a frame of
     ``image_size`` (H, W) pixels, at the filled ``slots``; the map has stride

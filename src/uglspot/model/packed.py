@@ -31,12 +31,14 @@ class Slots:
 
     @staticmethod
     def of(mask: torch.Tensor) -> "Slots":
-        """The True slots of ``mask`` (B, T, N). Finding how many there are is
-        the one host-device synchronisation of the entity branch."""
+        """The True slots of ``mask`` (B, T, N). Finding how many there are
+        synchronises host and device: once per forward of the entity branch
+        (once more for the hard selection's kept entities, ``subset``)."""
         return Slots(mask, mask.reshape(-1).nonzero().squeeze(1))
 
     @staticmethod
     def full(batch: int, frames: int, slots: int, device: torch.device) -> "Slots":
+        """Every slot of a (batch, frames, slots) grid, no packing."""
         return Slots(torch.ones(batch, frames, slots, dtype=torch.bool, device=device), None)
 
     @property
