@@ -1,6 +1,7 @@
 """The entity branch runs its per-entity layers on the filled slots alone
-(model/packed.py). Each part is checked against the dense computation it
-replaced, kept here as written before: the same numbers within 1e-5 in fp32,
+(model/packed.py), and RoI pooling is a matrix product. Each part is checked
+against the dense computation it replaced (torchvision's roi_align for the
+pooling), kept here as written before: the same numbers within 1e-5 in fp32,
 in evaluation and, with the same seed, in training (the dropout masks are the
 dense layer's), gradients included; and the state dict keeps its keys, so
 saved models load."""
@@ -11,6 +12,7 @@ import pytest
 import torch
 from einops import rearrange
 from torch import nn
+from torchvision.ops import roi_align
 
 from _model_helpers import one_thread  # noqa: F401  (autouse fixture)
 from uglspot.entities.batch import EntityBatch
@@ -18,7 +20,6 @@ from uglspot.model import create_model
 from uglspot.model.entity import KEEP_RTOL, AdaptiveAttention, EntityTokens, roi_features
 from uglspot.model.fusion import EnvEntityFusion
 from uglspot.model.packed import Slots, encoder_layer
-from torchvision.ops import roi_align
 
 TOL = dict(atol=1e-5, rtol=1e-5)
 
