@@ -96,7 +96,7 @@ def encoder_layer(layer: nn.TransformerEncoderLayer, rows: torch.Tensor, slots: 
     the feed-forward block run on the P rows alone and only the attention
     lays them out by frame. In training the dropout masks are drawn as the
     dense call draws them (same shapes, memory order and order), so with the
-    same seed the outputs are the dense call's on CPU.
+    same seed the outputs are the dense call's on CPU, up to rounding.
     """
     P, D = rows.shape
     B, T, N = slots.shape
