@@ -73,7 +73,7 @@ def main() -> None:
             model.train()
             with torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16" else nullcontext():
                 output = model(frames, ents)
-            loss = model.loss(output.logits.float(), targets)
+            loss = model.training_loss(output, targets)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()

@@ -12,6 +12,10 @@ Sections, in order (``--sections`` picks some):
   e2e_rny008 and ugl_rny008, 224×398, B=8, T=100, 50 entity slots, AMP bf16,
   channels-last, and the entity branch's time ratio (``model_speed.py``);
 - ``infer``: inference frames/s of both at B = 8, 16, 32 and the best B;
+- ``parts``: where a training and an inference step of ugl_rny008 (each
+  entity source and selection) and of e2e_rny008 spend their time, part by
+  part (backbone, RoI pooling, entity tokens, selection, entity encoder,
+  fusion, GRU, loss), at the ``train`` sizes (``model_parts.py``);
 - ``detectors``: images/s of Grounding DINO tiny and OWLv2 base/16 at
   ``detect``'s default sizes, random weights, bf16 and fp16
   (``detector_speed.py``);
@@ -51,10 +55,11 @@ if str(BENCHMARKS) not in sys.path:  # run as a script it is there already
     sys.path.insert(0, str(BENCHMARKS))
 
 import detector_speed  # noqa: E402
+import model_parts  # noqa: E402
 import model_speed  # noqa: E402
 import pipeline_speed  # noqa: E402
 
-SECTIONS = ("train", "infer", "detectors", "spot", "infer_compiled", "train_compiled")
+SECTIONS = ("train", "infer", "parts", "detectors", "spot", "infer_compiled", "train_compiled")
 TARGETS = {  # shared/DESIGN.md and issue 14; one H200
     "ugl_train_frames_per_s": (">=", 1600),
     "ugl_infer_frames_per_s": (">=", 12000),
@@ -71,6 +76,7 @@ class Sizes:
     device: str
     models: tuple[str, ...]
     model_args: tuple[str, ...]  # model_speed.py's size and step options
+    parts_args: tuple[str, ...]  # model_parts.py's models, sizes and rounds
     infer_batches: tuple[int, ...]
     compile_backend: str
     detector_batch: int
@@ -88,12 +94,15 @@ def gpu_sizes(device: str, spot_minutes: float) -> Sizes:
         device=device, models=("e2e_rny008", "ugl_rny008"),
         model_args=("--batch", "8", "--frames", "100", "--height", "224", "--width", "398", "--slots", "50",
                     "--warmup", "3", "--iters", "10", "--amp-dtype", "bf16"),
+        parts_args=("--backbones", "rny008", "--batch", "8", "--frames", "100", "--height", "224", "--width", "398",
+                    "--slots", "50", "--warmup", "2", "--rounds", "3", "--amp-dtype", "bf16"),
         infer_batches=(8, 16, 32), compile_backend="inductor",
         detector_batch=8, detector_iters=5, detector_dtypes=("bfloat16", "float16"), detector_frame=(720, 1280),
         tiny_detectors=False, grounding_dino_small=(448, 800),
         spot_args=("--minutes", str(spot_minutes), "--width", "1280", "--height", "720", "--fps", "25",
                    "--model", "ugl_rny008", "--clip-len", "100", "--infer-batch", "4", "--detector-batch", "8"),
-        needs_s={"train": 40, "infer": 40, "detectors": 60, "spot": 90, "infer_compiled": 60, "train_compiled": 120})
+        needs_s={"train": 40, "infer": 40, "parts": 60, "detectors": 60, "spot": 90, "infer_compiled": 60,
+                 "train_compiled": 120})
 
 
 def dry_run_sizes() -> Sizes:
@@ -101,6 +110,8 @@ def dry_run_sizes() -> Sizes:
         device="cpu", models=("e2e_rny002", "ugl_rny002"),
         model_args=("--batch", "1", "--frames", "4", "--height", "32", "--width", "64", "--slots", "4",
                     "--warmup", "0", "--iters", "1", "--classes", "3"),
+        parts_args=("--backbones", "rny002", "--batch", "1", "--frames", "4", "--height", "32", "--width", "64",
+                    "--slots", "4", "--warmup", "0", "--rounds", "1", "--classes", "3", "--feat-dim", "8"),
         infer_batches=(1, 2), compile_backend="none",
         detector_batch=2, detector_iters=1, detector_dtypes=("float32",), detector_frame=(90, 160),
         tiny_detectors=True, grounding_dino_small=(48, 80),
@@ -380,6 +391,7 @@ def main(argv: list[str] | None = None) -> int:
         bodies: dict[str, Callable[[], None]] = {
             "train": lambda: model_section(sizes, "train"),
             "infer": lambda: model_section(sizes, "infer", sizes.infer_batches),
+            "parts": lambda: model_parts.main([*sizes.parts_args, "--device", sizes.device]),
             "detectors": lambda: detector_section(sizes, work / "detectors", detector_dirs),
             "spot": lambda: spot_section(suite, sizes, work / "spot", detector_dirs),
             "train_compiled": lambda: model_section(sizes, "train_compiled"),

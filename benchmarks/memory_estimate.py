@@ -44,7 +44,7 @@ def measure(model_name: str, batch: int, frames: int, height: int, width: int, m
         before = int(handle.read().split()[1]) * resource.getpagesize()
     if mode == "train":
         model.train()
-        model.loss(model(x, batch_entities).logits, targets).backward()
+        model.training_loss(model(x, batch_entities), targets).backward()
     else:
         model.eval()
         with torch.inference_mode():

@@ -63,7 +63,9 @@ def emit(**record) -> None:
     print(json.dumps(record), flush=True)
 
 
-def make_batch(args: argparse.Namespace, batch: int, device: torch.device):
+def make_batch(args: argparse.Namespace, batch: int, device: torch.device, feat_dim: int | None = None):
+    """Frames (B, T, 3, H, W), entities (with ``feat_dim``-wide detector
+    features when given) and one-hot targets (B, T, K+1), all from seed 0."""
     g = torch.Generator().manual_seed(0)
     B, T, H, W, N = batch, args.frames, args.height, args.width, args.slots
     frames = torch.randn(B, T, 3, H, W, generator=g)
@@ -73,6 +75,7 @@ def make_batch(args: argparse.Namespace, batch: int, device: torch.device):
         cls=torch.randint(0, 6, (B, T, N), generator=g),
         score=torch.rand(B, T, N, generator=g),
         mask=torch.rand(B, T, N, generator=g) < args.valid,
+        feat=None if feat_dim is None else torch.randn(B, T, N, feat_dim, generator=g),
     )
     targets = F.one_hot(torch.randint(0, args.classes + 1, (B, T), generator=g), args.classes + 1).float()
     return frames.to(device), entities.to(device), targets.to(device)
@@ -168,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
             model.train()
             with autocast():
                 out = runner(*inputs)
-                loss = model.loss(out.logits, targets)
+                loss = model.training_loss(out, targets)
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()

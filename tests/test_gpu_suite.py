@@ -57,6 +57,17 @@ def test_dry_run_goes_through_every_section(dry_run) -> None:
             rows = find(printed, section, figure, model=model, mode=mode)
             assert rows and all(r["value"] > 0 for r in rows), (section, model)
         assert find(printed, section, "entity_branch_time_ratio", model=models[-1])
+    for phase in ("train", "infer"):  # the per-part split of every UGL variant
+        for source in ("backbone", "detector"):
+            for selection in ("learned", "hard"):
+                rows = find(printed, "parts", "part_seconds", model=models[-1], phase=phase, source=source,
+                            selection=selection)
+                parts = {"backbone", "roi_pooling", "entity_tokens", "selection", "entity_encoder", "fusion", "gru",
+                         "other"} | ({"loss"} if phase == "train" else set())
+                assert {r["part"] for r in rows} == parts, (phase, source, selection)
+                for figure in ("entity_branch_time_ratio", "entity_parts_share"):
+                    assert find(printed, "parts", figure, model=models[-1], phase=phase, source=source,
+                                selection=selection), (figure, phase, source, selection)
     sizes = gpu_suite.dry_run_sizes()
     assert sorted(r["batch"] for r in find(printed, "infer", "infer_frames_per_s", model=models[-1])) == \
         sorted(sizes.infer_batches)

@@ -11,6 +11,7 @@ import torch
 from _model_helpers import one_thread  # noqa: F401  (autouse fixture)
 from uglspot.entities.batch import EntityBatch
 from uglspot.model.entity import KEEP_RTOL, AdaptiveAttention, EntityTokens, roi_features
+from uglspot.model.packed import Slots
 
 
 def aam_per_frame_reference(aam: AdaptiveAttention, env, tokens, mask):
@@ -90,7 +91,8 @@ def test_hard_attention_keeps_exactly_those_at_or_above_uniform(relevance, valid
     tokens = torch.zeros(1, 1, 4, D)
     tokens[0, 0, :, 0] = torch.tensor(relevance)  # ‖env + token‖ = relevance
     mask = torch.tensor(valid, dtype=torch.bool).view(1, 1, 4)
-    weights, keep = AdaptiveAttention(D, heads=8).select(env, tokens, mask)
+    slots = Slots.of(mask)
+    weights, keep = AdaptiveAttention(D, heads=8).select(env, slots.gather(tokens), slots)
     assert keep.flatten().tolist() == [bool(k) for k in kept]
     if any(valid):
         torch.testing.assert_close(weights.sum(), torch.tensor(1.0))
@@ -121,9 +123,10 @@ def test_roi_features_scale_boxes_to_the_map():
     fmap = torch.stack([torch.arange(4.0).expand(2, 4), torch.arange(2.0).unsqueeze(1).expand(2, 4)])
     fmap = fmap.unsqueeze(0)  # (1, 2, 2, 4)
     boxes = torch.tensor([0.25, 0.25, 0.75, 0.75]).view(1, 1, 1, 4)  # x 32..96 px, y 16..48 px
-    out = roi_features(fmap, boxes, (64, 128), stride=32, roi_size=2)
+    out = roi_features(fmap, boxes.view(1, 4), Slots.of(torch.ones(1, 1, 1, dtype=torch.bool)), (64, 128), stride=32,
+                       roi_size=2)
     # box centre in map units: x 2.0, y 1.0; aligned RoIAlign samples at centre − 0.5
-    torch.testing.assert_close(out[0, 0, 0], torch.tensor([1.5, 0.5]))
+    torch.testing.assert_close(out[0], torch.tensor([1.5, 0.5]))
 
 
 def test_entity_tokens_detector_source_needs_features():

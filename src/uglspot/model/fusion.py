@@ -7,6 +7,8 @@ import torch
 from einops import rearrange
 from torch import nn
 
+from uglspot.model.packed import Slots, encoder_layer
+
 
 class EnvEntityFusion(nn.Module):
     """Fuses a list of per-frame features of the same width D into one."""
@@ -19,8 +21,11 @@ class EnvEntityFusion(nn.Module):
         self.output_dim = width
 
     def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
-        """features: list of S tensors (B, T, D) → (B, T, D)."""
+        """features: list of S tensors (B, T, D) → (B, T, D).
+
+        The layer is computed directly on the B·T·S tokens (``encoder_layer``,
+        no padding), what ``self.encoder`` on (B·T, S, D) gives."""
         B, T, D = features[0].shape
-        tokens = rearrange(torch.stack(features, dim=2), "b t s d -> (b t) s d")
-        fused = self.encoder(tokens).mean(dim=1)  # (B·T, D)
-        return fused.reshape(B, T, D)
+        tokens = rearrange(torch.stack(features, dim=2), "b t s d -> (b t s) d")
+        fused = encoder_layer(self.encoder, tokens, Slots.full(B, T, len(features), tokens.device))  # (B·T·S, D)
+        return rearrange(fused, "(b t s) d -> b t s d", b=B, t=T).mean(dim=2)  # (B, T, D)

@@ -25,6 +25,7 @@ from uglspot.model.entity import AdaptiveAttention, EntityTokens
 from uglspot.model.fusion import EnvEntityFusion
 from uglspot.model.head import GRUHead
 from uglspot.model.loss import focal_loss, weighted_cross_entropy
+from uglspot.model.packed import Slots
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -237,8 +238,9 @@ class UGLSpotter(nn.Module):
             if entities.mask.shape[:2] != (B, T):
                 raise ValueError(f"entities cover {tuple(entities.mask.shape[:2])} (B, T) but frames "
                                  f"{(B, T)}")
-            tokens = self.entity_tokens(entities, fmap, (H, W), self.backbone.map_stride)  # (B, T, N, D)
-            f_ent, attention = self.aam(env, tokens.to(env.dtype), entities.mask)
+            slots = Slots.of(entities.mask)  # the filled slots: every per-entity layer runs on them alone
+            tokens = self.entity_tokens(entities, fmap, (H, W), self.backbone.map_stride, slots)  # (P, D)
+            f_ent, attention = self.aam(env, tokens.to(env.dtype), slots)
         fused = self.fusion([env, f_ent.to(env.dtype)])  # (B, T, D)
         if self.fusion_scale is not None:
             fused = f_env + self.fusion_scale.to(fused.dtype) * fused
