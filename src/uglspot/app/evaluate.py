@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 from uglspot.errors import UserError
 
@@ -100,6 +100,9 @@ class SoccerNetEvaluation:
     result: AverageMapResult
     games: int  # games scored
     without_predictions: int  # of those, games with no results_spotting.json (they count as empty)
+    classes: list[str]  # the classes averaged (SoccerNet-v2's 17)
+    ignored_labels: dict[str, int]  # label classes that are not among them: events of each, not scored
+    ignored_predictions: dict[str, int]  # predicted classes that are not among them: predictions of each
 
 
 def soccernet_metrics() -> list[str]:
@@ -116,7 +119,7 @@ def evaluate_soccernet_games(labels_dir: str | Path, pred_dir: str | Path, metri
     ``<game>/Labels-v2.json`` under ``labels_dir``, over the games of
     ``split_list`` (default: every labelled game)."""
     from uglspot.data.soccernet import LABELS_FILE, read_labels_dir, read_predictions_dir
-    from uglspot.metrics.soccernet import average_map
+    from uglspot.metrics.soccernet import SOCCERNET_V2_CLASSES, average_map
 
     labels_dir, pred_dir = Path(labels_dir), Path(pred_dir)
     labels = read_labels_dir(labels_dir)
@@ -139,7 +142,18 @@ def evaluate_soccernet_games(labels_dir: str | Path, pred_dir: str | Path, metri
         predictions = [item for item in predictions if item.game in chosen]
     with_predictions = {p.game for p in predictions}
     without = sum(1 for item in labels if item.game not in with_predictions)
-    return SoccerNetEvaluation(average_map(labels, predictions, metric), len(labels), without)
+    classes = list(SOCCERNET_V2_CLASSES)
+    return SoccerNetEvaluation(average_map(labels, predictions, metric, classes), len(labels), without, classes,
+                               _outside(classes, (a.label for item in labels for a in item.annotations)),
+                               _outside(classes, (label for item in predictions for label in item.label)))
+
+
+def _outside(classes: Sequence[str], labels: Iterable[str]) -> dict[str, int]:
+    """How often each label not in ``classes`` occurs, most frequent first."""
+    from collections import Counter
+
+    known = set(classes)
+    return dict(Counter(label for label in labels if label not in known).most_common())
 
 
 def read_split_list(path: Path) -> list[str]:
