@@ -31,15 +31,17 @@ class FrameEvaluation:
         return format_table(self.result, self.classes)
 
 
-def evaluate_predictions(ground_truth: str | Path, predictions: str | Path, classes: str | Path | None = None,
-                         tolerances: Sequence[int] = (0, 1, 2, 4), nms: int | None = None,
-                         allow_past_end: bool = False) -> FrameEvaluation:
-    """mAP at frame ``tolerances`` of an E2E-Spot predictions file against an
-    E2E-Spot ground-truth file (class list: ``classes``, default the
-    class.txt beside the ground truth); ``nms``: first apply NMS with a
-    window of ± that many frames."""
+def evaluate_predictions(ground_truth: str | Path, predictions: str | Path | Sequence[str | Path],
+                         classes: str | Path | None = None, tolerances: Sequence[int] = (0, 1, 2, 4),
+                         nms: int | None = None, allow_past_end: bool = False) -> FrameEvaluation:
+    """mAP at frame ``tolerances`` of predictions against an E2E-Spot
+    ground-truth file (class list: ``classes``, default the class.txt beside
+    the ground truth); ``nms``: first apply NMS with a window of ± that many
+    frames. ``predictions``: E2E-Spot predictions files, ``events.json``
+    files of ``spot``, or the folders ``spot`` and ``predict`` write
+    (``uglspot.data.labels.read_prediction_sources``)."""
     from uglspot.data.labels import (check_predictions_match, find_class_list, read_class_list,
-                                     read_e2e_labels, read_predictions)
+                                     read_e2e_labels, read_prediction_sources)
     from uglspot.metrics.spotting import frame_map
     from uglspot.post.nms import nms_predictions
 
@@ -47,9 +49,11 @@ def evaluate_predictions(ground_truth: str | Path, predictions: str | Path, clas
     names = read_class_list(class_path)
     truth = read_e2e_labels(ground_truth, names, allow_past_end=allow_past_end,
                             past_end_option="--allow-events-past-end")
-    preds = read_predictions(predictions)
-    check_predictions_match(preds, truth, names, predictions)
-    check_prediction_frames(preds, truth, predictions, allow_past_end)
+    sources = read_prediction_sources([predictions] if isinstance(predictions, (str, Path)) else predictions)
+    for source, part in sources:
+        check_predictions_match(part, truth, names, source)
+        check_prediction_frames(part, truth, source, allow_past_end)
+    preds = [pred for _, part in sources for pred in part]
     if not any(v.events for v in truth):
         raise UserError(f"{ground_truth}: no ground-truth events, so mAP is undefined; "
                         "check that this is the right split")
