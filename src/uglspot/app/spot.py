@@ -19,6 +19,7 @@ class SpotOutcome:
     events_files: dict[str, Path] = field(default_factory=dict)  # video id -> its events.json
     predictions: list[VideoPredictions] = field(default_factory=list)  # as in predictions.json
     predictions_file: Path | None = None  # None when no video was spotted
+    index_file: Path | None = None  # index.json: each video id, its output folder and its file
     soccernet_files: dict[str, Path] = field(default_factory=dict)  # game -> its results_spotting.json
     failures: list[tuple[str, str]] = field(default_factory=list)  # (video file or id, reason)
     notes: list[str] = field(default_factory=list)  # what was ignored or reused, for the user to read
@@ -33,8 +34,10 @@ def spot_files(videos: Sequence[str | Path], model: str | Path, out: str | Path,
     """Spot events in ``videos`` (files, folders of videos, or .txt lists)
     with the model of a run or checkpoint folder; write
     ``out/<video>/events.json`` (and ``timeline.png`` unless ``plot`` is
-    false), ``out/predictions.json`` and, for SoccerNet halves,
-    ``out/<game>/results_spotting.json``. A model that uses entities reads
+    false, when one an earlier run left is removed), ``out/predictions.json``,
+    ``out/index.json`` (video id → its output folder, whose name has only
+    safe characters: ``ten minutes`` → ``ten_minutes``, ``game/1`` →
+    ``game_1``) and, for SoccerNet halves, ``out/<game>/results_spotting.json``. A model that uses entities reads
     them from the stores in ``entities`` or detects them now with
     ``detector`` (into ``out/entities``). ``threshold`` and ``nms_window``
     default to the model's. ``on_video`` hears each spotted video and its
@@ -101,12 +104,17 @@ def _spot(videos: Sequence[str | Path], model: Path, out: Path, entity_dir: Path
     kept = {video_id for video_id, _ in entries}
     records = [record for record in records if record.video in kept]
     halves: dict[str, float] = {}
+    index, stale = [], 0
     for result in spot_videos(spotter, records, frames, entities, amp_mode("auto", device)[0], threshold,
                               nms_window, desc=f"spot {spotter.model.config.name}", failures=failures):
         out_dir = own_folder(out / safe_name(result.video))
         write_json_atomic(out_dir / "events.json", result.to_json())
         if plot:
             write_timeline(out_dir / "timeline.png", result, spotter.classes)
+        elif (out_dir / "timeline.png").is_file():  # an earlier run's, of other events
+            (out_dir / "timeline.png").unlink()
+            stale += 1
+        index.append({"video": result.video, "folder": out_dir.name, "file": str(files[result.video])})
         outcome.predictions.append(result.record.as_predictions())
         outcome.events_files[result.video] = out_dir / "events.json"
         if soccernet_half(result.video, files[result.video]):
@@ -116,6 +124,10 @@ def _spot(videos: Sequence[str | Path], model: Path, out: Path, entity_dir: Path
     if outcome.predictions:
         outcome.predictions_file = out / "predictions.json"
         write_predictions(outcome.predictions, outcome.predictions_file)
+        outcome.index_file = out / "index.json"
+        write_json_atomic(outcome.index_file, index)
+    if stale:
+        outcome.notes.append(f"removed {stale} timeline.png file(s) an earlier run left in {out} (--no-plot)")
     if halves:
         from uglspot.data.soccernet import predictions_to_soccernet, write_game_predictions
 

@@ -18,7 +18,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "spot", help="spot events in video files with a trained model",
         description="Decode each video at the model's frame rate, read (or detect) its entities, score "
                     "overlapping windows, stitch, keep candidates and apply per-class NMS. Writes "
-                    "OUT/<video>/events.json and timeline.png, OUT/predictions.json (E2E-Spot format) and, "
+                    "OUT/<video>/events.json and timeline.png, OUT/predictions.json (E2E-Spot format), "
+                    "OUT/index.json (each video id and its folder, e.g. 'ten minutes' -> ten_minutes/) and, "
                     "for SoccerNet halves (<game>/1_224p.mkv ...), OUT/<game>/results_spotting.json. "
                     "Video ids are paths below the folder given, without extension, as in "
                     "`uglspot frames` and `uglspot detect`.")
