@@ -65,3 +65,34 @@ def test_spot_writes_where_each_video_went_and_a_rerun_without_plots_drops_the_o
     assert main(["eval", "frames", str(tmp_path / "labels" / "test.json"), str(out / "predictions.json"),
                  "--json"]) == 0
     assert capsys.readouterr().out == from_folder
+
+
+def test_spot_keeps_events_at_the_validation_thresholds_unless_told_and_says_which(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    write_video(tmp_path / "videos" / "clip.mp4", render(16, [Event(5, "flash")], seed=3))
+    model = global_spotter(tmp_path / "model")
+    argv = ["spot", str(tmp_path / "videos"), "--model", str(model), "--device", "cpu"]
+
+    def spotted(out: str, *options: str) -> tuple[list[dict], str]:
+        capsys.readouterr()
+        assert main(argv + ["--out", str(tmp_path / out), *options]) == 0
+        return json.loads((tmp_path / out / "clip" / "events.json").read_text())["events"], capsys.readouterr().err
+
+    candidates, err = spotted("no-thresholds", "--no-plot")
+    assert ("threshold: 0 for every class, the model's candidate threshold (its run chose no per-class thresholds "
+            "at validation); pass --threshold to keep fewer events") in err
+    scores = {c: sorted(e["score"] for e in candidates if e["label"] == c) for c in CLASSES}
+    assert all(scores.values()), "a random model's candidates at threshold 0 include both classes"
+    # thresholds as validation stores them: flash halfway up its scores (events.json rounds them), red kept whole
+    settings = json.loads((model / "inference.json").read_text())
+    middle = len(scores["flash"]) // 2
+    flash = (scores["flash"][middle - 1] + scores["flash"][middle]) / 2
+    write_json_atomic(model / "inference.json", {**settings, "class_thresholds": {"flash": flash},
+                                                 "threshold_tolerance": 1})
+    events, err = spotted("default", "--no-plot")
+    assert (f"thresholds per class, the best F1 on the validation videos at ±1 frame(s): flash {flash:.2g}; "
+            "red 0 (no validation events); --threshold overrides") in err
+    assert events == [e for e in candidates if e["label"] == "red" or e["score"] >= flash]
+    assert 0 < sum(e["label"] == "flash" for e in events) < len(scores["flash"])
+    events, err = spotted("override", "--no-plot", "--threshold", "0")
+    assert "threshold: 0 for every class (--threshold)" in err and events == candidates

@@ -39,8 +39,9 @@ def spot_files(videos: Sequence[str | Path], model: str | Path, out: str | Path,
     safe characters: ``ten minutes`` → ``ten_minutes``, ``game/1`` →
     ``game_1``) and, for SoccerNet halves, ``out/<game>/results_spotting.json``. A model that uses entities reads
     them from the stores in ``entities`` or detects them now with
-    ``detector`` (into ``out/entities``). ``threshold`` and ``nms_window``
-    default to the model's. ``on_video`` hears each spotted video and its
+    ``detector`` (into ``out/entities``). ``threshold`` defaults to the
+    per-class thresholds validation chose (:func:`threshold_choice`; the
+    outcome's notes say which were used), ``nms_window`` to the model's. ``on_video`` hears each spotted video and its
     events.json as soon as it is written. A video that cannot be spotted
     goes to the outcome's ``failures``; when no video is a file, raises."""
     from uglspot.lock import output_lock
@@ -105,8 +106,11 @@ def _spot(videos: Sequence[str | Path], model: Path, out: Path, entity_dir: Path
     records = [record for record in records if record.video in kept]
     halves: dict[str, float] = {}
     index, stale = [], 0
+    per_class, line = threshold_choice(spotter.settings, threshold)
+    outcome.notes.append(line)
     for result in spot_videos(spotter, records, frames, entities, amp_mode("auto", device)[0], threshold,
-                              nms_window, desc=f"spot {spotter.model.config.name}", failures=failures):
+                              nms_window, desc=f"spot {spotter.model.config.name}", failures=failures,
+                              class_thresholds=per_class):
         out_dir = own_folder(out / safe_name(result.video))
         write_json_atomic(out_dir / "events.json", result.to_json())
         if plot:
@@ -135,6 +139,24 @@ def _spot(videos: Sequence[str | Path], model: Path, out: Path, entity_dir: Path
             outcome.soccernet_files[game.game] = write_game_predictions(out, game)
     outcome.failures = [(str(files.get(name, name)), reason) for name, reason in failures]
     return outcome
+
+
+def threshold_choice(settings: Any, threshold: float | None) -> tuple[dict[str, float] | None, str]:
+    """The per-class thresholds ``spot`` keeps events at (None: one threshold
+    for all) and a line saying which: ``threshold`` when given, else those
+    validation chose (``inference.json`` ``class_thresholds``), else the
+    model's candidate threshold."""
+    if threshold is not None:
+        return None, f"threshold: {threshold:g} for every class (--threshold)"
+    chosen = settings.class_thresholds or {}
+    if not chosen:
+        return None, (f"threshold: {settings.threshold:g} for every class, the model's candidate threshold (its "
+                      "run chose no per-class thresholds at validation); pass --threshold to keep fewer events")
+    listed = ", ".join(f"{name} {value:.2g}" for name, value in chosen.items())
+    rest = [name for name in settings.classes if name not in chosen]
+    others = f"; {', '.join(rest)} {settings.threshold:g} (no validation events)" if rest else ""
+    return dict(chosen), (f"thresholds per class, the best F1 on the validation videos at "
+                          f"±{settings.threshold_tolerance} frame(s): {listed}{others}; --threshold overrides")
 
 
 def runnable_detectors() -> tuple[str, ...]:

@@ -42,7 +42,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "vocabulary; the order must be the one the model was trained with)")
     parser.add_argument("--detector-batch-size", type=positive_int, default=8, metavar="N", help="frames per detector batch")
     parser.add_argument("--out", type=Path, required=True, metavar="OUT_DIR", help="output folder")
-    parser.add_argument("--threshold", type=fraction, help="candidate score threshold (default: the model's)")
+    parser.add_argument("--threshold", type=fraction,
+                        help="keep events scoring at least this, in every class (default: the per-class "
+                             "thresholds validation chose, with the best F1; else the model's candidate threshold)")
     parser.add_argument("--nms-window", type=non_negative_int, help="per-class NMS radius in frames (default: the model's)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ... (default: auto)")
     parser.add_argument("--no-plot", action="store_true", help="skip the timeline PNGs")

@@ -58,3 +58,34 @@ def score_predictions(metric: str, videos: Sequence[Video], predictions: Predict
     """The single number that picks the best checkpoint (higher is better)."""
     value = evaluate(metric, videos, as_video_predictions(predictions), classes)["value"]
     return float("nan") if value is None else float(value)
+
+
+def class_thresholds(videos: Sequence[Video], predictions: PredictedEvents, classes: Sequence[str],
+                     tolerance: int) -> dict[str, float]:
+    """Per class, the score cut-off with the best F1 of ``predictions`` at
+    ±``tolerance`` frames (the matching of ``uglspot eval frames``): what
+    ``spot`` keeps by default. Classes without ground truth or predictions
+    in ``videos`` get none."""
+    import numpy as np
+
+    from uglspot.metrics.spotting import best_f1_threshold, match_frames
+
+    if not any(v.events for v in videos):
+        return {}
+    preds = as_video_predictions(predictions)
+    matches = match_frames(videos, preds, classes, (tolerance,))
+    chosen = {}
+    for name in classes:
+        scores = np.array([e.score for p in preds for e in p.events if e.label == name])
+        if matches.num_truth[name] and scores.size:
+            chosen[name] = best_f1_threshold(matches.hits[tolerance][name], matches.num_truth[name], scores)
+    return chosen
+
+
+def choose_class_thresholds(settings: Any, videos: Sequence[Video], predictions: PredictedEvents,
+                            classes: Sequence[str]) -> None:
+    """Set ``settings.class_thresholds`` (an ``InferenceSettings``) from a
+    validation's ``predictions``, at ±the NMS radius (at least 1 frame): the
+    events closer than that are one event to ``spot`` anyway."""
+    settings.threshold_tolerance = max(1, settings.nms_window)
+    settings.class_thresholds = class_thresholds(videos, predictions, classes, settings.threshold_tolerance)

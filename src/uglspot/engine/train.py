@@ -328,7 +328,7 @@ def end_epoch(run: Run, epoch: int, frames_per_s: float, seconds: float, hooks: 
 
 def validate(run: Run) -> float:
     """The dataset's metric on the validation videos; videos split across ranks, predictions gathered."""
-    from uglspot.engine.evaluate import score_predictions
+    from uglspot.engine.evaluate import choose_class_thresholds, score_predictions
 
     spotter = Spotter(unwrap(run.ddp), run.settings)
     mine = shard(run.splits.val, run.dist.rank, run.dist.world_size)
@@ -341,4 +341,5 @@ def validate(run: Run) -> float:
         torch_dist.all_gather_object(gathered, predictions)
         predictions = [p for part in gathered for p in part]
     run.model.train()
+    choose_class_thresholds(run.settings, run.splits.val, predictions, run.splits.classes)  # what spot keeps
     return score_predictions(run.config.train.metric, run.splits.val, predictions, run.splits.classes)
