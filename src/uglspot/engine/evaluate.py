@@ -74,12 +74,12 @@ def class_thresholds(videos: Sequence[Video], predictions: PredictedEvents, clas
         return {}
     preds = as_video_predictions(predictions)
     matches = match_frames(videos, preds, classes, (tolerance,))
-    chosen = {}
-    for name in classes:
-        scores = np.array([e.score for p in preds for e in p.events if e.label == name])
-        if matches.num_truth[name] and scores.size:
-            chosen[name] = best_f1_threshold(matches.hits[tolerance][name], matches.num_truth[name], scores)
-    return chosen
+    scores: dict[str, list[float]] = {name: [] for name in classes}
+    for pred in preds:
+        for event in pred.events:
+            scores[event.label].append(event.score)
+    return {name: best_f1_threshold(matches.hits[tolerance][name], matches.num_truth[name], np.array(scores[name]))
+            for name in classes if matches.num_truth[name] and scores[name]}
 
 
 def choose_class_thresholds(settings: Any, videos: Sequence[Video], predictions: PredictedEvents,
