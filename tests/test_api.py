@@ -69,3 +69,13 @@ def test_the_demo_example_runs_as_written(tmp_path, monkeypatch, capsys) -> None
     assert set(outcome.results) == {"e2e_rny002", "ugl_rny002"} and outcome.test_videos == 1
     assert outcome.table in capsys.readouterr().out
     assert (tmp_path / "demo-run" / "summary.json").is_file() and (tmp_path / "demo-run" / "report.html").is_file()
+    # each variant's predictions.json holds the predictions its numbers were measured on
+    import json
+
+    from uglspot.cli import main
+
+    for variant, result in outcome.results.items():
+        predictions = tmp_path / "demo-run" / "predictions" / variant / "predictions.json"
+        assert main(["eval", "frames", "demo-run/dataset/test.json", str(predictions), "--tolerances", "1,2",
+                     "--json"]) == 0
+        assert json.loads(capsys.readouterr().out) == result.to_json()

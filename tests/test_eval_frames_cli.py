@@ -191,3 +191,49 @@ def test_perfect_predictions_on_real_finediving_labels(shared_labels: Path, tmp_
     data = json.loads(out)
     assert data["mAP"] == {"0": 1.0, "1": 1.0, "2": 1.0, "4": 1.0}
     assert set(data["per_class"]["0"]) == {"Entry", "Som(s).Pike", "Som(s).Tuck", "Twist(s)"}
+
+
+def spot_folder(root: Path) -> Path:
+    """PRED as `uglspot spot` writes it: one folder per video with its events.json (time and entities
+    beside frame, label and score), predictions.json and an entity store folder beside them."""
+    for record in PRED:
+        events = [{**e, "time": e["frame"] / 25, "entities": []} for e in record["events"]]
+        write_folder = root / f"{record['video']}_out"
+        write_folder.mkdir(parents=True)
+        write(write_folder / "events.json", {"video": record["video"], "num_frames": 40, "fps": 25.0,
+                                             "events": events})
+    (root / "entities").mkdir()
+    write(root / "predictions.json", PRED[:1])  # a later run of one video: the events.json files hold both
+    return root
+
+
+def test_spot_output_folder_and_its_events_files_score_as_its_predictions(
+        files: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    gt, pred = files
+    expected = run(capsys, gt, pred, "--json")[1]
+    spotted = spot_folder(tmp_path / "spotted")
+    code, out, err = run(capsys, gt, spotted, "--json")
+    assert (code, err, out) == (0, "", expected)
+    events = sorted(spotted.rglob("events.json"))
+    assert run(capsys, gt, *events, "--json")[1] == expected
+    # predict's folder holds only predictions.json
+    predicted = tmp_path / "predicted"
+    predicted.mkdir()
+    write(predicted / "predictions.json", PRED)
+    assert run(capsys, gt, predicted, "--json")[1] == expected
+
+
+def test_predictions_given_twice_or_a_folder_without_any_are_one_line(
+        files: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    gt, pred = files
+    spotted = spot_folder(tmp_path / "spotted")
+    code, _, err = run(capsys, gt, spotted, pred)
+    assert code == 1 and err == (f"uglspot eval: error: {pred}: video 'v1' is also in "
+                                 f"{spotted / 'v1_out' / 'events.json'}; give each video's predictions once\n")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, _, err = run(capsys, gt, empty)
+    assert code == 1 and err.startswith(f"uglspot eval: error: {empty}: no events.json below it")
+    write(spotted / "v2_out" / "events.json", {"video": "v9", "events": []})
+    code, _, err = run(capsys, gt, spotted)
+    assert code == 1 and f"{spotted / 'v2_out' / 'events.json'}: video 'v9' has predictions but is not" in err

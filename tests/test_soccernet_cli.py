@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from _soccernet_helpers import random_labels, random_predictions, write_tree
+from _soccernet_helpers import game_time, random_labels, random_predictions, write_tree
 from uglspot.cli import main
 from uglspot.data.soccernet import read_labels_dir, read_predictions_dir
 from uglspot.metrics.soccernet import SOCCERNET_V2_CLASSES, average_map
@@ -31,11 +31,15 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
+IGNORED = ("uglspot eval soccernet: ignored 1 label class not among the 17 SoccerNet-v2 classes the average is "
+           "over: 'Not a class' (3 events)\n")
+
+
 def test_eval_json_has_exactly_the_agreed_keys_and_the_metric_numbers(
         dataset: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
     labels, pred = dataset
     code, out, err = run(capsys, "eval", "soccernet", labels, pred, "--metric", "loose", "--json")
-    assert code == 0 and err == ""
+    assert code == 0 and err == IGNORED  # random_labels adds one event of 'Not a class' per game
     result = json.loads(out)
     assert list(result) == ["metric", "a_mAP", "a_mAP_per_class", "a_mAP_visible", "a_mAP_per_class_visible",
                             "a_mAP_unshown", "a_mAP_per_class_unshown"]
@@ -53,7 +57,7 @@ def test_eval_table_in_percent(dataset: tuple[Path, Path], capsys: pytest.Captur
     expected = average_map(read_labels_dir(labels), read_predictions_dir(pred), "tight")
     assert code == 0
     lines = out.splitlines()
-    assert lines[0] == "SoccerNet tight average-mAP (%), 3 games"
+    assert lines[0] == "SoccerNet tight average-mAP (%), 3 games, the mean over the 17 SoccerNet-v2 classes below"
     assert lines[1].split() == ["class", "all", "visible", "unshown"]
     assert len(lines) == 2 + len(SOCCERNET_V2_CLASSES) + 1
     last = lines[-1].split()
@@ -68,7 +72,7 @@ def test_games_without_predictions_are_counted_on_one_stderr_line(
     (pred / "lg/2020/b/results_spotting.json").unlink()
     code, out, err = run(capsys, "eval", "soccernet", labels, pred, "--json")
     assert code == 0
-    assert err.count("\n") == 1 and "1 of 3 games have no results_spotting.json" in err
+    assert err.count("\n") == 2 and "1 of 3 games have no results_spotting.json" in err and err.endswith(IGNORED)
     empty = pred / "lg/2020/b/results_spotting.json"
     empty.write_text('{"predictions": []}')
     assert json.loads(out) == json.loads(run(capsys, "eval", "soccernet", labels, pred, "--json")[1])
@@ -198,3 +202,45 @@ def test_convert_needs_an_fps(dataset: tuple[Path, Path], tmp_path: Path, capsys
     with pytest.raises(SystemExit) as exit_info:  # refused by the option's type, before any file is read
         run(capsys, "convert", "soccernet-to-e2e", labels, tmp_path / "x.json", "--fps", "0")
     assert exit_info.value.code == 2 and "argument --fps: must be a frame rate above 0 and at most 1000" in capsys.readouterr().err
+
+
+def test_eval_lists_the_classes_it_ignored_in_labels_and_predictions(tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    def event(label: str, ms: int, **extra: str) -> dict:
+        return {"gameTime": game_time(1, ms), "label": label, "position": str(ms), **extra}
+
+    labels = {"annotations": [event("Goal", 60_000, team="home", visibility="visible"),
+                              event("Dive", 70_000, team="home", visibility="visible"),
+                              event("Dive", 80_000, team="home", visibility="visible"),
+                              event("Timeout", 90_000, team="home", visibility="visible")]}
+    predictions = {"predictions": [event("Goal", 60_000, confidence="0.9", half="1"),
+                                   event("Save", 65_000, confidence="0.5", half="1")]}
+    write_tree(tmp_path / "labels", {"lg/g": labels}, "Labels-v2.json")
+    write_tree(tmp_path / "pred", {"lg/g": predictions}, "results_spotting.json")
+    code, out, err = run(capsys, "eval", "soccernet", tmp_path / "labels", tmp_path / "pred")
+    assert code == 0, err
+    assert err.splitlines() == [
+        "uglspot eval soccernet: ignored 2 label classes not among the 17 SoccerNet-v2 classes the average is over: "
+        "'Dive' (2 events), 'Timeout' (1 event)",
+        "uglspot eval soccernet: ignored 1 predicted class not among the 17 SoccerNet-v2 classes the average is "
+        "over: 'Save' (1 prediction)"]
+    rows = [line.split("  ")[0].strip() for line in out.splitlines()[2:-1]]
+    assert rows == list(SOCCERNET_V2_CLASSES)  # the classes averaged, each on its row
+
+
+def test_convert_leaves_out_halves_with_no_events_and_no_length(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    first_half_only = {"annotations": [{"gameTime": "1 - 01:00", "label": "Goal", "position": "60000",
+                                        "team": "home", "visibility": "visible"}]}
+    write_tree(tmp_path / "labels", {"lg/a": first_half_only, "lg/b": first_half_only}, "Labels-v2.json")
+    out = tmp_path / "e2e.json"
+    code, _, err = run(capsys, "convert", "soccernet-to-e2e", tmp_path / "labels", out, "--fps", "2")
+    assert code == 0
+    assert err.splitlines() == [f"wrote 2 halves, 2 events to {out}",
+                                "left out 2 halves with no events and no length (first 'lg/a/2'); "
+                                "pass --half-duration SECONDS or --reference REF.json to write them"]
+    assert [(v["video"], v["num_frames"]) for v in json.loads(out.read_text())] == [("lg/a/1", 121), ("lg/b/1", 121)]
+    kept = tmp_path / "kept.json"
+    code, _, err = run(capsys, "convert", "soccernet-to-e2e", tmp_path / "labels", kept, "--fps", "2",
+                       "--half-duration", "2700")
+    assert code == 0 and "left out" not in err and len(json.loads(kept.read_text())) == 4

@@ -73,8 +73,9 @@ def main(argv: list[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
-    except KeyboardInterrupt:
-        print(f"uglspot {args.command}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:  # an Interrupted says what to do next
+        advice = f"; {exc}" if str(exc) else ""
+        print(f"uglspot {args.command}: interrupted{advice}", file=sys.stderr)
         return 130
     except Exception as exc:  # a bug or an unforeseen case: one line here, the traceback in a log
         log = write_crash_log(argv if argv is not None else sys.argv[1:])

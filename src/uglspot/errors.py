@@ -11,6 +11,11 @@ class UserError(Exception):
     """
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C, with what to do next (``uglspot train`` names the command that
+    continues the run); the CLI prints it after ``interrupted``."""
+
+
 class BatchFailures(UserError):
     """Raised after a command went on past bad inputs; lists every failure."""
 

@@ -17,6 +17,7 @@ class Converted:
     items: int  # halves (to E2E-Spot) or games (to SoccerNet)
     events: int = 0  # events written (to E2E-Spot)
     past_end: int = 0  # of those, events at or past their half's num_frames
+    empty: tuple[str, ...] = ()  # halves not written: no events and no length (to E2E-Spot)
 
 
 def _reference(path: Path | None) -> dict:
@@ -57,12 +58,15 @@ def soccernet_to_e2e_file(soccernet_dir: str | Path, output: str | Path, fps: fl
     if fps is None and not halves:
         raise UserError("pass --fps (or --reference with each half's fps)")
     videos = soccernet_to_e2e(read_labels_dir(soccernet_dir), fps, halves, half_duration)
+    # a half without events has a length only from --reference or --half-duration: 0 frames is no video
+    empty = tuple(v.video for v in videos if v.num_frames == 0 and not v.events)
+    videos = [v for v in videos if v.num_frames or v.events]
     write_e2e_labels(videos, output)
     if class_list is not None:
         classes = sorted({event.label for video in videos for event in video.events})
         write_text_atomic(class_list, "".join(f"{name}\n" for name in classes))
     past_end = sum(1 for v in videos for e in v.events if e.frame >= v.num_frames)
-    return Converted(output, len(videos), sum(len(v.events) for v in videos), past_end)
+    return Converted(output, len(videos), sum(len(v.events) for v in videos), past_end, empty)
 
 
 def _check_targets(targets: list[Path], inputs: list[Path], overwrite: bool, what: str) -> None:

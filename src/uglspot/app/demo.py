@@ -146,9 +146,12 @@ def _train_amp(profile: DemoProfile) -> str:
 def _spot_split(root: Path, variant: str, videos: list, profile: DemoProfile,
                 on_video: Callable[[int], None] | None = None) -> tuple[list, Any]:
     """Spot every test video with the trained variant; write
-    predictions/<variant>/<video>/events.json; return VideoPredictions and,
-    for a variant with entities, the share of card boxes its attention kept."""
+    predictions/<variant>/<video>/events.json and, beside them, all videos in
+    predictions/<variant>/predictions.json (E2E-Spot form, as ``spot``
+    writes its folder); return VideoPredictions and, for a variant with
+    entities, the share of card boxes its attention kept."""
     from uglspot.data.dataset import EntityWindows, VideoFrames
+    from uglspot.data.labels import write_predictions
     from uglspot.engine.infer import inference_dtype, load_spotter, spot_videos
     from uglspot.io import safe_name, write_json_atomic
     from uglspot.synth.diagnostics import KeptShare
@@ -171,6 +174,7 @@ def _spot_split(root: Path, variant: str, videos: list, profile: DemoProfile,
         predictions.append(result.record.as_predictions())
         if kept is not None and result.scores.attention is not None:
             kept = kept.add(_kept_cards(entities, result.source, result.scores.attention))
+    write_predictions(predictions, root / "predictions" / variant / "predictions.json")
     return predictions, kept
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 from uglspot.errors import UserError
 
@@ -31,15 +31,17 @@ class FrameEvaluation:
         return format_table(self.result, self.classes)
 
 
-def evaluate_predictions(ground_truth: str | Path, predictions: str | Path, classes: str | Path | None = None,
-                         tolerances: Sequence[int] = (0, 1, 2, 4), nms: int | None = None,
-                         allow_past_end: bool = False) -> FrameEvaluation:
-    """mAP at frame ``tolerances`` of an E2E-Spot predictions file against an
-    E2E-Spot ground-truth file (class list: ``classes``, default the
-    class.txt beside the ground truth); ``nms``: first apply NMS with a
-    window of ± that many frames."""
+def evaluate_predictions(ground_truth: str | Path, predictions: str | Path | Sequence[str | Path],
+                         classes: str | Path | None = None, tolerances: Sequence[int] = (0, 1, 2, 4),
+                         nms: int | None = None, allow_past_end: bool = False) -> FrameEvaluation:
+    """mAP at frame ``tolerances`` of predictions against an E2E-Spot
+    ground-truth file (class list: ``classes``, default the class.txt beside
+    the ground truth); ``nms``: first apply NMS with a window of ± that many
+    frames. ``predictions``: E2E-Spot predictions files, ``events.json``
+    files of ``spot``, or the folders ``spot`` and ``predict`` write
+    (``uglspot.data.labels.read_prediction_sources``)."""
     from uglspot.data.labels import (check_predictions_match, find_class_list, read_class_list,
-                                     read_e2e_labels, read_predictions)
+                                     read_e2e_labels, read_prediction_sources)
     from uglspot.metrics.spotting import frame_map
     from uglspot.post.nms import nms_predictions
 
@@ -47,9 +49,11 @@ def evaluate_predictions(ground_truth: str | Path, predictions: str | Path, clas
     names = read_class_list(class_path)
     truth = read_e2e_labels(ground_truth, names, allow_past_end=allow_past_end,
                             past_end_option="--allow-events-past-end")
-    preds = read_predictions(predictions)
-    check_predictions_match(preds, truth, names, predictions)
-    check_prediction_frames(preds, truth, predictions, allow_past_end)
+    sources = read_prediction_sources([predictions] if isinstance(predictions, (str, Path)) else predictions)
+    for source, part in sources:
+        check_predictions_match(part, truth, names, source)
+        check_prediction_frames(part, truth, source, allow_past_end)
+    preds = [pred for _, part in sources for pred in part]
     if not any(v.events for v in truth):
         raise UserError(f"{ground_truth}: no ground-truth events, so mAP is undefined; "
                         "check that this is the right split")
@@ -100,6 +104,9 @@ class SoccerNetEvaluation:
     result: AverageMapResult
     games: int  # games scored
     without_predictions: int  # of those, games with no results_spotting.json (they count as empty)
+    classes: list[str]  # the classes averaged (SoccerNet-v2's 17)
+    ignored_labels: dict[str, int]  # label classes that are not among them: events of each, not scored
+    ignored_predictions: dict[str, int]  # predicted classes that are not among them: predictions of each
 
 
 def soccernet_metrics() -> list[str]:
@@ -116,7 +123,7 @@ def evaluate_soccernet_games(labels_dir: str | Path, pred_dir: str | Path, metri
     ``<game>/Labels-v2.json`` under ``labels_dir``, over the games of
     ``split_list`` (default: every labelled game)."""
     from uglspot.data.soccernet import LABELS_FILE, read_labels_dir, read_predictions_dir
-    from uglspot.metrics.soccernet import average_map
+    from uglspot.metrics.soccernet import SOCCERNET_V2_CLASSES, average_map
 
     labels_dir, pred_dir = Path(labels_dir), Path(pred_dir)
     labels = read_labels_dir(labels_dir)
@@ -139,7 +146,18 @@ def evaluate_soccernet_games(labels_dir: str | Path, pred_dir: str | Path, metri
         predictions = [item for item in predictions if item.game in chosen]
     with_predictions = {p.game for p in predictions}
     without = sum(1 for item in labels if item.game not in with_predictions)
-    return SoccerNetEvaluation(average_map(labels, predictions, metric), len(labels), without)
+    classes = list(SOCCERNET_V2_CLASSES)
+    return SoccerNetEvaluation(average_map(labels, predictions, metric, classes), len(labels), without, classes,
+                               _outside(classes, (a.label for item in labels for a in item.annotations)),
+                               _outside(classes, (label for item in predictions for label in item.label)))
+
+
+def _outside(classes: Sequence[str], labels: Iterable[str]) -> dict[str, int]:
+    """How often each label not in ``classes`` occurs, most frequent first."""
+    from collections import Counter
+
+    known = set(classes)
+    return dict(Counter(label for label in labels if label not in known).most_common())
 
 
 def read_split_list(path: Path) -> list[str]:

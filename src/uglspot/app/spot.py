@@ -19,6 +19,7 @@ class SpotOutcome:
     events_files: dict[str, Path] = field(default_factory=dict)  # video id -> its events.json
     predictions: list[VideoPredictions] = field(default_factory=list)  # as in predictions.json
     predictions_file: Path | None = None  # None when no video was spotted
+    index_file: Path | None = None  # index.json: each video id, its output folder and its file
     soccernet_files: dict[str, Path] = field(default_factory=dict)  # game -> its results_spotting.json
     failures: list[tuple[str, str]] = field(default_factory=list)  # (video file or id, reason)
     notes: list[str] = field(default_factory=list)  # what was ignored or reused, for the user to read
@@ -33,11 +34,14 @@ def spot_files(videos: Sequence[str | Path], model: str | Path, out: str | Path,
     """Spot events in ``videos`` (files, folders of videos, or .txt lists)
     with the model of a run or checkpoint folder; write
     ``out/<video>/events.json`` (and ``timeline.png`` unless ``plot`` is
-    false), ``out/predictions.json`` and, for SoccerNet halves,
-    ``out/<game>/results_spotting.json``. A model that uses entities reads
+    false, when one an earlier run left is removed), ``out/predictions.json``,
+    ``out/index.json`` (video id → its output folder, whose name has only
+    safe characters: ``ten minutes`` → ``ten_minutes``, ``game/1`` →
+    ``game_1``) and, for SoccerNet halves, ``out/<game>/results_spotting.json``. A model that uses entities reads
     them from the stores in ``entities`` or detects them now with
-    ``detector`` (into ``out/entities``). ``threshold`` and ``nms_window``
-    default to the model's. ``on_video`` hears each spotted video and its
+    ``detector`` (into ``out/entities``). ``threshold`` defaults to the
+    per-class thresholds validation chose (:func:`threshold_choice`; the
+    outcome's notes say which were used), ``nms_window`` to the model's. ``on_video`` hears each spotted video and its
     events.json as soon as it is written. A video that cannot be spotted
     goes to the outcome's ``failures``; when no video is a file, raises."""
     from uglspot.lock import output_lock
@@ -101,13 +105,21 @@ def _spot(videos: Sequence[str | Path], model: Path, out: Path, entity_dir: Path
     kept = {video_id for video_id, _ in entries}
     records = [record for record in records if record.video in kept]
     halves: dict[str, float] = {}
+    index, stale = [], 0
+    per_class, line = threshold_choice(spotter.settings, threshold)
+    outcome.notes.append(line)
     precision = inference_dtype(spotter.settings.precision, device)
     for result in spot_videos(spotter, records, frames, entities, precision, threshold, nms_window,
-                              desc=f"spot {spotter.model.config.name}", failures=failures):
+                              desc=f"spot {spotter.model.config.name}", failures=failures,
+                              class_thresholds=per_class):
         out_dir = own_folder(out / safe_name(result.video))
         write_json_atomic(out_dir / "events.json", result.to_json())
         if plot:
             write_timeline(out_dir / "timeline.png", result, spotter.classes)
+        elif (out_dir / "timeline.png").is_file():  # an earlier run's, of other events
+            (out_dir / "timeline.png").unlink()
+            stale += 1
+        index.append({"video": result.video, "folder": out_dir.name, "file": str(files[result.video])})
         outcome.predictions.append(result.record.as_predictions())
         outcome.events_files[result.video] = out_dir / "events.json"
         if soccernet_half(result.video, files[result.video]):
@@ -117,6 +129,10 @@ def _spot(videos: Sequence[str | Path], model: Path, out: Path, entity_dir: Path
     if outcome.predictions:
         outcome.predictions_file = out / "predictions.json"
         write_predictions(outcome.predictions, outcome.predictions_file)
+        outcome.index_file = out / "index.json"
+        write_json_atomic(outcome.index_file, index)
+    if stale:
+        outcome.notes.append(f"removed {stale} timeline.png file(s) an earlier run left in {out} (--no-plot)")
     if halves:
         from uglspot.data.soccernet import predictions_to_soccernet, write_game_predictions
 
@@ -124,6 +140,24 @@ def _spot(videos: Sequence[str | Path], model: Path, out: Path, entity_dir: Path
             outcome.soccernet_files[game.game] = write_game_predictions(out, game)
     outcome.failures = [(str(files.get(name, name)), reason) for name, reason in failures]
     return outcome
+
+
+def threshold_choice(settings: Any, threshold: float | None) -> tuple[dict[str, float] | None, str]:
+    """The per-class thresholds ``spot`` keeps events at (None: one threshold
+    for all) and a line saying which: ``threshold`` when given, else those
+    validation chose (``inference.json`` ``class_thresholds``), else the
+    model's candidate threshold."""
+    if threshold is not None:
+        return None, f"threshold: {threshold:g} for every class (--threshold)"
+    chosen = settings.class_thresholds or {}
+    if not chosen:
+        return None, (f"threshold: {settings.threshold:g} for every class, the model's candidate threshold (its "
+                      "run chose no per-class thresholds at validation); pass --threshold to keep fewer events")
+    listed = ", ".join(f"{name} {value:.2g}" for name, value in chosen.items())
+    rest = [name for name in settings.classes if name not in chosen]
+    others = f"; {', '.join(rest)} {settings.threshold:g} (no validation events)" if rest else ""
+    return dict(chosen), (f"thresholds per class, the best F1 on the validation videos at "
+                          f"±{settings.threshold_tolerance} frame(s): {listed}{others}; --threshold overrides")
 
 
 def runnable_detectors() -> tuple[str, ...]:

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from uglspot.errors import Interrupted, UserError
+
 
 @dataclass
 class TrainOutcome:
@@ -28,7 +30,6 @@ def train_from_config(config: str | Path | None = None, overrides: Sequence[str]
     from uglspot.engine.config import check_saved_config, load_run_config
     from uglspot.engine.preflight import set_keys
     from uglspot.engine.train import train
-    from uglspot.errors import UserError
 
     resume = Path(resume) if resume is not None else None
     out = Path(out) if out is not None else None
@@ -50,5 +51,25 @@ def train_from_config(config: str | Path | None = None, overrides: Sequence[str]
         if out is not None:
             overrides.append(f"out={out.resolve()}")
     run_config = load_run_config(config_path, overrides)
-    progress = train(run_config, resume=resume is not None, set_keys=set_keys(given))
+    try:
+        progress = train(run_config, resume=resume is not None, set_keys=set_keys(given))
+    except KeyboardInterrupt:
+        raise Interrupted(interrupted_advice(Path(run_config.out))) from None
     return TrainOutcome(Path(run_config.out), progress, os.environ.get("RANK", "0") == "0")
+
+
+def interrupted_advice(run: Path) -> str:
+    """What to do after Ctrl-C stopped a run in ``run``: the command that
+    continues it from its last checkpoint, or, before there is one, that
+    nothing was saved."""
+    import shlex
+
+    from uglspot.engine.state import resolve
+
+    try:
+        last = resolve(run / "checkpoints", "last", missing_ok=True)
+    except UserError:  # a damaged pointer: resume explains it
+        last = run
+    if last is None:
+        return f"no checkpoint was saved in {run} yet; run the same command again to start over"
+    return f"continue from its last checkpoint with `uglspot train --resume {shlex.quote(str(run))}`"

@@ -70,6 +70,9 @@ def run_soccernet_to_e2e(args: argparse.Namespace) -> int:
              "`uglspot eval frames --allow-events-past-end` and "
              "`uglspot train --set data.allow_events_past_end=true`)" if done.past_end else ""),
           file=sys.stderr)
+    if done.empty:
+        print(f"left out {len(done.empty)} halves with no events and no length (first {done.empty[0]!r}); "
+              "pass --half-duration SECONDS or --reference REF.json to write them", file=sys.stderr)
     return 0
 
 

@@ -15,6 +15,7 @@ EXAMPLES = """\
 examples:
   uglspot eval frames data/finediving/test.json pred-test.json
   uglspot eval frames test.json pred.json --nms 1 --tolerances 0,1,2,4 --json
+  uglspot eval frames test.json spotted/           # the output folder of `uglspot spot`
 """
 
 
@@ -27,8 +28,9 @@ def register_eval(protocols: argparse._SubParsersAction) -> None:
                     "--json prints one object with fractions in [0, 1].",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("ground_truth", metavar="GT.json", help="ground truth, E2E-Spot {split}.json")
-    parser.add_argument("predictions", metavar="PRED.json",
-                        help='predictions: [{"video", "events": [{"frame", "label", "score"}]}]')
+    parser.add_argument("predictions", metavar="PRED", nargs="+",
+                        help='predictions: PRED.json files [{"video", "events": [{"frame", "label", "score"}]}], '
+                             "events.json files of `uglspot spot`, or the output folder of spot or predict")
     parser.add_argument("--classes", metavar="class.txt", help="class list (default: class.txt beside GT.json)")
     parser.add_argument("--tolerances", default="0,1,2,4", metavar="T,T,...",
                         help="comma-separated tolerances in frames (default: 0,1,2,4)")

@@ -34,6 +34,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"uglspot eval soccernet: {scored.without_predictions} of {scored.games} games have no "
               f"results_spotting.json under {args.pred_dir}; they count as games without predictions",
               file=sys.stderr)
+    for what, unit, ignored in (("label class", "event", scored.ignored_labels),
+                                ("predicted class", "prediction", scored.ignored_predictions)):
+        if ignored:
+            counts = ", ".join(f"{name!r} ({count} {unit}{'s' if count != 1 else ''})"
+                               for name, count in ignored.items())
+            print(f"uglspot eval soccernet: ignored {len(ignored)} {what}{'es' if len(ignored) != 1 else ''} "
+                  f"not among the {len(scored.classes)} SoccerNet-v2 classes the average is over: {counts}",
+                  file=sys.stderr)
     result = scored.result
     if args.json:
         print(json.dumps(result.to_json()))
@@ -41,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
     rows = [(name, result.a_mAP_per_class[name], result.a_mAP_per_class_visible[name],
              result.a_mAP_per_class_unshown[name]) for name in result.a_mAP_per_class]
     width = max(len(name) for name, *_ in rows + [("Average-mAP",)])
-    print(f"SoccerNet {args.metric} average-mAP (%), {scored.games} games")
+    print(f"SoccerNet {args.metric} average-mAP (%), {scored.games} games, "
+          f"the mean over the {len(scored.classes)} SoccerNet-v2 classes below")
     print(f"{'class':<{width}}  {'all':>7}  {'visible':>7}  {'unshown':>7}")
     for name, *values in rows + [("Average-mAP", result.a_mAP, result.a_mAP_visible, result.a_mAP_unshown)]:
         print(f"{name:<{width}}  " + "  ".join(f"{100 * v:7.2f}" for v in values))

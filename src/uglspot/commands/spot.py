@@ -18,7 +18,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "spot", help="spot events in video files with a trained model",
         description="Decode each video at the model's frame rate, read (or detect) its entities, score "
                     "overlapping windows, stitch, keep candidates and apply per-class NMS. Writes "
-                    "OUT/<video>/events.json and timeline.png, OUT/predictions.json (E2E-Spot format) and, "
+                    "OUT/<video>/events.json and timeline.png, OUT/predictions.json (E2E-Spot format), "
+                    "OUT/index.json (each video id and its folder, e.g. 'ten minutes' -> ten_minutes/) and, "
                     "for SoccerNet halves (<game>/1_224p.mkv ...), OUT/<game>/results_spotting.json. "
                     "Video ids are paths below the folder given, without extension, as in "
                     "`uglspot frames` and `uglspot detect`.")
@@ -41,7 +42,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "vocabulary; the order must be the one the model was trained with)")
     parser.add_argument("--detector-batch-size", type=positive_int, default=8, metavar="N", help="frames per detector batch")
     parser.add_argument("--out", type=Path, required=True, metavar="OUT_DIR", help="output folder")
-    parser.add_argument("--threshold", type=fraction, help="candidate score threshold (default: the model's)")
+    parser.add_argument("--threshold", type=fraction,
+                        help="keep events scoring at least this, in every class (default: the per-class "
+                             "thresholds validation chose, with the best F1; else the model's candidate threshold)")
     parser.add_argument("--nms-window", type=non_negative_int, help="per-class NMS radius in frames (default: the model's)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ... (default: auto)")
     parser.add_argument("--no-plot", action="store_true", help="skip the timeline PNGs")

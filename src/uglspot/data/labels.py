@@ -205,6 +205,42 @@ def read_predictions(path: str | Path) -> list[VideoPredictions]:
     return parse_predictions(read_json(path), str(path))
 
 
+def read_prediction_sources(paths: Sequence[str | Path]) -> list[tuple[str, list[VideoPredictions]]]:
+    """Predictions from each of ``paths``, with the file they came from: a
+    predictions file (``[{"video", "events"}]``), one video's ``events.json``
+    as ``spot`` writes it (``{"video", "events", ...}``), or a folder: every
+    ``events.json`` below it (``spot``'s output), else its ``predictions.json``
+    (``predict``'s). A video found twice is refused, naming both files."""
+    found: list[tuple[str, list[VideoPredictions]]] = []
+    origin: dict[str, str] = {}
+    for path in map(Path, paths):
+        for source in _prediction_files(path):
+            data = read_json(source)
+            preds = parse_predictions([data] if isinstance(data, dict) else data, str(source))
+            for pred in preds:
+                if pred.video in origin:
+                    raise UserError(f"{source}: video {pred.video!r} is also in {origin[pred.video]}; "
+                                    "give each video's predictions once")
+                origin[pred.video] = str(source)
+            found.append((str(source), preds))
+    return found
+
+
+def _prediction_files(path: Path) -> list[Path]:
+    if not path.is_dir():
+        return [path]  # a missing file is reported by read_json
+    try:
+        events = sorted(path.rglob("events.json"))
+    except OSError as exc:
+        raise UserError(f"{path}: cannot list the folder ({exc.strerror or exc}); check its permissions") from None
+    if events:
+        return events
+    if (path / "predictions.json").is_file():
+        return [path / "predictions.json"]
+    raise UserError(f"{path}: no events.json below it and no predictions.json in it; pass the output folder of "
+                    "`uglspot spot` or `uglspot predict`, or a predictions file")
+
+
 def write_predictions(predictions: Iterable[VideoPredictions], path: str | Path) -> None:
     data = [{"video": p.video,
              "events": [{"frame": e.frame, "label": e.label, "score": e.score} for e in p.events]}

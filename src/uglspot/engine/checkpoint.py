@@ -172,4 +172,9 @@ def check_inference_settings(settings: Any, where: str | Path) -> dict[str, Any]
          "[height, width] or null", optional=True)
     if "entity_slots" in settings:
         need("entity_slots", whole(0), "an integer >= 0")
+    if settings.get("class_thresholds") is not None:  # absent in checkpoints from before validation chose them
+        need("class_thresholds", lambda v, n: isinstance(v, dict) and all(
+            k in classes and isinstance(x, (int, float)) and not isinstance(x, bool) and 0 <= x <= 1
+            for k, x in v.items()), "{class: a number in [0, 1]} over the model's classes")
+        need("threshold_tolerance", whole(1), "an integer >= 1")
     return settings

@@ -51,3 +51,34 @@ def score_predictions(metric: str, videos: Sequence[Video], predictions: Sequenc
     """The single number that picks the best checkpoint (higher is better)."""
     value = evaluate(metric, videos, predictions, classes)["value"]
     return float("nan") if value is None else float(value)
+
+
+def class_thresholds(videos: Sequence[Video], predictions: Sequence[VideoPredictions], classes: Sequence[str],
+                     tolerance: int) -> dict[str, float]:
+    """Per class, the score cut-off with the best F1 of ``predictions`` at
+    ±``tolerance`` frames (the matching of ``uglspot eval frames``): what
+    ``spot`` keeps by default. Classes without ground truth or predictions
+    in ``videos`` get none."""
+    import numpy as np
+
+    from uglspot.metrics.spotting import best_f1_threshold, match_frames
+
+    if not any(v.events for v in videos):
+        return {}
+    preds = list(predictions)
+    matches = match_frames(videos, preds, classes, (tolerance,))
+    scores: dict[str, list[float]] = {name: [] for name in classes}
+    for pred in preds:
+        for event in pred.events:
+            scores[event.label].append(event.score)
+    return {name: best_f1_threshold(matches.hits[tolerance][name], matches.num_truth[name], np.array(scores[name]))
+            for name in classes if matches.num_truth[name] and scores[name]}
+
+
+def choose_class_thresholds(settings: Any, videos: Sequence[Video], predictions: Sequence[VideoPredictions],
+                            classes: Sequence[str]) -> None:
+    """Set ``settings.class_thresholds`` (an ``InferenceSettings``) from a
+    validation's ``predictions``, at ±the NMS radius (at least 1 frame): the
+    events closer than that are one event to ``spot`` anyway."""
+    settings.threshold_tolerance = max(1, settings.nms_window)
+    settings.class_thresholds = class_thresholds(videos, predictions, classes, settings.threshold_tolerance)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -62,6 +62,10 @@ class InferenceSettings:
     # (``inference_dtype``); "auto" for models saved before it was recorded
     precision: str = "auto"
     entities: dict[str, Any] | None = None  # detector settings of the training stores (uglspot spot --detector)
+    # Per class, the score cut-off with the best F1 on the validation videos at ±threshold_tolerance frames
+    # (engine.evaluate.class_thresholds); what `spot` keeps by default. None: the run had no validation.
+    class_thresholds: dict[str, float] | None = None
+    threshold_tolerance: int | None = None
 
     @property
     def frame_size(self) -> int | tuple[int, int] | None:
@@ -223,12 +227,16 @@ def score_video(
 def spot_events(
     scores: VideoScores, classes: Sequence[str], threshold: float, nms_window: int,
     read_entities: ReadEntities | None = None, vocabulary: Sequence[str] = (), top_entities: int = 3,
+    class_thresholds: Mapping[str, float] | None = None,
 ) -> list[SpottedEvent]:
     """Candidates above ``threshold``, per-class NMS within ±``nms_window``
-    frames, each with its frame's most-attended entities."""
+    frames, then (with ``class_thresholds``) only the events at or above
+    their class's threshold; each with its frame's most-attended entities."""
     from uglspot.post.nms import nms_events, peaks_to_events
 
     events = nms_events(peaks_to_events(scores.probs, classes, threshold), nms_window)
+    if class_thresholds:  # after NMS, so the kept events are those the thresholds were chosen on
+        events = [e for e in events if e.score >= class_thresholds.get(e.label, threshold)]
     spotted = []
     for event in events:
         entities: list[EntityWeight] = []
@@ -293,16 +301,16 @@ def spot_video(
     spotter: Spotter, video: str, num_frames: int, fps: float, read_frames: ReadFrames,
     read_entities: ReadEntities | None, vocabulary: Sequence[str] = (), amp_dtype: torch.dtype | None = None,
     threshold: float | None = None, nms_window: int | None = None, progress: Callable[[int], None] | None = None,
-    explain: bool = True,
+    explain: bool = True, class_thresholds: Mapping[str, float] | None = None,
 ) -> SpotResult:
-    """Score one whole video and pick its events; with ``explain``, each
-    event lists the entities the model attended to most."""
+    """Score one whole video and pick its events (``spot_events``); with
+    ``explain``, each event lists the entities the model attended to most."""
     s = spotter.settings
     scores = score_video(spotter.model, num_frames, read_frames, read_entities, s.clip_len, s.pad,
                          s.batch_size, s.crop, amp_dtype, progress)
     events = spot_events(scores, spotter.classes, s.threshold if threshold is None else threshold,
                          s.nms_window if nms_window is None else nms_window, read_entities, vocabulary,
-                         s.entities_per_event if explain else 0)
+                         s.entities_per_event if explain else 0, class_thresholds)
     return SpotResult(video=video, fps=fps, num_frames=num_frames, scores=scores, events=events)
 
 
@@ -314,6 +322,7 @@ def spot_videos(
     spotter: Spotter, videos: Sequence[Video], frames: FrameSource, entities: EntityWindows | None = None,
     amp_dtype: torch.dtype | None = None, threshold: float | None = None, nms_window: int | None = None,
     desc: str | None = None, failures: list[tuple[str, str]] | None = None, explain: bool = True,
+    class_thresholds: Mapping[str, float] | None = None,
 ) -> Iterator[SpotResult]:
     """Spot every video of ``videos`` (id, frame count and rate of each) with
     frames from ``frames`` and, for a model that uses them, entities from
@@ -333,7 +342,7 @@ def spot_videos(
                 result = spot_video(spotter, video.video, video.num_frames, video.fps,
                                     lambda start, count, vid=video.video: frames.read(vid, start, count),
                                     read_entities, entities.vocabulary(video.video) if entities else (), amp_dtype,
-                                    threshold, nms_window, bar.update, explain)
+                                    threshold, nms_window, bar.update, explain, class_thresholds)
             except VIDEO_ERRORS as exc:
                 if failures is None:
                     raise

@@ -15,6 +15,7 @@ import torch.distributed as torch_dist
 
 from uglspot.engine.infer import InferenceSettings, write_inference_settings
 from uglspot.engine.runtime import unwrap
+from uglspot.engine.schedule import schedule_notes, schedule_record
 from uglspot.engine.state import (
     TRAINING_STATE_KEYS, checkpoint_dir_name, load_state, publish, resolve, save_state,
 )
@@ -69,7 +70,8 @@ def checkpoint_last(run: Run) -> None:
         torch_dist.all_gather_object(gathered, states[0])
         states = gathered
     state = {"optimizer": run.optimizer.state_dict(), "scaler": run.scaler.state_dict(),
-             "progress": asdict(run.progress), "rng": states, "world_size": run.dist.world_size}
+             "progress": asdict(run.progress), "rng": states, "world_size": run.dist.world_size,
+             "schedule": schedule_record(run.config, run.steps_per_epoch)}
     if run.dist.is_main:
         save_checkpoint(Path(run.config.out), "last", run.ddp, run.progress, run.settings, state)
 
@@ -88,6 +90,7 @@ def restore(run: Run) -> None:
                         f"{run.dist.world_size}; resume with the same number so every rank redraws its clips")
     run.progress = type(run.progress)(**state["progress"])
     restore_rng(state["rng"][run.dist.rank], run.augment_rng, run.device)
+    run.saved_schedule = state.get("schedule")  # absent in checkpoints written before it was saved
 
 
 def resume_message(run: Run) -> str:
@@ -100,3 +103,14 @@ def resume_message(run: Run) -> str:
     done = progress.batch // run.config.optim.accumulate
     return (f"{where}, epoch {progress.epoch + 1}/{epochs}"
             + (f" ({done} of its {run.steps_per_epoch} steps done)" if done else " (from its start)"))
+
+
+def start_messages(run: Run, resume: bool) -> list[str]:
+    """The lines a run states before its first step: where a resumed run goes
+    on, then what its learning-rate schedule does that the config does not
+    make plain (``uglspot.engine.schedule.schedule_notes``)."""
+    lines = [resume_message(run)] if resume else []
+    if run.progress.epoch >= run.config.train.epochs:  # nothing left to train
+        return lines
+    record = schedule_record(run.config, run.steps_per_epoch)
+    return lines + schedule_notes(record, run.progress.step, run.saved_schedule if resume else None)

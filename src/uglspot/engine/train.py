@@ -35,11 +35,11 @@ from uglspot.engine.config import RunConfig, check_run_config, saved_config_text
 from uglspot.engine.infer import InferenceSettings, Spotter, inference_dtype, inference_settings, spot_videos
 from uglspot.engine.log import RunLog, StepMeter
 from uglspot.engine.preflight import check_training
-from uglspot.engine.resume import checkpoint_last, restore, resume_message, save_checkpoint
+from uglspot.engine.resume import checkpoint_last, restore, save_checkpoint, start_messages
 from uglspot.engine.runtime import (
     OOM_ADVICE, Distributed, amp_mode, bad_batch_error, main_rank_lock, shard, unwrap,
 )
-from uglspot.engine.schedule import lr_factor, set_lr
+from uglspot.engine.schedule import schedule_factor, schedule_record, set_lr
 from uglspot.engine.sources import Splits, frame_source, load_splits
 from uglspot.engine.state import remove_unpublished, resolve
 from uglspot.errors import UserError
@@ -91,6 +91,7 @@ class Run:
     settings: InferenceSettings
     steps_per_epoch: int
     progress: Progress = field(default_factory=Progress)
+    saved_schedule: dict[str, Any] | None = None  # the schedule of the checkpoint a resume starts from
     log: RunLog | None = None
 
     @property
@@ -132,10 +133,11 @@ def train(config: RunConfig, resume: bool = False, hooks: Sequence[Hook] = (),
     try:  # one run per folder: a second `train` into it is refused while this one runs
         with main_rank_lock(dist, config.out, "train --resume" if resume else "train"):
             run = setup(config, resume, dist, device, checked.entity_settings)
-            if resume and dist.is_main:
+            if dist.is_main:  # where a resumed run goes on, and a schedule the config does not make plain
                 from uglspot.progress import note
 
-                note(resume_message(run))
+                for line in start_messages(run, resume):
+                    note(line)
             for epoch in range(run.progress.epoch, config.train.epochs):
                 steps, seconds = train_epoch(run, epoch, hooks)
                 end_epoch(run, epoch, steps / max(seconds, 1e-9) * run.frames_per_step(), seconds, hooks)
@@ -266,10 +268,8 @@ def optimizer_step(run: Run, meter: StepMeter) -> float:
     finite = finite.float()
     if run.dist.enabled:  # every rank must take the same decision
         torch_dist.all_reduce(finite, op=torch_dist.ReduceOp.MIN)
-    total_steps = run.steps_per_epoch * config.train.epochs
-    warmup_steps = round(config.optim.warmup_epochs * run.steps_per_epoch)
-    lr = set_lr(run.optimizer, config.optim.lr,
-                lr_factor(progress.step, warmup_steps, total_steps, config.optim.warmup_start))
+    factor = schedule_factor(schedule_record(config, run.steps_per_epoch), progress.step)
+    lr = set_lr(run.optimizer, config.optim.lr, factor)
     ok = bool(finite)  # one host sync per optimiser step, as GradScaler makes anyway
     if ok:
         run.scaler.step(run.optimizer)
@@ -327,7 +327,7 @@ def end_epoch(run: Run, epoch: int, frames_per_s: float, seconds: float, hooks: 
 
 def validate(run: Run) -> float:
     """The dataset's metric on the validation videos; videos split across ranks, predictions gathered."""
-    from uglspot.engine.evaluate import score_predictions
+    from uglspot.engine.evaluate import choose_class_thresholds, score_predictions
 
     spotter = Spotter(unwrap(run.ddp), run.settings)
     precision = inference_dtype(run.settings.precision, run.device)  # as predict and spot will run it
@@ -341,4 +341,5 @@ def validate(run: Run) -> float:
         torch_dist.all_gather_object(gathered, predictions)
         predictions = [p for part in gathered for p in part]
     run.model.train()
+    choose_class_thresholds(run.settings, run.splits.val, predictions, run.splits.classes)  # what spot keeps
     return score_predictions(run.config.train.metric, run.splits.val, predictions, run.splits.classes)

@@ -216,6 +216,26 @@ def average_precision(hits: np.ndarray, num_truth: int) -> float | None:
     return sum(monotone.tolist()) / num_truth  # summed in rank order, as E2E-Spot does
 
 
+def best_f1_threshold(hits: np.ndarray, num_truth: int, scores: np.ndarray, most: float | None = None) -> float:
+    """The score cut-off with the best F1 over one class's ranked predictions:
+    ``hits`` (P,) whether each is a true positive, in rank order (score
+    descending, as :func:`match_frames` gives them), ``scores`` their scores.
+    A cut-off falls between distinct scores only; with ``most``, only those
+    keeping at most ``most`` times as many predictions as true events count.
+    Without predictions, infinity; when no cut-off counts, the top score."""
+    ranked = np.sort(np.asarray(scores, dtype=np.float64))[::-1]  # (P,) rank order
+    if ranked.size == 0:
+        return float("inf")
+    kept = np.arange(1, ranked.size + 1)
+    f1 = 2 * np.cumsum(hits) / (kept + num_truth)
+    allowed = np.append(ranked[1:] != ranked[:-1], True)  # last prediction of each run of equal scores
+    if most is not None:
+        allowed &= kept <= most * num_truth
+    if not allowed.any():
+        return float(ranked[0])
+    return float(ranked[int(np.argmax(np.where(allowed, f1, -1.0)))])
+
+
 def match_frames(truth: Sequence[Video], preds: Sequence[VideoPredictions], classes: Sequence[str],
                  tolerances: Sequence[int] = DEFAULT_TOLERANCES) -> FrameMatches:
     """Match ``preds`` to ``truth`` at each tolerance (module docstring).

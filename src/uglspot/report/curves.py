@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from uglspot.data.labels import Video, VideoPredictions
-from uglspot.metrics.spotting import FrameMatches, average_precision, match_frames
+from uglspot.metrics.spotting import FrameMatches, average_precision, best_f1_threshold, match_frames
 
 
 @dataclass
@@ -61,13 +61,4 @@ def spotting_threshold(curve: PRCurve, scores: np.ndarray, most: float = 2.0) ->
     and no readable picture). ``scores`` are the curve's predictions'
     scores; a cut-off falls between distinct scores only. Without ground
     truth of the class, the top score."""
-    ranked = np.sort(np.asarray(scores, dtype=np.float64))[::-1]  # (P,) rank order, as the curve's
-    if ranked.size == 0:
-        return float("inf")
-    kept = np.arange(1, ranked.size + 1)
-    f1 = 2 * np.cumsum(curve.hits) / (kept + curve.num_truth)
-    cut = np.append(ranked[1:] != ranked[:-1], True)  # last prediction of each run of equal scores
-    allowed = cut & (kept <= most * curve.num_truth)
-    if not allowed.any():
-        return float(ranked[0])
-    return float(ranked[int(np.argmax(np.where(allowed, f1, -1.0)))])
+    return best_f1_threshold(curve.hits, curve.num_truth, scores, most)
