@@ -33,6 +33,10 @@ def test_quick_demo_trains_both_variants_and_reports(tmp_path, capsys):
         assert summary["seconds"][step] > 0
     report = (out / "report.html").read_text()
     assert report.count('class="ap-row"') == len(classes) and 'class="gallery-item"' in report
+    # The quick profile's numbers are noise, and both the terminal and the report say so, with the budget.
+    assert summary["smoke_test"] is True and summary["steps"] == 20
+    for text in (printed, report):
+        assert "Smoke test: 20 steps" in text and "trained 20 steps on 1,280 frames" in text
     # A second run never overwrites the first.
     assert main(["demo", "--quick", "--out", str(out)]) == 1
 

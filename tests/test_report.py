@@ -176,6 +176,28 @@ def test_inputs_layout_and_summary(tmp_path):
     assert document.count("video not found") == 2 * len(CLASSES)  # no videos in this run
 
 
+def test_gallery_shows_each_moment_once_and_the_notes_escaped(tmp_path):
+    """Two events a frame apart (a peak and its neighbour) and another class
+    on the same frame used to fill the gallery with one frame several times:
+    the next event of the class takes their place."""
+    run = make_run(tmp_path / "run", with_videos=False)
+    path = run / "predictions" / "ugl_tiny" / "test_000" / "events.json"
+    record = json.loads(path.read_text())
+    top = max((e for e in record["events"] if e["label"] == "Throw-in"), key=lambda e: e["score"])
+    record["events"] += [dict(top, frame=top["frame"] + 1, score=top["score"] - 0.01),
+                         dict(top, label="Yellow card", score=0.99)]
+    path.write_text(json.dumps(record))
+    inputs = load_inputs(run)
+    inputs.notes = ["Smoke test: <b>noise</b>"]
+    document, _ = build_report(inputs, tolerances=(0, 1))
+    shown = re.findall(r"(test_\d+) · frame (\d+)", document)
+    ugl = shown[-2 * len(CLASSES):]
+    for i, (video, frame) in enumerate(ugl):
+        assert all(not (v == video and abs(int(f) - int(frame)) <= 1) for v, f in ugl[:i]), ugl
+    assert len(ugl) == len(set(ugl))
+    assert "Smoke test: &lt;b&gt;noise&lt;/b&gt;" in document and "<b>noise</b>" not in document
+
+
 def html_escaped(text: str) -> str:
     import html
 

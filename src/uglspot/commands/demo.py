@@ -43,9 +43,8 @@ def run(args: argparse.Namespace) -> int:
     root: Path = args.out
     outcome = run_demo(root, profile, threads=args.threads or os.cpu_count() or 1)
     print()
-    print(f"Test split: {outcome.test_videos} matches, {sum(outcome.counts.values())} events; both variants "
-          f"trained on {profile.budget_frames} frames (clips of {profile.clip_len}, {profile.width}x"
-          f"{profile.height} px), seed {profile.seed}, profile {profile.name}.")
+    print(f"Test split: {outcome.test_videos} matches, {sum(outcome.counts.values())} events.")
+    print("\n".join(profile.notes()))
     print("AP (%) per class, E2E-Spot frame mAP at δ frames (Δ: UGL minus global-only):")
     print(outcome.table)
     print(f"\n{outcome.finding}")

@@ -115,15 +115,25 @@ def ap_table(inputs: ReportInputs, tolerances: Sequence[int]) -> tuple[str, dict
 
 def _gallery_items(inputs: ReportInputs, per_class: int, tolerance: int) -> list[GalleryItem]:
     """The highest-scoring events of each class in each variant that carries
-    entity attention."""
+    entity attention, each moment once: an event within ``tolerance`` frames
+    of one already shown in the same video (the neighbouring frame of a peak,
+    or another class at the same frame) gives way to the next one."""
     truth = {v.video: v for v in inputs.truth} if inputs.truth is not None else None
     items = []
     for name, videos in inputs.variants.items():
         candidates = [(video, event) for video in videos for event in video.events if event.entities]
         labels = list(inputs.classes or sorted({e.label for _, e in candidates}))
+        shown: dict[str, list[int]] = {}  # video id -> frames already in this variant's gallery
         for label in labels:
             ranked = sorted((c for c in candidates if c[1].label == label), key=lambda c: -c[1].score)
-            for video, event in ranked[:per_class]:
+            chosen = []
+            for video, event in ranked:
+                if len(chosen) == per_class:
+                    break
+                if not any(abs(event.frame - f) <= tolerance for f in shown.get(video.video, [])):
+                    shown.setdefault(video.video, []).append(event.frame)
+                    chosen.append((video, event))
+            for video, event in chosen:
                 status = None
                 if truth is not None:
                     gt = truth.get(video.video)
@@ -257,6 +267,7 @@ def build_report(inputs: ReportInputs, tolerances: Sequence[int] = (1, 2), galle
     parts.append(f'<p class="meta">variants: {_e(", ".join(variants))} · videos: {n_videos} · '
                  f'classes: {len(inputs.classes or [])} · tolerances: {_e(", ".join(map(str, tolerances)))} frames'
                  "</p>")
+    parts += [f'<p class="note run-note">{_e(note)}</p>' for note in inputs.notes]
     summary: dict = {}
     matched = None
     if inputs.truth is not None and inputs.classes is not None:

@@ -50,6 +50,7 @@ class ReportInputs:
     truth: list[Video] | None
     videos: dict[str, Path]  # video id -> file, for the ones found
     video_notes: dict[str, str] = field(default_factory=dict)  # video id -> why it has no file (for captions)
+    notes: list[str] = field(default_factory=list)  # sentences shown under the title (plain text)
 
 
 def read_variant(folder: Path) -> list[VideoEvents]:
