@@ -1,184 +1,126 @@
+"""``uglspot clips``: clips cut around spotted events, copied where the
+keyframes allow, encoded elsewhere, and a reel of them all.
+
+The test video shows its own frame number as a bar code (8 wide black or
+white bars, one per bit), which survives H.264: decoding a clip tells which
+source frames it holds, so each clip's span is checked frame by frame."""
+
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from uglspot.data.clips import (
-    Clip, dense_labels, epoch_clips, epoch_rng, foreground_clips, inference_windows, sample_clips,
-    start_range, video_events,
-)
-from uglspot.data.labels import Event, Video
-from uglspot.engine.runtime import shard
+from uglspot.app.clips import _scan, clip_spans, cut_highlights
+from uglspot.cli import main
 from uglspot.errors import UserError
+from uglspot.synth.writers import VideoWriter
+from uglspot.video import read_frames
+
+FPS, FRAMES, W, H = 8.0, 160, 64, 32  # 20 s; the writer puts a keyframe every 16 frames (2 s)
 
 
-@pytest.mark.parametrize("num_frames, length, pad, expected", [
-    (100, 100, 5, (-5, 5)),
-    (200, 100, 5, (-5, 105)),
-    (100, 50, 0, (0, 50)),
-    (10, 100, 5, (-5, -5)),  # shorter than a clip: still starts before the video
-    (0, 4, 5, (-5, 1)),
-])
-def test_start_range(num_frames: int, length: int, pad: int, expected: tuple[int, int]) -> None:
-    assert start_range(num_frames, length, pad) == expected
+def bar_code(i: int) -> np.ndarray:
+    bits = [(i >> b) & 1 for b in range(8)]
+    image = np.repeat(np.repeat(np.array(bits, dtype=np.uint8)[None, :] * 255, H, 0), W // 8, 1)
+    return np.repeat(image[:, :, None], 3, 2)
 
 
-@pytest.mark.parametrize("num_frames, length, pad, stride, expected", [
-    (10, 4, 1, None, [-1, 1, 3, 5, 7]),
-    (100, 100, 5, None, [-5, 45]),
-    (96, 100, 5, None, [-5, 45]),
-    (95, 100, 5, None, [-5]),  # -5 .. 94 covers every frame
-    (3, 100, 5, None, [-5]),
-    (0, 100, 5, None, [-5]),
-    (10, 4, 0, 4, [0, 4, 8]),
-    (10, 5, 0, 1, [0, 1, 2, 3, 4, 5]),
-])
-def test_inference_windows(num_frames: int, length: int, pad: int, stride: int | None,
-                           expected: list[int]) -> None:
-    starts = inference_windows(num_frames, length, pad, stride)
-    assert starts == expected
-    covered = set()
-    for start in starts:
-        covered.update(range(start, start + length))
-    assert set(range(num_frames)) <= covered
+def frame_numbers(path: Path) -> list[int]:
+    frames = read_frames(path).numpy()  # (T, 3, H, W)
+    bars = frames[:, 0, H // 2, W // 16::W // 8] > 127  # the middle of each bar
+    return [int(sum(int(b) << k for k, b in enumerate(row))) for row in bars]
 
 
-@pytest.mark.parametrize("events, start, length, num_frames, dilate, expected", [
-    ([(2, 1), (7, 3)], 0, 10, 10, 0, [0, 0, 1, 0, 0, 0, 0, 3, 0, 0]),
-    ([(2, 1), (7, 3)], -2, 10, 10, 0, [0, 0, 0, 0, 1, 0, 0, 0, 0, 3]),
-    ([(2, 1), (7, 3)], 5, 4, 10, 0, [0, 0, 3, 0]),
-    ([(10, 2)], 5, 8, 10, 0, [0] * 8),  # past the end of the video: dropped
-    ([(2, 1), (4, 2)], 0, 8, 10, 1, [0, 1, 1, 1, 2, 2, 0, 0]),  # tie at 3: earlier event wins
-    ([(2, 1), (5, 2)], 0, 10, 10, 2, [1, 1, 1, 1, 2, 2, 2, 2, 0, 0]),  # nearer event wins
-    ([(9, 1)], 0, 12, 10, 1, [0] * 8 + [1, 1, 0, 0]),  # dilation stays inside the video
-    ([(0, 1)], -2, 5, 10, 1, [0, 0, 1, 1, 0]),
-])
-def test_dense_labels(events: list[tuple[int, int]], start: int, length: int, num_frames: int, dilate: int,
-                      expected: list[int]) -> None:
-    labels = dense_labels(events, start, length, num_frames, dilate)
-    assert labels.dtype == np.int64
-    assert labels.tolist() == expected
+@pytest.fixture(scope="module")
+def match(tmp_path_factory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("clips")
+    video = root / "match one.mp4"
+    writer = VideoWriter(video, W, H, FPS)
+    for i in range(FRAMES):
+        writer.write(bar_code(i))
+    writer.close()
+    events = [{"frame": 32, "time": 4.0, "label": "Goal", "score": 0.9},
+              {"frame": 100, "time": 12.5, "label": "Yellow card", "score": 0.7},
+              {"frame": 110, "time": 13.75, "label": "Goal", "score": 0.4}]
+    spotted = root / "spotted" / "match_one"
+    spotted.mkdir(parents=True)
+    (spotted / "events.json").write_text(json.dumps({"video": "match one", "fps": FPS, "num_frames": FRAMES,
+                                                     "events": events}))
+    (root / "spotted" / "index.json").write_text(json.dumps(
+        {"match one": {"folder": "match_one", "events": "match_one/events.json"}}))
+    return video, root / "spotted"
 
 
-@pytest.mark.parametrize("items, rank, world, expected", [
-    (list(range(10)), 0, 1, list(range(10))),
-    (list(range(10)), 0, 3, [0, 3, 6]),
-    (list(range(10)), 2, 3, [2, 5, 8]),
-    (list(range(4)), 1, 2, [1, 3]),
-    (list(range(1)), 1, 2, []),
-])
-def test_shard(items: list[int], rank: int, world: int, expected: list[int]) -> None:
-    assert shard(items, rank, world, equal=True) == expected
+def test_clip_spans_join_overlaps_and_stay_inside_the_video() -> None:
+    assert clip_spans([1.0, 4.0, 12.5, 13.75], 2.0, 2.0, 15.0) == [
+        (0.0, 6.0, [0, 1]), (10.5, 15.0, [2, 3])]
+    assert clip_spans([], 2.0, 2.0, 15.0) == []
 
 
-def test_shard_rejects_a_bad_rank() -> None:
-    with pytest.raises(UserError):
-        shard([1, 2], 2, 2)
+def test_clips_are_copied_on_keyframes_encoded_elsewhere_and_joined(match, tmp_path) -> None:
+    video, spotted = match
+    keyframes = _scan(video).keyframes
+    assert {2.0, 6.0} <= set(keyframes) and not {10.5, 15.75} & set(keyframes)
+    outcome = cut_highlights(spotted, video, tmp_path / "out", before=2, after=2, reel=True)
+    assert [(c.start, c.end, c.mode, [e.frame for e in c.events]) for c in outcome.clips] == [
+        (2.0, 6.0, "copy", [32]), (10.5, 15.75, "encode", [100, 110])]
+    # Frame by frame: the copied clip holds source frames 16-47, the encoded one 84-125.
+    assert frame_numbers(outcome.clips[0].file) == list(range(16, 48))
+    assert frame_numbers(outcome.clips[1].file) == list(range(84, 126))
+    assert frame_numbers(outcome.reel) == list(range(16, 48)) + list(range(84, 126))
+    assert outcome.clips[1].file.name == "clip_002_Yellow_card_00-12.5.mp4"  # named after its best event
+    index = json.loads(outcome.index_file.read_text())
+    assert [c["mode"] for c in index["clips"]] == ["copy", "encode"] and index["reel"] == "reel.mp4"
 
 
-def test_sample_clips_is_deterministic_and_in_range() -> None:
-    lengths, ids = [1000, 10, 0, 300], ["a", "b", "c", "d"]
-    first = sample_clips(lengths, ids, 100, 500, np.random.default_rng(3))
-    again = sample_clips(lengths, ids, 100, 500, np.random.default_rng(3))
-    assert first == again
-    assert all(isinstance(c, Clip) and c.length == 100 for c in first)
-    for clip in first:
-        low, high = start_range(lengths[clip.video_index], 100, 5)
-        assert low <= clip.start <= high
-        assert clip.video == ids[clip.video_index]
-    assert not any(c.video == "c" for c in first)  # a video with no frames is never drawn
-    assert {c.start for c in first if c.video == "b"} == {-5}
+def test_copy_mode_widens_to_keyframes_and_classes_filter(match, tmp_path) -> None:
+    video, spotted = match
+    outcome = cut_highlights(spotted / "match_one" / "events.json", video, tmp_path / "out", classes=["Goal"],
+                             before=2, after=2, mode="copy")
+    keyframes = _scan(video).keyframes  # every 2 s, and where x264 saw a scene cut
+    start, end = max(k for k in keyframes if k <= 11.75), min(k for k in keyframes if k >= 15.75)
+    assert [(c.start, c.end, c.mode) for c in outcome.clips] == [(2.0, 6.0, "copy"), (start, end, "copy")]
+    assert frame_numbers(outcome.clips[1].file) == list(range(round(start * FPS), round(end * FPS)))
+    assert outcome.left_out == 1  # the yellow card
+    encoded = cut_highlights(spotted, video, tmp_path / "enc", before=2, after=2, mode="encode", min_score=0.8)
+    assert [(c.start, c.end, c.mode) for c in encoded.clips] == [(2.0, 6.0, "encode")]
+    assert frame_numbers(encoded.clips[0].file) == list(range(16, 48))
 
 
-def test_sample_clips_draws_videos_in_proportion_to_length() -> None:
-    clips = sample_clips([3000, 1000], ["long", "short"], 10, 8000, np.random.default_rng(0))
-    share = sum(c.video == "long" for c in clips) / len(clips)
-    assert share == pytest.approx(0.75, abs=0.02)
-    starts = np.array([c.start for c in clips if c.video == "short"])
-    assert starts.min() == -5 and starts.max() == 995  # both ends of [-5, N - 10 + 5] reachable
-    assert abs(starts.mean() - 495) < 20  # uniform in the range
+def test_bad_inputs_get_one_line_and_nothing_is_overwritten(match, tmp_path, capsys) -> None:
+    video, spotted = match
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "mine.txt").write_text("keep")
+    cases = [
+        (["clips", str(spotted), "--video", str(video), "--out", str(taken)], "already exists and is not empty"),
+        (["clips", str(spotted), "--video", str(tmp_path / "nope.mp4"), "--out", str(tmp_path / "a")],
+         "video not found"),
+        (["clips", str(spotted), "--video", str(video), "--out", str(tmp_path / "b"), "--classes", "Corner"],
+         "no event of class 'Corner'"),
+        (["clips", str(spotted / "index.json"), "--video", str(video), "--out", str(tmp_path / "c")],
+         "index.json"),
+    ]
+    for argv, message in cases:
+        assert main(argv) == 1, argv
+        err = capsys.readouterr().err.strip()
+        assert message in err and len(err.splitlines()) == 1, err
+    assert (taken / "mine.txt").read_text() == "keep" and sorted(p.name for p in taken.iterdir()) == ["mine.txt"]
+    short = tmp_path / "short.json"
+    short.write_text(json.dumps({"video": "match one", "fps": FPS, "num_frames": 400,
+                                 "events": [{"frame": 300, "label": "Goal", "score": 0.5}]}))
+    with pytest.raises(UserError, match="past the end"):
+        cut_highlights(short, video, tmp_path / "d")
+    assert not (tmp_path / "d").exists()
 
 
-def test_epoch_clips_depend_only_on_seed_and_epoch() -> None:
-    videos = [Video("x", 500, 25.0), Video("y", 200, 25.0)]
-    assert epoch_clips(videos, 50, 20, seed=1, epoch=4) == epoch_clips(videos, 50, 20, seed=1, epoch=4)
-    assert epoch_clips(videos, 50, 20, seed=1, epoch=4) != epoch_clips(videos, 50, 20, seed=1, epoch=5)
-    assert epoch_clips(videos, 50, 20, seed=1, epoch=4) != epoch_clips(videos, 50, 20, seed=2, epoch=4)
-
-
-def test_video_events_maps_labels_to_indices_from_one() -> None:
-    video = Video("v", 10, 25.0, [Event(3, "goal"), Event(8, "card")])
-    assert video_events(video, {"goal": 1, "card": 2}) == [(3, 1), (8, 2)]
-
-
-def test_sample_clips_rejects_empty_input() -> None:
-    with pytest.raises(ValueError):
-        sample_clips([0, 0], ["a", "b"], 10, 5, np.random.default_rng(0))
-
-
-# Foreground clips: (event frame, num_frames, length, pad) -> the inclusive range of starts
-# that keep the event inside the clip and the clip inside [-pad, N - length + pad].
-@pytest.mark.parametrize("frame, num_frames, length, pad, expected", [
-    (10, 100, 8, 5, (3, 10)),  # every position of the event in the clip
-    (2, 100, 8, 5, (-5, 2)),  # near the start: the pad lets the event sit at offsets 0..7
-    (98, 100, 8, 5, (91, 97)),  # near the end: start 98 would need 6 frames of pad
-    (0, 100, 8, 0, (0, 0)),  # no pad: the event can only be the first frame
-    (50, 60, 100, 5, (-5, -5)),  # video shorter than a clip: the one start there is
-])
-def test_foreground_clip_start_range(frame: int, num_frames: int, length: int, pad: int,
-                                     expected: tuple[int, int]) -> None:
-    clips = foreground_clips([[(frame, 1)]], [num_frames], ["v"], length, 4000, np.random.default_rng(0), pad)
-    starts = {c.start for c in clips}
-    assert (min(starts), max(starts)) == expected
-    assert starts == set(range(expected[0], expected[1] + 1))  # every allowed start is drawn
-    assert all(c.start <= frame < c.start + length for c in clips)
-
-
-def test_foreground_clips_position_is_uniform() -> None:
-    clips = foreground_clips([[(500, 1)]], [1000], ["v"], 10, 20_000, np.random.default_rng(1))
-    offsets = np.bincount([500 - c.start for c in clips], minlength=10)
-    assert offsets.shape == (10,) and offsets.min() > 1700 and offsets.max() < 2300  # 2,000 each
-
-
-def test_foreground_clips_class_balanced_or_uniform() -> None:
-    # one rare event (class 2) among 99 common ones (class 1), in two videos
-    events = [[(10 * i + 5, 1) for i in range(99)], [(40, 2)]]
-    rare = lambda clips: sum(c.video == "b" for c in clips) / len(clips)  # noqa: E731
-    balanced = foreground_clips(events, [1000, 100], ["a", "b"], 16, 10_000, np.random.default_rng(0),
-                                balance="class")
-    uniform = foreground_clips(events, [1000, 100], ["a", "b"], 16, 10_000, np.random.default_rng(0),
-                               balance="uniform")
-    assert abs(rare(balanced) - 0.5) < 0.03
-    assert abs(rare(uniform) - 0.01) < 0.005
-
-
-def test_foreground_clips_skip_events_outside_the_video_and_need_one() -> None:
-    clips = foreground_clips([[(-3, 1), (20, 1), (200, 2)]], [100], ["v"], 8, 500, np.random.default_rng(0))
-    assert all(c.start <= 20 < c.start + 8 for c in clips)
-    with pytest.raises(ValueError, match="labelled events"):
-        foreground_clips([[(200, 1)]], [100], ["v"], 8, 5, np.random.default_rng(0))
-    with pytest.raises(ValueError, match="balance"):
-        foreground_clips([[(20, 1)]], [100], ["v"], 8, 5, np.random.default_rng(0), balance="rare")
-
-
-def test_epoch_clips_without_foreground_are_the_uniform_clips() -> None:
-    videos = [Video("x", 500, 25.0, [Event(30, "goal")]), Video("y", 200, 25.0)]
-    expected = sample_clips([500, 200], ["x", "y"], 50, 20, epoch_rng(3, 2), 5)
-    assert epoch_clips(videos, 50, 20, seed=3, epoch=2) == expected
-    assert epoch_clips(videos, 50, 20, seed=3, epoch=2, foreground=0.0, balance="uniform") == expected
-
-
-@pytest.mark.parametrize("share, count, expected_fg", [(0.5, 20, 10), (1.0, 7, 7), (0.25, 10, 2), (0.3, 10, 3)])
-def test_epoch_clips_foreground_share(share: float, count: int, expected_fg: int) -> None:
-    # events only in video "x" between frames 1000 and 1010; "y" has none: a clip in "x" that
-    # covers an event is (almost surely) a foreground clip, with these lengths
-    videos = [Video("x", 100_000, 25.0, [Event(1000, "goal"), Event(1010, "card")]), Video("y", 100_000, 25.0)]
-    clips = epoch_clips(videos, 20, count, seed=5, epoch=0, foreground=share)
-    assert len(clips) == count
-    covering = [c for c in clips if c.video == "x" and c.start <= 1010 and c.start + 20 > 1000]
-    assert len(covering) == expected_fg
-    again = epoch_clips(videos, 20, count, seed=5, epoch=0, foreground=share)
-    assert clips == again  # a pure function of (seed, epoch): resume and DDP ranks agree
-    assert clips != epoch_clips(videos, 20, count, seed=5, epoch=1, foreground=share)
-    with pytest.raises(ValueError, match="share"):
-        epoch_clips(videos, 20, count, seed=5, epoch=0, foreground=1.5)
+def test_the_command_prints_each_clip(match, tmp_path, capsys) -> None:
+    video, spotted = match
+    assert main(["clips", str(spotted), "--video", str(video), "--out", str(tmp_path / "hl"),
+                 "--before", "2", "--after", "2", "--reel"]) == 0
+    printed = capsys.readouterr().out
+    assert "2 clip(s) (1 copied, 1 encoded)" in printed and "reel:" in printed
+    assert "clip_001_Goal_00-04.0.mp4  2.0-6.0 s  Goal  (copy)" in printed

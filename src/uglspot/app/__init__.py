@@ -7,6 +7,7 @@ print what it returns. Heavy libraries (torch, av) are imported inside the
 functions, so importing this package is instant.
 """
 
+from uglspot.app.clips import cut_highlights
 from uglspot.app.convert import e2e_to_soccernet_dirs, predictions_to_soccernet_dirs, soccernet_to_e2e_file
 from uglspot.app.demo import PROFILES, DemoOutcome, DemoProfile, demo_profile, run_demo
 from uglspot.app.detect import detect_videos, detector_config
@@ -21,7 +22,7 @@ from uglspot.app.synth import render_dataset
 from uglspot.app.train import train_from_config
 
 __all__ = [
-    "PROFILES", "DemoOutcome", "DemoProfile", "cache_frames", "demo_profile", "detect_videos", "detector_config",
+    "PROFILES", "DemoOutcome", "DemoProfile", "cache_frames", "cut_highlights", "demo_profile", "detect_videos", "detector_config",
     "e2e_to_soccernet_dirs", "evaluate_predictions", "evaluate_soccernet_games", "import_e2e_spot",
     "label_stats", "predict_split", "predictions_to_soccernet_dirs", "render_dataset", "run_demo",
     "soccernet_to_e2e_file", "spot_files", "train_from_config", "write_report",

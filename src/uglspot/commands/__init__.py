@@ -84,6 +84,14 @@ def duration(text: str) -> float:
     return value
 
 
+def non_negative_seconds(text: str) -> float:
+    """A finite length in seconds, 0 allowed, at most ``MAX_SECONDS``."""
+    value = _number(text, float)
+    if not 0 <= value <= MAX_SECONDS:
+        raise argparse.ArgumentTypeError(f"must be a length in seconds from 0 to {MAX_SECONDS:g}, got {text!r}")
+    return value
+
+
 # --- number types for command-line options: out of range is refused by argparse in one line
 # naming the option (``argument --threshold: must be a number in [0, 1], got 'nan'``)
 
