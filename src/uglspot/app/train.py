@@ -180,15 +180,17 @@ def train_own_videos(plan: OwnVideosPlan, on_note: Any = None) -> TrainOutcome:
     config = plan.config
     steps = config.train.epochs * max(1, config.train.epoch_frames // (config.train.batch_size * config.data.clip_len))
     started: list[float] = []
+    measured = min(3, steps)  # the estimate comes after this step
 
     def estimate(progress: Any) -> None:
-        if progress.step == 1:
+        if progress.step == 1 and not started:
             started.append(time.perf_counter())  # the first step also builds the workers: not counted
-        elif progress.step == 3 and started:
-            per_step = (time.perf_counter() - started[0]) / 2
+        elif progress.step == measured and len(started) == 1:
+            started.append(time.perf_counter())  # hooks may hear a step more than once: say it once
+            per_step = (started[1] - started[0]) / (measured - 1)
             per_epoch = per_step * steps / config.train.epochs
             on_note(f"about {_minutes(per_epoch)} per epoch on this machine, {_minutes(per_step * steps)} for "
-                    f"{config.train.epochs} epochs (from the first steps; validation not counted)")
+                    f"{config.train.epochs} epochs (from the first steps)")
 
     try:
         progress = train(config, hooks=[estimate])
