@@ -39,6 +39,8 @@ def import_e2e_spot(checkpoint: str | Path, out: str | Path, config: str | Path 
     from uglspot.model.spotter import create_model
 
     checkpoint, out = Path(checkpoint), Path(out)
+    if not checkpoint.is_file():
+        raise UserError(f"{checkpoint}: checkpoint not found; pass E2E-Spot's checkpoint_NNN.pt file")
     config_path = Path(config) if config is not None else checkpoint.parent / "config.json"
     setup = parse_e2e_spot_config(read_json(config_path), str(config_path))
     variant = target_variant(setup, into)

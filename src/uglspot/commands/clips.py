@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from uglspot.app.clips import MODES, cut_highlights
 from uglspot.commands import fraction, non_negative_seconds
@@ -54,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
                              on_clip=lambda clip: print(f"{clip.file}  {clip.start:.1f}-{clip.end:.1f} s  "
                                                         f"{', '.join(e.label for e in clip.events)}  ({clip.mode})"))
     for note in outcome.notes:
-        print(f"note: {note}")
+        print(f"note: {note}", file=sys.stderr)
     left = f"; {outcome.left_out} event(s) of other classes or below --min-score left out" if outcome.left_out else ""
     copied = sum(c.mode == "copy" for c in outcome.clips)
     print(f"{len(outcome.clips)} clip(s) ({copied} copied, {len(outcome.clips) - copied} encoded) from "

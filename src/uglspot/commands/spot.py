@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
                          nms_window=args.nms_window, device=args.device, plot=not args.no_plot,
                          on_video=lambda result, path: print(f"{result.video}: {len(result.events)} events -> {path}"))
     for note in outcome.notes:
-        print(note, file=sys.stderr)
+        print(f"note: {note}", file=sys.stderr)
     for game, path in outcome.soccernet_files.items():
         print(f"{game}: {path}")
     if outcome.failures:

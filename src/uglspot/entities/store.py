@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from uglspot.errors import UserError
+from uglspot.errors import UserError, brief
 from uglspot.io import check_metadata, load_tensors, save_tensors
 
 STORE_VERSION = 1
@@ -311,7 +311,7 @@ def import_glip(pt_path: str | Path, key: StoreKey | dict, num_frames: int | Non
     try:
         rows = torch.load(pt_path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a bad file; all mean the same to the user
-        raise UserError(f"{pt_path}: not a readable tensor file ({type(exc).__name__}: {exc}); "
+        raise UserError(f"{pt_path}: not a readable tensor file ({type(exc).__name__}: {brief(exc, 120)}); "
                         "expected a .pt float tensor of [frame, class, x1, y1, x2, y2, feature...] rows") from None
     if isinstance(rows, np.ndarray):
         rows = torch.from_numpy(rows)
