@@ -50,6 +50,8 @@ class ReleaseNorm(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (..., D) → (..., D)."""
+        if not x.numel():  # no rows (no entity in the batch): nothing to normalise, and std would warn
+            return x * self.alpha + self.bias
         centred = x - x.mean(dim=-1, keepdim=True)
         return self.alpha * (centred / (x.std(dim=-1, keepdim=True) + self.eps)) + self.bias
 

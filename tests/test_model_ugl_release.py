@@ -1,0 +1,286 @@
+"""``uglspot import-ugl`` against numbers made by the released UGL code itself.
+
+How the fixture (tests/data/ugl_release/fixture.json, 35 KB) was made: the
+release's own code (github.com/phuc16102001/unifying-global-local-feature,
+the mirror of Fsoft-AIC's unifying-global-local-feature, commit 6b7092c,
+unmodified, outside this repository) was run by
+tests/data/ugl_release/make_fixture.py on CPU in fp32 (torch 2.14.1, timm
+1.0.31; the only shims: ``.cuda()`` returns the tensor, the GSM's
+``torch.cuda.FloatTensor`` zero padding is a CPU tensor, timm 1.x's
+ConvNormAct stands for the ConvBnAct class its GSM insertion tests for,
+no ImageNet download, a stub for the ``tabulate`` printing module). It built
+the release's ``E2EModel.Impl`` (rny002_gsm, gru, clip_len 8, GLIP features,
+3 event classes), filled every tensor of its state dict with the recipe of
+tests/_ugl_release.py (integer splitmix64 arithmetic, the same on every
+machine), and recorded the release's key names and shapes, the config.json
+its ``store_config`` writes, the logits of its forward (eval) on the
+recipe's clip (2 windows of 8 frames, 64×96) with the GLIP entity file of
+the recipe read by the release's own ``load_glip`` (frames with no object,
+frames with only class-0 rows, which it skips, and 1 to 9 objects; once with
+float32 features and once rounded to float16 as uglspot's stores keep them),
+and its ``sigmoid_focal_loss`` as its training epoch calls it. The 47 MB
+checkpoint is not committed: the test rebuilds it from the recipe under the
+release's key names, so a wrong mapping gives other logits.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import _ugl_release as R
+from _model_helpers import one_thread  # noqa: F401  (autouse fixture)
+from uglspot.cli import main
+from uglspot.data.dataset import EntityWindows
+from uglspot.engine.checkpoint import load_model, load_model_metadata
+from uglspot.entities.batch import EntityBatch
+from uglspot.model.loss import focal_loss
+
+FIXTURE = json.loads((Path(__file__).parent / "data" / "ugl_release" / "fixture.json").read_text())
+TOLERANCE = 1e-4  # max |Δ logit| allowed against the release's own forward
+
+
+def write_release(directory: Path, state: dict[str, torch.Tensor], **config_changes) -> Path:
+    """The release's files: checkpoint_049.pt (a plain state dict) and its config.json."""
+    directory.mkdir(parents=True, exist_ok=True)
+    ckpt = directory / "checkpoint_049.pt"
+    torch.save(state, ckpt)
+    (directory / "config.json").write_text(json.dumps({**FIXTURE["config"], **config_changes}))
+    return ckpt
+
+
+@pytest.fixture(scope="module")
+def release_state() -> dict[str, torch.Tensor]:
+    return R.recipe_state(FIXTURE["keys"])
+
+
+@pytest.fixture(scope="module")
+def imported(tmp_path_factory, release_state):
+    """The fixture checkpoint imported by ``uglspot import-ugl``: its model folder."""
+    root = tmp_path_factory.mktemp("release")
+    ckpt = write_release(root, release_state)
+    out = root / "model"
+    assert main(["import-ugl", str(ckpt), "--out", str(out)]) == 0
+    return out
+
+
+def entity_batch(rows: torch.Tensor) -> EntityBatch:
+    """The fixture's two windows as the release reads the GLIP file: per frame
+    the rows of class ≥ 1 in file order, in the first of 50 slots."""
+    entities = EntityBatch.empty(len(R.WINDOWS), R.CLIP, R.SLOTS, R.FEAT)
+    for b, start in enumerate(R.WINDOWS):
+        for t in range(R.CLIP):
+            mine = rows[(rows[:, 0] == start + t) & (rows[:, 1] >= 1)]
+            entities.mask[b, t, :len(mine)] = True
+            entities.feat[b, t, :len(mine)] = mine[:, 6:]
+            entities.boxes[b, t, :len(mine)] = mine[:, 2:6]
+    return entities
+
+
+def logits(model, entities: EntityBatch) -> torch.Tensor:
+    with torch.no_grad():
+        return model.eval()(R.recipe_clip(), entities).logits
+
+
+def test_the_fixture_has_the_release_layout():
+    keys = {name: shape for name, shape, _ in FIXTURE["keys"]}
+    assert keys["_fuse._obj_fuser.encoder_layers.0.ff_2.linear_1.weight"] == [2048, 368]
+    assert keys["_fuse._env_obj_fuser.norm.alpha"] == [368]
+    assert keys["_fuse._obj_linear.weight"] == [368, 256]
+    assert keys["_pred_fine._fc_out._fc_out.weight"] == [R.K + 1, 2 * 368]
+    assert "_features.s1.b1.conv1.gsm.conv3D.weight" in keys and "_fuse._obj_env_norm.bias" in keys
+    assert FIXTURE["config"]["glip_feature"] is True and FIXTURE["config"]["label_type"] == "one_hot"
+    # the recipe's entity file has frames without objects, the fixture's logits are not flat
+    assert 0 in R.OBJECTS and max(R.OBJECTS) > 1 and any(R.OBJECTS[f] == 0 for f in R.CLASS_ZERO_ROWS)
+    assert torch.tensor(FIXTURE["logits"]["float"]).std() > 0.1
+
+
+def test_imported_release_checkpoint_gives_the_release_logits(imported):
+    model = load_model(imported)
+    assert model.config.name == "uglr_rny002" and model.config.entity_layers == "release"
+    assert model.config.clip_len == R.CLIP and model.config.num_classes == R.K
+    assert model.config.loss == "focal" and (model.config.focal_alpha, model.config.focal_gamma) == (0.25, 2.0)
+    assert load_model_metadata(imported)["dataset"] == "finediving"
+    got = logits(model, entity_batch(R.recipe_glip_rows(half=False)))
+    want = torch.tensor(FIXTURE["logits"]["float"])
+    assert got.shape == want.shape == (len(R.WINDOWS), R.CLIP, R.K + 1)
+    delta = (got - want).abs().max().item()
+    print(f"max |Δ logit| against the release: {delta:.2e}")
+    assert delta <= TOLERANCE
+
+
+def test_release_glip_file_through_glip_import_gives_the_release_logits(imported, tmp_path):
+    """The release's GLIP file → `uglspot detect --detector glip-import` → the
+    store's windows → the imported model: the release's logits on the same
+    features rounded to float16, as the store keeps them."""
+    glip = tmp_path / "video.pt"
+    torch.save(R.recipe_glip_rows(half=False), glip)
+    stores = tmp_path / "stores"
+    assert main(["detect", str(glip), "--detector", "glip-import", "--fps", "25", "--out", str(stores)]) == 0
+    windows = EntityWindows(stores, R.SLOTS)
+    parts = [windows.window("video", start, R.CLIP) for start in R.WINDOWS]
+    entities = EntityBatch(**{name: torch.stack([p[name] for p in parts]) for name in parts[0]})
+    got = logits(load_model(imported), entities)
+    delta = (got - torch.tensor(FIXTURE["logits"]["half"])).abs().max().item()
+    assert delta <= TOLERANCE, delta
+
+
+def swapped(state: dict[str, torch.Tensor], first: str, second: str) -> dict[str, torch.Tensor]:
+    """``state`` with the tensors under prefixes ``first`` and ``second`` exchanged."""
+    out = dict(state)
+    for key in state:
+        if key.startswith(first):
+            other = second + key[len(first):]
+            out[key], out[other] = state[other], state[key]
+    return out
+
+
+@pytest.mark.parametrize("first, second", [
+    ("_fuse._obj_fuser.encoder_layers.0.ff_1.", "_fuse._obj_fuser.encoder_layers.0.ff_2."),
+    ("_fuse._env_obj_fuser.encoder_layers.0.norm_1.", "_fuse._env_obj_fuser.encoder_layers.0.norm_2."),
+    ("_fuse._obj_fuser.", "_fuse._env_obj_fuser."),
+    ("_fuse._env_norm.", "_fuse._obj_env_norm."),
+])
+def test_a_wrong_mapping_gives_other_logits(tmp_path, release_state, first, second):
+    """The parity test can fail: the checkpoint with two blocks of the same
+    shape exchanged (as a wrong key mapping would) misses by far more than
+    the tolerance."""
+    ckpt = write_release(tmp_path, swapped(release_state, first, second))
+    assert main(["import-ugl", str(ckpt), "--out", str(tmp_path / "m")]) == 0
+    got = logits(load_model(tmp_path / "m"), entity_batch(R.recipe_glip_rows(half=False)))
+    assert (got - torch.tensor(FIXTURE["logits"]["float"])).abs().max() > 10 * TOLERANCE
+
+
+def test_each_quirk_of_the_release_matters(imported):
+    """Without the empty slots' bias in f_ent, or without undoing the GSM
+    channel order, or without the entities, the logits miss."""
+    model = load_model(imported)
+    entities = entity_batch(R.recipe_glip_rows(half=False))
+    want = torch.tensor(FIXTURE["logits"]["float"])
+    no_bias = copy.deepcopy(model)
+    no_bias.aam.slots = 0  # f_ent = mean of the kept outputs only
+    assert (logits(no_bias, entities) - want).abs().max() > 10 * TOLERANCE
+    natural = copy.deepcopy(model)
+    with torch.no_grad():  # the release's conv weights as they are, without the channel-order fix
+        conv = natural.backbone.net.s1.b1.conv1.inner.conv
+        conv.weight.copy_(R.recipe_weight("_features.s1.b1.conv1.net.conv.weight", tuple(conv.weight.shape),
+                                          "torch.float32"))
+    assert (logits(natural, entities) - want).abs().max() > 100 * TOLERANCE
+    assert (logits(model, EntityBatch.empty(len(R.WINDOWS), R.CLIP, R.SLOTS, R.FEAT)) - want).abs().max() > 0.01
+
+
+@pytest.mark.parametrize("case", FIXTURE["focal_loss"], ids=lambda c: f"alpha{c['alpha']}-gamma{c['gamma']}")
+def test_release_focal_loss_is_uglspot_focal_loss(case):
+    """The release's sigmoid_focal_loss (summed, divided by the frames) is
+    uglspot's focal loss for the same γ and α (a negative α: none), so the
+    uglr_* variants need no loss of their own."""
+    loss_logits = R.recipe_tensor("loss logits", (2 * R.CLIP, R.K + 1), -4.0, 4.0)
+    labels = torch.from_numpy((R.recipe_uniform("loss labels", 2 * R.CLIP) * (R.K + 1)).astype("int64"))
+    targets = F.one_hot(labels, R.K + 1).float()
+    alpha = case["alpha"] if case["alpha"] >= 0 else None
+    ours = focal_loss(loss_logits.view(2, R.CLIP, -1), targets.view(2, R.CLIP, -1), case["gamma"], alpha)
+    assert abs(ours.item() - case["loss"]) <= 1e-6 * abs(case["loss"])
+
+
+def test_release_without_glip_and_integer_labels_becomes_e2e_with_cross_entropy(tmp_path, release_state):
+    state = {k: v for k, v in release_state.items() if not k.startswith("_fuse.")}
+    ckpt = write_release(tmp_path, state, glip_feature=False, label_type="integer")
+    classes = tmp_path / "class.txt"
+    classes.write_text("a\nb\nc\n")
+    assert main(["import-ugl", str(ckpt), "--out", str(tmp_path / "m"), "--classes", str(classes)]) == 0
+    model = load_model(tmp_path / "m")
+    assert model.config.name == "e2e_rny002" and model.config.loss == "ce" and not model.config.use_entities
+    settings = json.loads((tmp_path / "m" / "inference.json").read_text())
+    assert settings["classes"] == ["a", "b", "c"] and settings["entities"] is None
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda s: s.update({"_fuse._obj_fuser.encoder_layers.1.norm_1.alpha": torch.ones(368)}),
+     "key _fuse._obj_fuser.encoder_layers.1.norm_1.alpha has no place"),
+    (lambda s: s.pop("_fuse._env_obj_fuser.encoder_layers.0.ff_2.linear_1.bias"),
+     "key _fuse._env_obj_fuser.encoder_layers.0.ff_2.linear_1.bias is missing"),
+    (lambda s: s.pop("_features.s2.b1.conv1.gsm.bn.running_mean"),
+     "key _features.s2.b1.conv1.gsm.bn.running_mean is missing"),
+    (lambda s: s.update({"_fuse._obj_linear.weight": torch.zeros(368, 255)}), "has shape (368, 255)"),
+    (lambda s: s.update({"hook": print}), "refuses"),
+])
+def test_import_names_the_key_that_does_not_fit(tmp_path, capsys, release_state, change, message):
+    state = dict(release_state)
+    change(state)
+    ckpt = write_release(tmp_path, state)
+    assert main(["import-ugl", str(ckpt), "--out", str(tmp_path / "m")]) == 1
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "m").exists()
+
+
+def test_import_takes_data_parallel_keys_and_drops_the_unused_norm(tmp_path, release_state):
+    state = {"module." + k: v for k, v in release_state.items() if not k.startswith("_fuse._obj_env_norm.")}
+    ckpt = write_release(tmp_path, state)
+    assert main(["import-ugl", str(ckpt), "--out", str(tmp_path / "m")]) == 0
+
+
+@pytest.mark.parametrize("config_changes, args, message", [
+    ({"feature_arch": "rny002_tsm"}, [], "TSM shifts in place"),
+    ({"temporal_arch": "former"}, [], "only the 1-layer"),
+    ({"label_type": "one-hot"}, [], "expected one_hot or integer"),
+    ({"num_classes": 4}, [], "head.fc.weight has shape (4, 736), the model expects (5, 736)"),
+    ({}, ["--classes", "CLASSES"], "2 classes but"),
+])
+def test_import_refuses_what_it_cannot_reproduce(tmp_path, capsys, release_state, config_changes, args, message):
+    ckpt = write_release(tmp_path, release_state, **config_changes)
+    (tmp_path / "class.txt").write_text("a\nb\n")
+    args = [str(tmp_path / "class.txt") if a == "CLASSES" else a for a in args]
+    assert main(["import-ugl", str(ckpt), "--out", str(tmp_path / "m"), *args]) == 1
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
+
+
+def test_import_never_overwrites_without_asking(tmp_path, capsys, release_state):
+    ckpt = write_release(tmp_path, release_state)
+    out = tmp_path / "m"
+    assert main(["import-ugl", str(ckpt), "--out", str(out)]) == 0
+    before = (out / "model.safetensors").read_bytes()
+    assert main(["import-ugl", str(ckpt), "--out", str(out)]) == 1
+    assert "already holds a model" in capsys.readouterr().err
+    assert (out / "model.safetensors").read_bytes() == before
+    assert main(["import-ugl", str(ckpt), "--out", str(out), "--overwrite"]) == 0
+
+
+def test_imported_release_model_spots_a_synthetic_match(tmp_path, release_state, capsys):
+    """A release checkpoint for the synthetic dataset's classes, imported,
+    with the match's entities given as a release GLIP file and converted by
+    glip-import: `uglspot spot` writes its events."""
+    from uglspot.data.labels import read_class_list
+
+    data = tmp_path / "data"
+    assert main(["synth", "--out", str(data), "--splits", "1,1,1", "--minutes", "0.1", "--width", "64",
+                 "--height", "36", "--workers", "1"]) == 0
+    names = read_class_list(data / "class.txt")
+    K = len(names)
+    head = "_pred_fine._fc_out._fc_out."
+    state = {**release_state, head + "weight": R.recipe_tensor("fc", (K + 1, 2 * 368), -0.5, 0.5),
+             head + "bias": R.recipe_tensor("fc bias", (K + 1,), -0.5, 0.5)}
+    ckpt = write_release(tmp_path / "release", state, num_classes=K)
+    model = tmp_path / "model"
+    assert main(["import-ugl", str(ckpt), "--out", str(model), "--classes", str(data / "class.txt"),
+                 "--fps", "8", "--height", "36"]) == 0
+    frames = 48  # 0.1 min at 8 fps
+    rows = [torch.cat([torch.tensor([float(t), 1.0 + i, 0.1, 0.1, 0.4, 0.5]), R.recipe_tensor(f"m{t}.{i}", (256,), -3, 3)])
+            for t in range(frames) for i in range(t % 4)]
+    glip = tmp_path / "glip" / "test_000.pt"
+    glip.parent.mkdir()
+    torch.save(torch.stack(rows), glip)
+    assert main(["detect", str(glip), "--detector", "glip-import", "--fps", "8", "--out", str(tmp_path / "stores")]) == 0
+    out = tmp_path / "spotted"
+    assert main(["spot", str(data / "videos" / "test_000.mp4"), "--model", str(model),
+                 "--entities", str(tmp_path / "stores"), "--out", str(out), "--no-plot"]) == 0
+    events = json.loads((out / "test_000" / "events.json").read_text())
+    assert events["num_frames"] == frames and events["events"]
+    assert {e["label"] for e in events["events"]} <= set(names)
+    assert any(e["entities"] for e in events["events"])  # the attention names the entities it kept
