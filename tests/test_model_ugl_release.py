@@ -39,7 +39,7 @@ from uglspot.cli import main
 from uglspot.data.dataset import EntityWindows
 from uglspot.engine.checkpoint import load_model, load_model_metadata
 from uglspot.entities.batch import EntityBatch
-from uglspot.model.loss import focal_loss
+from uglspot.model.loss import focal_loss, weighted_cross_entropy
 
 FIXTURE = json.loads((Path(__file__).parent / "data" / "ugl_release" / "fixture.json").read_text())
 TOLERANCE = 1e-4  # max |Δ logit| allowed against the release's own forward
@@ -187,6 +187,20 @@ def test_release_focal_loss_is_uglspot_focal_loss(case):
     assert abs(ours.item() - case["loss"]) <= 1e-6 * abs(case["loss"])
 
 
+def test_release_cross_entropy_is_ce_average_weights():
+    """With label_type integer the release trains ``F.cross_entropy(logits,
+    class indices, weight=[1, 5, ...])``: PyTorch's weighted mean, which
+    divides by the frames' weights, not by the frames; uglspot's ``ce`` gives
+    it with ``ce_average: weights`` (the frame mean differs)."""
+    loss_logits = R.recipe_tensor("loss logits", (2 * R.CLIP, R.K + 1), -4.0, 4.0)
+    labels = torch.from_numpy((R.recipe_uniform("loss labels", 2 * R.CLIP) * (R.K + 1)).astype("int64"))
+    release = F.cross_entropy(loss_logits, labels, weight=torch.tensor([1.0] + [5.0] * R.K))
+    targets = F.one_hot(labels, R.K + 1).float().view(2, R.CLIP, -1)
+    ours = weighted_cross_entropy(loss_logits.view(2, R.CLIP, -1), targets, 5.0, average="weights")
+    torch.testing.assert_close(ours, release)
+    assert abs(weighted_cross_entropy(loss_logits.view(2, R.CLIP, -1), targets, 5.0) - release) > 0.1
+
+
 def test_release_without_glip_and_integer_labels_becomes_e2e_with_cross_entropy(tmp_path, release_state):
     state = {k: v for k, v in release_state.items() if not k.startswith("_fuse.")}
     ckpt = write_release(tmp_path, state, glip_feature=False, label_type="integer")
@@ -195,6 +209,7 @@ def test_release_without_glip_and_integer_labels_becomes_e2e_with_cross_entropy(
     assert main(["import-ugl", str(ckpt), "--out", str(tmp_path / "m"), "--classes", str(classes)]) == 0
     model = load_model(tmp_path / "m")
     assert model.config.name == "e2e_rny002" and model.config.loss == "ce" and not model.config.use_entities
+    assert model.config.ce_average == "weights" and model.config.fg_weight == 5.0
     settings = json.loads((tmp_path / "m" / "inference.json").read_text())
     assert settings["classes"] == ["a", "b", "c"] and settings["entities"] is None
 

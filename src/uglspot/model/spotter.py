@@ -92,6 +92,9 @@ class SpotterConfig:
     focal_gamma: float = 5.0
     focal_alpha: float | None = None
     fg_weight: float = 5.0  # foreground weight of the "ce" loss
+    # "ce": the mean over frames, or "weights": divided by the frames' target weights (what cross-entropy
+    # on class indices does, as the released UGL code trains with label_type integer; set by import-ugl)
+    ce_average: Literal["frames", "weights"] = "frames"
     prior: float | None = None  # initialise the classifier so each event class starts at this probability
     pixel_mean: tuple[float, float, float] = IMAGENET_MEAN
     pixel_std: tuple[float, float, float] = IMAGENET_STD
@@ -358,7 +361,7 @@ class UGLSpotter(nn.Module):
     def _loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         if self.config.loss == "focal":
             return focal_loss(logits, targets, self.config.focal_gamma, self.config.focal_alpha)
-        return weighted_cross_entropy(logits, targets, self.config.fg_weight)
+        return weighted_cross_entropy(logits, targets, self.config.fg_weight, self.config.ce_average)
 
 
 @contextlib.contextmanager

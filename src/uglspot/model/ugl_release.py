@@ -11,7 +11,9 @@ which its forward never uses). A model with GLIP features becomes
 ``uglr_<arch>`` (the release's layers, ``uglspot.model.release``); one
 without becomes ``e2e_<arch>``. Its ``label_type`` picks the loss: one_hot
 trains the sigmoid focal loss with its ``alpha`` and ``gamma`` (a negative
-alpha: none), integer the cross-entropy with foreground weight 5.
+alpha: none), integer the cross-entropy with foreground weight 5,
+averaged as PyTorch averages class-index targets with weights (by the sum
+of the frames' weights, ``ce_average: weights``).
 """
 
 from __future__ import annotations
@@ -82,7 +84,7 @@ def parse_release_config(config: Any, where: str) -> ReleaseSetup:
             raise UserError(f"{where}: alpha {alpha!r} and gamma {gamma!r} must be numbers, alpha ≤ 1, gamma ≥ 0")
         overrides.update(loss="focal", focal_alpha=float(alpha) if alpha >= 0 else None, focal_gamma=float(gamma))
     elif label_type == "integer":
-        overrides.update(loss="ce", fg_weight=5.0)
+        overrides.update(loss="ce", fg_weight=5.0, ce_average="weights")
     else:
         raise UserError(f"{where}: label_type {label_type!r}: expected one_hot or integer")
     variant = f"uglr_{arch}" if config.get("glip_feature") else f"e2e_{arch}"
