@@ -201,15 +201,17 @@ def test_release_cross_entropy_is_ce_average_weights():
     assert abs(weighted_cross_entropy(loss_logits.view(2, R.CLIP, -1), targets, 5.0) - release) > 0.1
 
 
-def test_release_without_glip_and_integer_labels_becomes_e2e_with_cross_entropy(tmp_path, release_state):
+@pytest.mark.parametrize("mixup, average", [(False, "weights"), (True, "frames")])
+def test_release_without_glip_and_integer_labels_becomes_e2e_with_cross_entropy(tmp_path, release_state, mixup,
+                                                                                 average):
     state = {k: v for k, v in release_state.items() if not k.startswith("_fuse.")}
-    ckpt = write_release(tmp_path, state, glip_feature=False, label_type="integer")
+    ckpt = write_release(tmp_path, state, glip_feature=False, label_type="integer", mixup=mixup)
     classes = tmp_path / "class.txt"
     classes.write_text("a\nb\nc\n")
     assert main(["import-ugl", str(ckpt), "--out", str(tmp_path / "m"), "--classes", str(classes)]) == 0
     model = load_model(tmp_path / "m")
     assert model.config.name == "e2e_rny002" and model.config.loss == "ce" and not model.config.use_entities
-    assert model.config.ce_average == "weights" and model.config.fg_weight == 5.0
+    assert model.config.ce_average == average and model.config.fg_weight == 5.0
     settings = json.loads((tmp_path / "m" / "inference.json").read_text())
     assert settings["classes"] == ["a", "b", "c"] and settings["entities"] is None
 

@@ -13,7 +13,8 @@ without becomes ``e2e_<arch>``. Its ``label_type`` picks the loss: one_hot
 trains the sigmoid focal loss with its ``alpha`` and ``gamma`` (a negative
 alpha: none), integer the cross-entropy with foreground weight 5,
 averaged as PyTorch averages class-index targets with weights (by the sum
-of the frames' weights, ``ce_average: weights``).
+of the frames' weights, ``ce_average: weights``), or over frames when it
+trained with mixup's soft targets.
 """
 
 from __future__ import annotations
@@ -84,7 +85,10 @@ def parse_release_config(config: Any, where: str) -> ReleaseSetup:
             raise UserError(f"{where}: alpha {alpha!r} and gamma {gamma!r} must be numbers, alpha ≤ 1, gamma ≥ 0")
         overrides.update(loss="focal", focal_alpha=float(alpha) if alpha >= 0 else None, focal_gamma=float(gamma))
     elif label_type == "integer":
-        overrides.update(loss="ce", fg_weight=5.0, ce_average="weights")
+        # Cross-entropy on class indices averages by the frames' weights; with mixup (which the release
+        # turns off when it reads GLIP features) the targets are distributions and the mean is over frames.
+        mixup = bool(config.get("mixup")) and not config.get("glip_feature")
+        overrides.update(loss="ce", fg_weight=5.0, ce_average="frames" if mixup else "weights")
     else:
         raise UserError(f"{where}: label_type {label_type!r}: expected one_hot or integer")
     variant = f"uglr_{arch}" if config.get("glip_feature") else f"e2e_{arch}"
