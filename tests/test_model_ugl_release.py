@@ -39,6 +39,7 @@ from uglspot.cli import main
 from uglspot.data.dataset import EntityWindows
 from uglspot.engine.checkpoint import load_model, load_model_metadata
 from uglspot.entities.batch import EntityBatch
+from uglspot.model import create_model
 from uglspot.model.loss import focal_loss, weighted_cross_entropy
 
 FIXTURE = json.loads((Path(__file__).parent / "data" / "ugl_release" / "fixture.json").read_text())
@@ -269,13 +270,14 @@ def test_import_never_overwrites_without_asking(tmp_path, capsys, release_state)
     assert main(["import-ugl", str(ckpt), "--out", str(out), "--overwrite"]) == 0
 
 
-def test_imported_release_model_spots_a_synthetic_match(tmp_path, release_state, capsys):
-    """A release checkpoint for the synthetic dataset's classes, imported,
-    with the match's entities given as a release GLIP file and converted by
-    glip-import: `uglspot spot` writes its events."""
+@pytest.fixture(scope="module")
+def synthetic_import(tmp_path_factory, release_state):
+    """A synthetic dataset (one short match per split) and a release
+    checkpoint for its classes imported with its class.txt: (data, model, names)."""
     from uglspot.data.labels import read_class_list
 
-    data = tmp_path / "data"
+    root = tmp_path_factory.mktemp("synthetic")
+    data = root / "data"
     assert main(["synth", "--out", str(data), "--splits", "1,1,1", "--minutes", "0.1", "--width", "64",
                  "--height", "36", "--workers", "1"]) == 0
     names = read_class_list(data / "class.txt")
@@ -283,21 +285,98 @@ def test_imported_release_model_spots_a_synthetic_match(tmp_path, release_state,
     head = "_pred_fine._fc_out._fc_out."
     state = {**release_state, head + "weight": R.recipe_tensor("fc", (K + 1, 2 * 368), -0.5, 0.5),
              head + "bias": R.recipe_tensor("fc bias", (K + 1,), -0.5, 0.5)}
-    ckpt = write_release(tmp_path / "release", state, num_classes=K)
-    model = tmp_path / "model"
+    ckpt = write_release(root / "release", state, num_classes=K)
+    model = root / "model"
     assert main(["import-ugl", str(ckpt), "--out", str(model), "--classes", str(data / "class.txt"),
                  "--fps", "8", "--height", "36"]) == 0
-    frames = 48  # 0.1 min at 8 fps
-    rows = [torch.cat([torch.tensor([float(t), 1.0 + i, 0.1, 0.1, 0.4, 0.5]), R.recipe_tensor(f"m{t}.{i}", (256,), -3, 3)])
-            for t in range(frames) for i in range(t % 4)]
-    glip = tmp_path / "glip" / "test_000.pt"
-    glip.parent.mkdir()
-    torch.save(torch.stack(rows), glip)
-    assert main(["detect", str(glip), "--detector", "glip-import", "--fps", "8", "--out", str(tmp_path / "stores")]) == 0
+    return data, model, names
+
+
+def glip_stores(data: Path, root: Path) -> Path:
+    """The synthetic matches' entities as release GLIP files (recipe features,
+    0 to 3 objects a frame), converted by `uglspot detect --detector glip-import`."""
+    for split in ("train", "val", "test"):
+        frames = json.loads((data / f"{split}.json").read_text())[0]["num_frames"]
+        rows = [torch.cat([torch.tensor([float(t), 1.0 + i, 0.1, 0.1, 0.4, 0.5]),
+                           R.recipe_tensor(f"{split}{t}.{i}", (256,), -3, 3)])
+                for t in range(frames) for i in range(t % 4)]
+        (root / "glip").mkdir(exist_ok=True)
+        torch.save(torch.stack(rows), root / "glip" / f"{split}_000.pt")
+    assert main(["detect", *(str(root / "glip" / f"{split}_000.pt") for split in ("train", "val", "test")),
+                 "--detector", "glip-import", "--fps", "8", "--out", str(root / "stores")]) == 0
+    return root / "stores"
+
+
+def test_imported_release_model_spots_and_predicts_a_synthetic_match(tmp_path, synthetic_import):
+    """A release checkpoint for the synthetic dataset's classes, imported,
+    with the matches' entities given as release GLIP files and converted by
+    glip-import: `uglspot spot` writes the events of a match, and `uglspot
+    predict` those of the test split with their mAP."""
+    from _engine_helpers import tiny_config
+    from uglspot.engine.config import saved_config_text
+
+    data, model, names = synthetic_import
+    stores = glip_stores(data, tmp_path)
     out = tmp_path / "spotted"
     assert main(["spot", str(data / "videos" / "test_000.mp4"), "--model", str(model),
-                 "--entities", str(tmp_path / "stores"), "--out", str(out), "--no-plot"]) == 0
+                 "--entities", str(stores), "--out", str(out), "--no-plot"]) == 0
     events = json.loads((out / "test_000" / "events.json").read_text())
-    assert events["num_frames"] == frames and events["events"]
+    assert events["num_frames"] == 48 and events["events"]  # 0.1 min at 8 fps
     assert {e["label"] for e in events["events"]} <= set(names)
     assert any(e["entities"] for e in events["events"])  # the attention names the entities it kept
+    config = tiny_config(type("D", (), {"labels": data, "videos": data / "videos", "entities": stores}),
+                         tmp_path / "run")
+    config.data.fps, config.data.height, config.data.entity_slots = 8.0, 36, 50
+    config.model.name, config.model.options = "uglr_rny002", {}
+    (tmp_path / "config.yaml").write_text(saved_config_text(config))
+    assert main(["predict", str(tmp_path / "config.yaml"), "--model", str(model), "--split", "test",
+                 "--out", str(tmp_path / "predicted")]) == 0
+    metrics = json.loads((tmp_path / "predicted" / "metrics.json").read_text())
+    assert metrics["mAP"]
+
+
+def test_train_init_starts_from_an_imported_release_model(tmp_path, synthetic_import):
+    """`uglspot train --init` on the synthetic dataset starts the uglr model
+    from the imported release weights: two AdamW steps at lr 1e-3 move no
+    weight further than 0.01 from them, while a fresh model differs by far
+    more; an init whose weights do not fit is refused in one line."""
+    from _engine_helpers import tiny_config
+    from uglspot.engine.config import saved_config_text
+    from uglspot.engine.infer import model_directory
+
+    data, model, _ = synthetic_import
+    config = tiny_config(type("D", (), {"labels": data, "videos": data / "videos", "entities": data / "entities"}),
+                         tmp_path / "run", epochs=1, epoch_frames=32, val_every=5)
+    config.data.fps, config.data.height, config.data.entity_slots = 8.0, 36, 50
+    config.model.name, config.model.options = "uglr_rny002", {}
+    (tmp_path / "config.yaml").write_text(saved_config_text(config))
+    assert main(["train", str(tmp_path / "config.yaml"), "--init", str(model)]) == 0
+    trained = load_model(model_directory(tmp_path / "run"))
+    start = dict(load_model(model).named_parameters())
+    torch.manual_seed(config.train.seed)  # the model the run would have started from without --init
+    fresh = create_model("uglr_rny002", trained.config.num_classes, clip_len=8)
+    moved = max((p - start[n]).abs().max().item() for n, p in trained.named_parameters())
+    far = max((p - start[n]).abs().max().item() for n, p in fresh.named_parameters())
+    assert 0 < moved < 0.01 < far
+    config.model.name = "ugl_paper_rny002"
+    (tmp_path / "paper.yaml").write_text(saved_config_text(config))
+    err = run_cli_err(["train", str(tmp_path / "paper.yaml"), "--init", str(model), "--out", str(tmp_path / "r2")])
+    assert "weights do not fit" in err and "it is a uglr_rny002 model" in err
+    assert not (tmp_path / "r2" / "checkpoints").exists()
+    err = run_cli_err(["train", str(tmp_path / "config.yaml"), "--init", str(tmp_path / "nothing"),
+                       "--out", str(tmp_path / "r3")])
+    assert "neither a model directory" in err
+    err = run_cli_err(["train", "--resume", str(tmp_path / "run"), "--init", str(model)])
+    assert "give one of them" in err
+
+
+def run_cli_err(argv: list[str]) -> str:
+    """stderr of a CLI call that must fail with one line."""
+    import contextlib
+    import io
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        assert main(argv) == 1
+    assert len(err.getvalue().strip().splitlines()) == 1, err.getvalue()
+    return err.getvalue()

@@ -24,11 +24,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--resume", type=Path, metavar="RUN_DIR",
                         help="continue the run in RUN_DIR from its last complete checkpoint")
     parser.add_argument("--out", type=Path, metavar="RUN_DIR", help="run directory (default: the config's out)")
+    parser.add_argument("--init", type=Path, metavar="MODEL_DIR",
+                        help="start from the weights of this model folder or run directory (e.g. one that "
+                             "import-ugl or import-e2e-spot wrote; model.name must be its variant)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    outcome = train_from_config(args.config, args.overrides, args.resume, args.out)
+    outcome = train_from_config(args.config, args.overrides, args.resume, args.out, args.init)
     if not outcome.main_process:
         return 0
     progress = outcome.progress
