@@ -14,7 +14,8 @@ from uglspot.model import SpotterConfig, create_model, list_models
 
 K = 3
 
-CASES = [(name, {}) for name in list_models()] + [
+# the uglr_* variants read detector features (the release's GLIP features)
+CASES = [(name, {"entity_feat_dim": 12} if name.startswith("uglr_") else {}) for name in list_models()] + [
     ("ugl_rny002", {"entity_source": "detector", "entity_feat_dim": 12}),
     ("ugl_rny002", {"shift": "tsm", "loss": "ce"}),
     ("ugl_rny002", {"shift": "none", "num_entity_classes": 0}),
@@ -24,9 +25,9 @@ CASES = [(name, {}) for name in list_models()] + [
 ]
 
 
-def test_registry_has_the_six_variants():
+def test_registry_has_the_eight_variants():
     assert set(list_models()) == {"ugl_rny008", "ugl_rny002", "ugl_paper_rny008", "ugl_paper_rny002",
-                                  "e2e_rny008", "e2e_rny002"}
+                                  "uglr_rny008", "uglr_rny002", "e2e_rny008", "e2e_rny002"}
 
 
 def test_ugl_variants_carry_the_recipe_and_the_paper_variants_the_paper():
@@ -119,6 +120,8 @@ def test_config_round_trips_through_plain_data():
     ("ugl_rny002", {"entity_selection": "topk"}, "'topk' is not one of"),
     ("ugl_rny002", {"prior": 0.5}, "prior must be in \\(0, 1/\\(K\\+1\\)\\)"),
     ("e2e_rny002", {"prior": 0.0}, "prior must be in"),
+    ("uglr_rny002", {"entity_selection": "learned"}, "the released UGL layers: it needs entity_selection hard"),
+    ("uglr_rny002", {"num_entity_classes": 6}, "num_entity_classes 0"),
 ])
 def test_bad_configs_are_user_errors(name, overrides, message):
     with pytest.raises(UserError, match=message):

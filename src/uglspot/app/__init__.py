@@ -20,10 +20,12 @@ from uglspot.app.spot import spot_files
 from uglspot.app.stats import label_stats
 from uglspot.app.synth import render_dataset
 from uglspot.app.train import train_from_config
+from uglspot.app.ugl_import import import_ugl
 
 __all__ = [
-    "PROFILES", "DemoOutcome", "DemoProfile", "cache_frames", "cut_highlights", "demo_profile", "detect_videos", "detector_config",
-    "e2e_to_soccernet_dirs", "evaluate_predictions", "evaluate_soccernet_games", "import_e2e_spot",
+    "PROFILES", "DemoOutcome", "DemoProfile", "cache_frames", "cut_highlights", "demo_profile", "detect_videos",
+    "detector_config", "e2e_to_soccernet_dirs", "evaluate_predictions", "evaluate_soccernet_games", "import_e2e_spot",
+    "import_ugl",
     "label_stats", "predict_split", "predictions_to_soccernet_dirs", "render_dataset", "run_demo",
     "soccernet_to_e2e_file", "spot_files", "train_from_config", "write_report",
 ]

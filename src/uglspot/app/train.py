@@ -21,12 +21,14 @@ class TrainOutcome:
 
 
 def train_from_config(config: str | Path | None = None, overrides: Sequence[str] = (),
-                      resume: str | Path | None = None, out: str | Path | None = None) -> TrainOutcome:
+                      resume: str | Path | None = None, out: str | Path | None = None,
+                      init: str | Path | None = None) -> TrainOutcome:
     """Train the model of ``config`` (YAML, see configs/) with ``KEY=VALUE``
     ``overrides`` into ``out`` (default: the config's ``out``), or continue
     the run in ``resume`` from its last complete checkpoint (its own
-    config.yaml unless ``config`` is given). Under torchrun every rank calls
-    this."""
+    config.yaml unless ``config`` is given). ``init``: a model folder or run
+    directory whose weights the new run starts from (``model.init``). Under
+    torchrun every rank calls this."""
     from uglspot.engine.config import check_saved_config, load_run_config
     from uglspot.engine.preflight import set_keys
     from uglspot.engine.train import train
@@ -35,6 +37,11 @@ def train_from_config(config: str | Path | None = None, overrides: Sequence[str]
     out = Path(out) if out is not None else None
     given = list(overrides)
     overrides = list(overrides)
+    if init is not None:
+        if resume is not None:
+            raise UserError(f"--init {init} starts a new run from a model's weights; --resume {resume} continues "
+                            "a run from its own checkpoint: give one of them")
+        overrides.append(f"model.init={Path(init).resolve()}")
     if resume is not None:
         if out is not None and out.resolve() != resume.resolve():
             raise UserError(f"--out {out} and --resume {resume} differ; a resumed run stays in its directory")

@@ -45,6 +45,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--resume", type=Path, metavar="RUN_DIR",
                         help="continue the run in RUN_DIR from its last complete checkpoint")
     parser.add_argument("--out", type=Path, metavar="RUN_DIR", help="run directory (default: the config's out)")
+    parser.add_argument("--init", type=Path, metavar="MODEL_DIR",
+                        help="start from the weights of this model folder or run directory (e.g. one that "
+                             "import-ugl or import-e2e-spot wrote; model.name must be its variant)")
     parser.set_defaults(func=run)
 
 
@@ -59,13 +62,14 @@ def run(args: argparse.Namespace) -> int:
         if missing:
             raise UserError(f"training from folders needs {', '.join(missing)}: "
                             "uglspot train --labels DIR --videos DIR --out RUN_DIR")
+        init = [f"model.init={args.init.resolve()}"] if args.init is not None else []
         plan = plan_own_videos(args.labels, args.videos, args.out, entities=args.entities, model=args.model,
-                               epochs=args.epochs, overrides=args.overrides)
+                               epochs=args.epochs, overrides=[*init, *args.overrides])
         for note in plan.notes:
             print(f"note: {note}", file=sys.stderr)
         outcome = train_own_videos(plan)
     else:
-        outcome = train_from_config(args.config, args.overrides, args.resume, args.out)
+        outcome = train_from_config(args.config, args.overrides, args.resume, args.out, args.init)
     if not outcome.main_process:
         return 0
     progress = outcome.progress

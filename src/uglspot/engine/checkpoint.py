@@ -84,6 +84,26 @@ def load_model(directory: str | Path, map_location: str | torch.device = "cpu") 
     return model.to(map_location)
 
 
+def load_init_weights(model: UGLSpotter, path: str | Path) -> None:
+    """Start ``model`` from the weights of the model folder or run directory
+    ``path`` (``train --init``: a trained, imported or converted model); every
+    weight must fit, or one line names what differs."""
+    from uglspot.engine.infer import model_directory
+
+    directory = model_directory(path)
+    source = load_model_config(directory)
+    state, _ = load_tensors(directory / WEIGHTS_FILE, "model weights file",
+                            "give --init a model folder or run directory that `uglspot train` or an import wrote")
+    hint = (f"; it is a {source.name} model with {source.num_classes} classes: train model {source.name} "
+            f"(model.name) on a dataset with its classes" if (source.name, source.num_classes) !=
+            (model.config.name, model.config.num_classes) else "")
+    try:
+        check_state_keys(model, state, f"--init {path}")
+    except UserError as exc:
+        raise UserError(f"{exc}{hint}") from None
+    model.load_state_dict(state, strict=True)
+
+
 def check_state_keys(model: nn.Module, state: dict[str, torch.Tensor], where: str) -> None:
     """Refuse a state dict whose keys or shapes differ from the model's."""
     own = model.state_dict()

@@ -42,6 +42,7 @@ class DataConfig:
 class ModelConfig:
     name: str = "ugl_rny008"  # a name from uglspot.model.spotter.list_models(); the paper's model
     options: dict[str, Any] = field(default_factory=dict)  # SpotterConfig overrides
+    init: str | None = None  # start from the weights of this model folder or run directory (train --init)
 
 
 @dataclass

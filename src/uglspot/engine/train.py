@@ -103,12 +103,15 @@ class Run:
         return self.per_step * self.dist.world_size * self.config.data.clip_len
 
 
-def build_model(config: RunConfig, num_classes: int) -> torch.nn.Module:
+def build_model(config: RunConfig, num_classes: int, init: bool = True) -> torch.nn.Module:
+    from uglspot.engine.checkpoint import load_init_weights  # model.init's weights (a resumed run has its own)
     from uglspot.model.spotter import create_model
 
     options = {"clip_len": config.data.clip_len, "entity_slots": config.data.entity_slots,
-               **config.model.options}
+               **config.model.options, **({"pretrained": False} if config.model.init else {})}  # init replaces them
     model = create_model(config.model.name, num_classes, **options)
+    if init and config.model.init:
+        load_init_weights(model, config.model.init)
     if model.config.use_entities and not config.data.entities:
         raise UserError(f"model {config.model.name!r} uses entities but data.entities is not set; set it to an "
                         "entity store folder, or --set model.options.use_entities=false")
@@ -166,7 +169,7 @@ def setup(config: RunConfig, resume: bool, dist: Distributed, device: torch.devi
     if not splits.train:
         raise UserError(f"{config.data.labels}: the training splits {config.data.train_splits} hold no video")
     frames = frame_source(config, splits.train + splits.val)
-    model = build_model(config, len(splits.classes)).to(device)
+    model = build_model(config, len(splits.classes), init=not resume).to(device)
     entities = (EntityWindows(config.data.entities, config.data.entity_slots)
                 if model.config.use_entities else None)
     settings = inference_settings(config, splits.classes, splits.train)

@@ -143,6 +143,14 @@ def convert_e2e_spot_state(state: dict[str, torch.Tensor], model: UGLSpotter,
         if tensor.shape != own[name].shape:
             raise UserError(f"{where}: {name} has shape {tuple(tensor.shape)}, the model expects "
                             f"{tuple(own[name].shape)}; does config.json (num_classes, feature_arch) match?")
+    undo_gsm_order(converted, model, where)
+    return {k: v.to(own[k].dtype) for k, v in converted.items()}
+
+
+def undo_gsm_order(converted: dict[str, torch.Tensor], model: UGLSpotter, where: str) -> None:
+    """Fold E2E-Spot's interleaved GSM output order into the input channels
+    of the conv after each GSM of ``model``, in ``converted`` (uglspot key
+    names) in place. The released UGL code shares this GSM."""
     for path, module in model.named_modules():
         if isinstance(module, ShiftThenConv) and isinstance(module.shift, GateShift):
             conv = first_conv2d(module.inner)
@@ -154,7 +162,6 @@ def convert_e2e_spot_state(state: dict[str, torch.Tensor], model: UGLSpotter,
             weight = converted[key].clone()
             weight[:, _gsm_output_order(fold)] = converted[key][:, :fold]
             converted[key] = weight
-    return {k: v.to(own[k].dtype) for k, v in converted.items()}
 
 
 def load_converted(model: UGLSpotter, converted: dict[str, torch.Tensor]) -> None:

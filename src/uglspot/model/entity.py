@@ -95,7 +95,7 @@ class EntityTokens(nn.Module):
     GEOMETRY = 7  # x1, y1, x2, y2, width, height, score
 
     def __init__(self, source: EntitySource, in_dim: int, width: int, num_classes: int = 0, roi_size: int = 2,
-                 geometry: bool = False):
+                 geometry: bool = False, norm: nn.Module | None = None):
         super().__init__()
         if source not in ("detector", "backbone"):
             raise ValueError(f"unknown entity source {source!r}; use detector or backbone")
@@ -103,7 +103,7 @@ class EntityTokens(nn.Module):
         self.in_dim = in_dim
         self.roi_size = roi_size
         self.num_classes = num_classes
-        self.norm = nn.LayerNorm(in_dim)
+        self.norm = norm if norm is not None else nn.LayerNorm(in_dim)  # the uglr_* variants: the release's norm
         self.proj = nn.Linear(in_dim, width)
         self.cls_embed = nn.Embedding(num_classes, width) if num_classes > 0 else None
         self.geometry = nn.Linear(self.GEOMETRY, width) if geometry else None

@@ -28,13 +28,22 @@ def focal_loss(logits: torch.Tensor, targets: torch.Tensor, gamma: float = 5.0,
     return loss.sum(dim=-1).mean()
 
 
-def weighted_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, fg_weight: float = 5.0) -> torch.Tensor:
+def weighted_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, fg_weight: float = 5.0,
+                           average: str = "frames") -> torch.Tensor:
     """E2E-Spot's loss: softmax cross-entropy with weight 1 on "no event" and
-    ``fg_weight`` on every event class, averaged over frames.
+    ``fg_weight`` on every event class.
 
-    logits, targets (B, T, K+1); soft targets give −Σ_k w_k y_k log softmax_k.
+    logits, targets (B, T, K+1); soft targets give −Σ_k w_k y_k log softmax_k
+    per frame. ``average`` "frames": the mean over frames; "weights": the sum
+    divided by Σ_frames Σ_k w_k y_k, which for one-hot targets is what
+    ``F.cross_entropy`` with class-index targets and weights computes, as
+    E2E-Spot and the released UGL code train without mixup.
     """
     B, T, K1 = logits.shape
     weight = torch.full((K1,), float(fg_weight), device=logits.device)
     weight[0] = 1.0
-    return F.cross_entropy(logits.float().reshape(B * T, K1), targets.float().reshape(B * T, K1), weight=weight)
+    flat = targets.float().reshape(B * T, K1)
+    loss = F.cross_entropy(logits.float().reshape(B * T, K1), flat, weight=weight, reduction="sum")
+    if average == "weights":
+        return loss / (flat * weight).sum()
+    return loss / (B * T)

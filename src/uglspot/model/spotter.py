@@ -26,6 +26,7 @@ from uglspot.model.fusion import EnvEntityFusion
 from uglspot.model.head import GRUHead
 from uglspot.model.loss import focal_loss, weighted_cross_entropy
 from uglspot.model.packed import Slots
+from uglspot.model.release import ReleaseAAM, ReleaseFusion, ReleaseNorm
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -52,6 +53,10 @@ class SpotterConfig:
     entity_roi_size: int = 2  # RoIAlign bins per side (entity_source backbone)
     entity_geometry: bool = False  # add the box's place, size and detector score to each entity token
     entity_selection: Literal["hard", "learned"] = "hard"  # AAM: the paper's fixed rule or a trained relevance
+    # "release": the env/entity norms, AAM and fusion exactly as the released UGL code computes them
+    # (uglspot.model.release; the uglr_* variants, which `uglspot import-ugl` fills); needs hard selection,
+    # no class embedding (num_entity_classes 0) and no entity geometry.
+    entity_layers: Literal["uglspot", "release"] = "uglspot"
     # Weight of an auxiliary loss on the entity branch alone (a per-frame classifier on f_ent, dropped at
     # inference unless entity_aux_output); 0 = off, as in the paper. It gives the branch a signal of its
     # own (docs/model.md).
@@ -87,6 +92,9 @@ class SpotterConfig:
     focal_gamma: float = 5.0
     focal_alpha: float | None = None
     fg_weight: float = 5.0  # foreground weight of the "ce" loss
+    # "ce": the mean over frames, or "weights": divided by the frames' target weights (what cross-entropy
+    # on class indices does, as the released UGL code trains with label_type integer; set by import-ugl)
+    ce_average: Literal["frames", "weights"] = "frames"
     prior: float | None = None  # initialise the classifier so each event class starts at this probability
     pixel_mean: tuple[float, float, float] = IMAGENET_MEAN
     pixel_std: tuple[float, float, float] = IMAGENET_STD
@@ -117,6 +125,12 @@ class SpotterConfig:
             raise ValueError("isolate_global keeps the global head's path apart: set global_head true")
         if self.head_mix not in ("mean", "gate", "pick"):
             raise ValueError(f"head_mix must be mean, gate or pick, got {self.head_mix!r}")
+        if self.entity_layers not in ("uglspot", "release"):
+            raise ValueError(f"entity_layers must be uglspot or release, got {self.entity_layers!r}")
+        if self.entity_layers == "release" and (self.entity_selection != "hard" or self.num_entity_classes
+                                                or self.entity_geometry):
+            raise ValueError("entity_layers release computes the released UGL layers: it needs entity_selection "
+                             "hard, num_entity_classes 0 and entity_geometry false")
         if self.focal_alpha is not None and not 0 <= self.focal_alpha <= 1:
             raise ValueError(f"focal_alpha must be in [0, 1], got {self.focal_alpha}")
 
@@ -128,11 +142,19 @@ class SpotterConfig:
 UGL_RECIPE: MappingProxyType[str, Any] = MappingProxyType({
     "entity_selection": "learned", "entity_aux": 0.5, "entity_aux_output": True,
     "global_head": True, "isolate_global": True, "head_mix": "pick"})
+# The uglr_* variants: the released UGL code's network exactly (docs/model.md, "The released layers"): its
+# GLIP features (256-d) without class embedding, its norms, AAM and fusion, one GRU head, and its focal
+# loss defaults (α 0.25, γ 2). `uglspot import-ugl` turns its checkpoints into these.
+RELEASE_LAYERS: MappingProxyType[str, Any] = MappingProxyType({
+    "use_entities": True, "entity_layers": "release", "entity_source": "detector", "num_entity_classes": 0,
+    "focal_gamma": 2.0, "focal_alpha": 0.25})
 VARIANTS: MappingProxyType[str, MappingProxyType[str, Any]] = MappingProxyType({
     "ugl_rny008": MappingProxyType({"backbone": "regnety_008", "use_entities": True, **UGL_RECIPE}),
     "ugl_rny002": MappingProxyType({"backbone": "regnety_002", "use_entities": True, **UGL_RECIPE}),
     "ugl_paper_rny008": MappingProxyType({"backbone": "regnety_008", "use_entities": True}),
     "ugl_paper_rny002": MappingProxyType({"backbone": "regnety_002", "use_entities": True}),
+    "uglr_rny008": MappingProxyType({"backbone": "regnety_008", **RELEASE_LAYERS}),
+    "uglr_rny002": MappingProxyType({"backbone": "regnety_002", **RELEASE_LAYERS}),
     "e2e_rny008": MappingProxyType({"backbone": "regnety_008", "use_entities": False, "loss": "ce"}),
     "e2e_rny002": MappingProxyType({"backbone": "regnety_002", "use_entities": False, "loss": "ce"}),
 })
@@ -172,12 +194,20 @@ class UGLSpotter(nn.Module):
                     raise UserError(f"model {config.name}: backbone width {width} is not divisible by "
                                     f"attn_heads {config.attn_heads}; choose a divisor of {width}")
                 in_dim = config.entity_feat_dim if config.entity_source == "detector" else self.backbone.map_dim
-                self.env_proj = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, width))
+                release = config.entity_layers == "release"
+                norm = ReleaseNorm if release else nn.LayerNorm
+                self.env_proj = nn.Sequential(norm(width), nn.Linear(width, width))
                 self.entity_tokens = EntityTokens(config.entity_source, in_dim, width, config.num_entity_classes,
-                                                  config.entity_roi_size, config.entity_geometry)
-                self.aam = AdaptiveAttention(width, config.attn_heads, config.attn_ff_mult, config.attn_dropout,
-                                             config.entity_selection)
-                self.fusion = EnvEntityFusion(width, config.attn_heads, config.attn_ff_mult, config.attn_dropout)
+                                                  config.entity_roi_size, config.entity_geometry,
+                                                  ReleaseNorm(in_dim) if release else None)
+                if release:
+                    self.aam = ReleaseAAM(width, config.attn_heads, config.attn_dropout, config.entity_slots)
+                    self.fusion = ReleaseFusion(width, config.attn_heads, config.attn_dropout)
+                else:
+                    self.aam = AdaptiveAttention(width, config.attn_heads, config.attn_ff_mult,
+                                                 config.attn_dropout, config.entity_selection)
+                    self.fusion = EnvEntityFusion(width, config.attn_heads, config.attn_ff_mult,
+                                                  config.attn_dropout)
                 self.entity_head = nn.Linear(width, config.num_classes + 1) if config.entity_aux > 0 else None
                 self.fusion_scale = nn.Parameter(torch.zeros(())) if config.fusion_gate else None
             self.head = GRUHead(width, config.num_classes + 1, hidden, config.dropout)
@@ -331,7 +361,7 @@ class UGLSpotter(nn.Module):
     def _loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         if self.config.loss == "focal":
             return focal_loss(logits, targets, self.config.focal_gamma, self.config.focal_alpha)
-        return weighted_cross_entropy(logits, targets, self.config.fg_weight)
+        return weighted_cross_entropy(logits, targets, self.config.fg_weight, self.config.ce_average)
 
 
 @contextlib.contextmanager
