@@ -532,3 +532,13 @@ def test_an_output_path_of_the_wrong_kind_is_one_line(tmp_path, monkeypatch, cap
     assert code == 1 and len(err.strip().splitlines()) == 1 and "internal error" not in err, err
     assert ("is a folder" in err) if case == "json onto a folder" else ("is a file, not a folder" in err), err
     assert (tmp_path / "file").read_text() == "kept" and list((tmp_path / "folder").iterdir()) == []
+
+
+def test_many_problems_read_as_one_line_with_a_count() -> None:
+    from uglspot.errors import listed, problems_error
+
+    assert listed(["a", "b", "c", "d", "e"]) == "a, b, c and 2 more"
+    assert listed(["a", "b"], 5) == "a, b"
+    assert str(problems_error("stores do not fit", ["only one"])) == "only one"
+    assert str(problems_error("stores do not fit", ["p1", "p2", "p3", "p4"])) == "stores do not fit: p1; p2; p3 (and 1 more)"
+    assert str(problems_error("x", ["p1", "p2"], shown=3)) == "x: p1; p2"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Sequence
+
 
 class UserError(Exception):
     """Bad input or an environment problem the user can fix.
@@ -30,6 +32,21 @@ class BatchFailures(UserError):
 
     def __reduce__(self) -> tuple:  # rebuilt from its arguments, e.g. in the parent of a worker process
         return type(self), (self.what, self.failures)
+
+
+def listed(names: Sequence[str], shown: int = 3) -> str:
+    """The first ``shown`` of ``names`` and how many more: ``a, b, c and 4 more``."""
+    head = ", ".join(names[:shown])
+    return head + (f" and {len(names) - shown} more" if len(names) > shown else "")
+
+
+def problems_error(header: str, problems: Sequence[str], shown: int = 3) -> UserError:
+    """Many problems found at once as one line: the problem itself when there
+    is one, else ``header: first; second; third (and N more)``."""
+    if len(problems) == 1:
+        return UserError(problems[0])
+    more = f" (and {len(problems) - shown} more)" if len(problems) > shown else ""
+    return UserError(f"{header}: " + "; ".join(problems[:shown]) + more)
 
 
 def named(name: str, reason: str) -> str:

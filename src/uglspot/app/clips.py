@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from uglspot.data.events import SpottedEvent, VideoEvents, read_events_file
-from uglspot.errors import UserError
+from uglspot.errors import UserError, listed
 
 MODES = ("auto", "copy", "encode")
 
@@ -77,9 +77,9 @@ def find_events_file(source: str | Path, video: str | Path) -> Path:
     if not found:
         raise UserError(f"{source}: no events.json in it; pass an events.json file or the output folder of "
                         "`uglspot spot`")
-    names = ", ".join(str(p.parent.relative_to(source)) for p in found[:5])
-    raise UserError(f"{source}: none of its {len(found)} events.json files is for {video.name} (folders: {names}"
-                    f"{', …' if len(found) > 5 else ''}); pass the video's own events.json")
+    names = listed([str(p.parent.relative_to(source)) for p in found], 5)
+    raise UserError(f"{source}: none of its {len(found)} events.json files is for {video.name} (folders: {names}); "
+                    "pass the video's own events.json")
 
 
 def choose_events(spotted: VideoEvents, classes: Sequence[str] | None, min_score: float | None) -> list[SpottedEvent]:

@@ -6,7 +6,7 @@ import os
 import re
 from pathlib import Path
 
-from uglspot.errors import UserError
+from uglspot.errors import UserError, listed
 from uglspot.video import VIDEO_SUFFIXES
 
 LIST_SUFFIXES = frozenset({".txt", ".lst", ".list"})
@@ -100,6 +100,6 @@ def video_entries(items: list[str | Path]) -> list[tuple[Path, str]]:
     ids = [video_id for _, video_id in out]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
-        raise UserError(f"two inputs have the same video id: {', '.join(duplicates[:5])}; "
+        raise UserError(f"two inputs have the same video id: {listed(duplicates, 5)}; "
                         "give each video once (ids are paths below the folder given, without extension)")
     return out

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from uglspot.errors import UserError
+from uglspot.errors import UserError, listed, problems_error
 
 # Store-key fields that describe how entities were detected (not which video).
 DETECTION_FIELDS = ("detector", "model", "prompt", "box_threshold", "text_threshold", "max_per_frame", "size",
@@ -35,11 +35,8 @@ def check_entity_stores(root: str | Path, videos: Sequence[tuple[str, int | None
     problems); else return the detection settings of the stores."""
     problems, settings = entity_store_problems(root, videos, model_config, expected_prompt, expected_features,
                                                rates)
-    if len(problems) == 1:
-        raise UserError(problems[0])
     if problems:
-        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
-        raise UserError(f"{root}: entity stores do not fit: " + "; ".join(problems[:3]) + more)
+        raise problems_error(f"{root}: entity stores do not fit", problems)
     return settings
 
 
@@ -102,7 +99,7 @@ def entity_store_problems(root: str | Path, videos: Sequence[tuple[str, int | No
             problems.append(f"{path.name}: {key['features']} features but {where} {kind} features; detect "
                             f"again with `uglspot detect ... --features {kind}`")
     if missing:
-        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        shown = listed(missing, 5)
         problems.insert(0, f"{root}: no entity store for {len(missing)} video(s): {shown}; create them with "
                            f"`uglspot detect VIDEOS --fps F --out {root}` (stores are named by video id)")
     if first is None:

@@ -36,7 +36,7 @@ from uglspot.data.labels import Video
 from uglspot.engine.config import RunConfig
 from uglspot.engine.runtime import Distributed, amp_mode, pick_device
 from uglspot.engine.sources import decode_rate, expected_frames, frame_cache_problems, load_splits
-from uglspot.errors import UserError
+from uglspot.errors import UserError, listed
 
 SHOWN_PER_KIND = 10  # problems of one kind shown one per line; the rest are named on one more line
 GIB = 2 ** 30
@@ -225,8 +225,7 @@ def rate_problems(config: RunConfig, videos: Sequence[Video]) -> list[str]:
             far.setdefault(round(video.fps, 4), []).append(video.video)
     problems = []
     for rate, ids in sorted(far.items()):
-        shown = ", ".join(ids[:SHOWN_PER_KIND]) + (f" and {len(ids) - SHOWN_PER_KIND} more"
-                                                   if len(ids) > SHOWN_PER_KIND else "")
+        shown = listed(ids, SHOWN_PER_KIND)
         problems.append(f"data.fps={config.data.fps:g} but the labels of {len(ids)} video(s) count frames at "
                         f"{rate:g} fps ({shown}) in {config.data.labels}; their events would land on the wrong "
                         f"frames: --set data.fps={rate:g} (or data.fps=null, the labels' rate), or use labels "
@@ -316,8 +315,7 @@ def metric_problems(metric: str, videos: Sequence[Video], where: str) -> list[st
             bad.append(video.video)
     if not bad:
         return []
-    shown = ", ".join(bad[:SHOWN_PER_KIND]) + (f" and {len(bad) - SHOWN_PER_KIND} more"
-                                               if len(bad) > SHOWN_PER_KIND else "")
+    shown = listed(bad, SHOWN_PER_KIND)
     return [f"train.metric=soccernet_tight scores SoccerNet halves ('<game>/1', '<game>/2') but {len(bad)} "
             f"video(s) of {where} are not: {shown}; --set train.metric=frame_map for other videos"]
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from uglspot.errors import UserError
+from uglspot.errors import UserError, listed
 from uglspot.model.shift import GateShift, ShiftThenConv, first_conv2d
 from uglspot.model.spotter import UGLSpotter
 
@@ -133,12 +133,12 @@ def convert_e2e_spot_state(state: dict[str, torch.Tensor], model: UGLSpotter,
             converted[name] = tensor
     if unknown:
         raise UserError(f"{where}: {len(unknown)} key(s) that a {model.config.name} model does not have "
-                        f"(e.g. {', '.join(unknown[:3])}); is this an E2E-Spot {model.config.backbone} checkpoint "
+                        f"({listed(unknown)}); is this an E2E-Spot {model.config.backbone} checkpoint "
                         f"matching its config.json?")
     missing = sorted(set(own) - set(converted))
     if missing:
         raise UserError(f"{where}: {len(missing)} weight(s) missing for a {model.config.name} model "
-                        f"(e.g. {', '.join(missing[:3])}); the checkpoint is incomplete or of another architecture")
+                        f"({listed(missing)}); the checkpoint is incomplete or of another architecture")
     for name, tensor in converted.items():
         if tensor.shape != own[name].shape:
             raise UserError(f"{where}: {name} has shape {tuple(tensor.shape)}, the model expects "
