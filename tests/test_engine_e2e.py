@@ -43,10 +43,14 @@ def weights(run: Path) -> dict[str, torch.Tensor]:
 def test_killed_then_resumed_run_matches_an_uninterrupted_one_and_spots(tiny, tmp_path: Path,
                                                                         capsys: pytest.CaptureFixture) -> None:
     whole = tmp_path / "whole"
-    progress = train(tiny_config(tiny, whole))
+    heard: list[tuple[int, str]] = []
+    progress = train(tiny_config(tiny, whole), hooks=[lambda p, after: heard.append((p.step, after))])
     assert (progress.epoch, progress.step, progress.bad_total) == (2, 6, 0)  # 48 frames / (2 clips x 8) = 3 steps
+    # hooks hear each step once and each epoch's end, and know which
+    assert heard == [(1, "step"), (2, "step"), (3, "step"), (3, "epoch"),
+                     (4, "step"), (5, "step"), (6, "step"), (6, "epoch")]
 
-    def kill_after_step_5(p: Progress) -> None:
+    def kill_after_step_5(p: Progress, after: str) -> None:
         if p.step == 5:
             raise StopTraining("simulated kill")
 

@@ -87,7 +87,7 @@ def kill_after_step(step: int) -> Callable[[Path], None]:
         real = train_module.train
 
         def hooked(config, resume=False, hooks=()):
-            return real(config, resume, [*hooks, lambda p: stop_here() if p.step == step else None])
+            return real(config, resume, [*hooks, lambda p, after: stop_here() if p.step == step else None])
 
         train_module.train = hooked
     return arm

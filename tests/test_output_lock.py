@@ -148,8 +148,8 @@ import sys
 from uglspot.engine.config import load_run_config
 from uglspot.engine.train import train
 
-def pause(progress):
-    if progress.step == 1:
+def pause(progress, after):
+    if progress.step == 1 and after == "step":
         print("ready", flush=True)
         sys.stdin.read()
 

@@ -291,7 +291,7 @@ def _run_variant(root: Path, variant: str, profile: DemoProfile, test: list,
     hears ("train", optimiser steps) and ("spot", videos done)."""
     from uglspot.engine.train import train
 
-    hooks = [lambda progress: on_progress("train", progress.step)] if on_progress else []
+    hooks = [lambda progress, after: on_progress("train", progress.step)] if on_progress else []
     t = time.perf_counter()
     train(_train_config(root, variant, profile), hooks=hooks)
     seconds = {f"train {variant}": time.perf_counter() - t}

@@ -189,11 +189,13 @@ def train_own_videos(plan: OwnVideosPlan, on_note: Any = None) -> TrainOutcome:
     started: list[float] = []
     measured = min(3, steps)  # the estimate comes after this step
 
-    def estimate(progress: Any) -> None:
+    def estimate(progress: Any, after: str) -> None:
+        if after != "step":
+            return
         if progress.step == 1 and not started:
             started.append(time.perf_counter())  # the first step also builds the workers: not counted
         elif progress.step == measured and len(started) == 1:
-            started.append(time.perf_counter())  # hooks may hear a step more than once: say it once
+            started.append(time.perf_counter())
             per_step = (started[1] - started[0]) / (measured - 1)
             per_epoch = per_step * steps / config.train.epochs
             on_note(f"about {_minutes(per_epoch)} per epoch on this machine, {_minutes(per_step * steps)} for "

@@ -20,7 +20,7 @@ import contextlib
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Collection, Sequence
+from typing import Any, Callable, Collection, Literal, Sequence
 
 import numpy as np
 import torch
@@ -69,7 +69,7 @@ class StopTraining(Exception):
     """A hook raises this to end a run at once (tests use it to simulate a kill)."""
 
 
-Hook = Callable[[Progress], None]
+Hook = Callable[[Progress, Literal["step", "epoch"]], None]  # called after each step, and after each epoch
 
 
 @dataclass
@@ -301,7 +301,7 @@ def end_step(run: Run, meter: StepMeter, lr: float, bar: Any, hooks: Sequence[Ho
         progress.interval_loss, progress.interval_good, progress.interval_steps = meter.open_interval()
         checkpoint_last(run)
     for hook in hooks:
-        hook(progress)
+        hook(progress, "step")
 
 
 def end_epoch(run: Run, epoch: int, frames_per_s: float, seconds: float, hooks: Sequence[Hook]) -> None:
@@ -325,7 +325,7 @@ def end_epoch(run: Run, epoch: int, frames_per_s: float, seconds: float, hooks: 
         save_checkpoint(Path(run.config.out), "best", run.ddp, progress, run.settings, None)
     checkpoint_last(run)
     for hook in hooks:
-        hook(progress)
+        hook(progress, "epoch")
 
 
 def validate(run: Run) -> float:
