@@ -68,6 +68,7 @@ def _detect(videos: Sequence[str | Path], out: Path, fps: float | None, config: 
             batch_size: int, force: bool, class_base: int, glip_frame_size: tuple[int, int] | None,
             dist: Any) -> DetectOutcome:
     """Detect this rank's share of the videos (``dist``: its Distributed) into stores."""
+    from uglspot.app.batch import without_names
     from uglspot.data.inputs import video_entries
     from uglspot.engine.runtime import pick_device, shard
     from uglspot.errors import UserError
@@ -86,36 +87,23 @@ def _detect(videos: Sequence[str | Path], out: Path, fps: float | None, config: 
         done = detect_to_stores(config, mine, out, fps, pick_device(device, dist), batch_size, force,
                                 label=outcome.rank, position=2 * rank)
         failures, outcome.skipped, outcome.written = done.failures, len(done.skipped), len(done.done)
-    outcome.failures = [(name, reason.removeprefix(f"{name}: ")) for name, reason in failures]
+    outcome.failures = without_names(failures)
     return outcome
 
 
 def _import_glip(config: DetectorConfig, items: list, out: Path, fps: float | None, force: bool, class_base: int,
                  glip_frame_size: tuple[int, int] | None, who: str) -> tuple[list[tuple[str, str]], int]:
     """Released UGL entity files into stores (no model runs); (failures, skipped)."""
+    from uglspot.app.batch import do_each, sort_out
     from uglspot.entities.detect import is_done, store_key
     from uglspot.entities.store import import_glip, store_path
-    from uglspot.errors import UserError
     from uglspot.progress import progress_bar
 
-    failures: list[tuple[str, str]] = []
-    todo = []
-    skipped = 0
-    for path, video_id in items:
-        if not path.is_file():
-            failures.append((str(path), "no such file" if not path.exists() else "not a file"))
-            continue
-        key = store_key(config, video_id, path, fps)
-        if force or not is_done(store_path(out, video_id), key):
-            todo.append((path, video_id, key))
-        else:
-            skipped += 1
-    with progress_bar(f"{who}detect glip-import", len(todo), "file", disable=not todo) as bar:
-        for path, video_id, key in todo:
-            try:
-                import_glip(path, key, class_base=class_base, box_scale=glip_frame_size,
-                            out_path=store_path(out, video_id))
-            except UserError as exc:
-                failures.append((str(path), str(exc)))
-            bar.update(1)
-    return failures, skipped
+    keys = {video_id: store_key(config, video_id, path, fps) for path, video_id in items if path.is_file()}
+    batch = sort_out(items, lambda path, video_id: is_done(store_path(out, video_id), keys[video_id]), force)
+    with progress_bar(f"{who}detect glip-import", len(batch.todo), "file", disable=not batch.todo) as bar:
+        do_each(batch.todo, lambda path, video_id: import_glip(path, keys[video_id], class_base=class_base,
+                                                               box_scale=glip_frame_size,
+                                                               out_path=store_path(out, video_id)),
+                batch.failures, bar)
+    return batch.failures, batch.skipped

@@ -56,6 +56,7 @@ def _work(source: str, out: str, video_id: str, settings, queue) -> dict | str:
 
 def _cache_videos(videos: Sequence[str | Path], out: Path, fps: float | None, size: Any, format: str,
                   quality: int, workers: int, force: bool) -> FramesOutcome:
+    from uglspot.app.batch import do_each, sort_out, without_names
     from uglspot.data.frame_cache import CacheSettings, build_cache, is_done
     from uglspot.data.inputs import video_entries
     from uglspot.errors import UserError
@@ -72,16 +73,9 @@ def _cache_videos(videos: Sequence[str | Path], out: Path, fps: float | None, si
     clash = sorted({n for n in names if names.count(n) > 1})
     if clash:
         raise UserError(f"video ids map to the same cache folder: {', '.join(clash)}; rename the files")
-    failures: list[tuple[str, str]] = []
-    todo = []
-    skipped = 0
-    for path, video_id in zip(paths, ids):
-        if not path.is_file():
-            failures.append((str(path), "no such file" if not path.exists() else "not a file"))
-        elif not force and is_done(out / safe_name(video_id), path, settings):
-            skipped += 1
-        else:
-            todo.append((path, video_id))
+    batch = sort_out(list(zip(paths, ids)), lambda path, video_id: is_done(out / safe_name(video_id), path, settings),
+                     force)
+    todo, failures = batch.todo, batch.failures
     quiet = not todo
     from uglspot.progress import progress_bar
 
@@ -89,12 +83,8 @@ def _cache_videos(videos: Sequence[str | Path], out: Path, fps: float | None, si
     frames_bar = progress_bar("frames: decode", unit="frame", position=1, disable=quiet)
     done = []
     if workers == 1:
-        for path, video_id in todo:
-            try:
-                done.append(build_cache(path, out, video_id, settings, progress=frames_bar.update))
-            except (UserError, OSError) as exc:
-                failures.append((str(path), str(exc)))
-            bar.update(1)
+        done = do_each(todo, lambda path, video_id: build_cache(path, out, video_id, settings,
+                                                                progress=frames_bar.update), failures, bar)
     else:
         import multiprocessing as mp
         import queue as queue_module
@@ -121,5 +111,4 @@ def _cache_videos(videos: Sequence[str | Path], out: Path, fps: float | None, si
                     bar.update(1)
     frames_bar.close()
     bar.close()
-    return FramesOutcome(out, done, skipped,
-                         [(name, reason.removeprefix(f"{name}: ")) for name, reason in failures])
+    return FramesOutcome(out, done, batch.skipped, without_names(failures))
