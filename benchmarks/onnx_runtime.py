@@ -7,8 +7,9 @@ Models: the demo's two variants at the demo's sizes (``uglspot demo``):
 features of 256 dims with each box's place, size and score, cross-entropy),
 windows of T=32 frames of 128×72, 16 entity slots (70 % filled), 7 classes,
 B=4 windows per call (the demo's inference batch). Random weights: speed does
-not depend on them. Each model is exported with the default (TorchScript)
-exporter; then each round times one call of each runtime, alternating, so a
+not depend on them. Each model is exported with each of ``--exporters``
+(``onnx.export_s``, and ``onnx.max_abs_diff`` of its file against PyTorch);
+the first one's file is timed: each round times one call of each runtime, alternating, so a
 drifting load hits both alike. ``frames_per_s`` is the median over rounds;
 ``onnx_over_torch`` the median of the per-round ratios; ``max_abs_diff`` the
 largest |ONNX Runtime − PyTorch| of the probabilities on the timed windows.
@@ -16,7 +17,7 @@ Both runtimes get the same thread count (``--threads``, default torch's).
 PyTorch runs in fp32 (``torch``) and, on a CPU with native bf16, also under
 bf16 autocast as the demo spots there (``torch_bf16``). Usage:
 
-    PYTHONPATH=src python benchmarks/onnx_runtime.py [--threads 1] [--rounds 10]
+    PYTHONPATH=src python benchmarks/onnx_runtime.py [--threads 1] [--rounds 10] [--exporters torchscript dynamo]
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import onnxruntime as ort
 import torch
 
 from uglspot.engine.infer import InferenceSettings
-from uglspot.engine.onnx_export import SpotterGraph, example_inputs, export_onnx
+from uglspot.engine.onnx_export import EXPORTERS, SpotterGraph, example_inputs, export_onnx
 from uglspot.engine.runtime import cpu_has_bf16
 from uglspot.model.spotter import create_model
 
@@ -52,6 +53,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--classes", type=int, default=7)
     parser.add_argument("--warmup", type=int, default=2, help="untimed calls of each runtime")
     parser.add_argument("--rounds", type=int, default=10, help="timed calls of each runtime")
+    parser.add_argument("--exporters", nargs="+", default=["torchscript"], choices=list(EXPORTERS),
+                        help="export with each (timed, checked); inference is timed on the first one's file")
     parser.add_argument("--threads", type=int, help="CPU threads for both runtimes (default: torch's choice)")
     return parser.parse_args(argv)
 
@@ -71,14 +74,22 @@ def measure(name: str, args: argparse.Namespace, folder: Path) -> None:
     model = create_model(name, args.classes, clip_len=args.frames, **DEMO_OPTIONS[name]).eval()
     settings = InferenceSettings(classes=[f"c{i}" for i in range(args.classes)], clip_len=args.frames, fps=8.0,
                                  height=args.height, width=args.width, entity_slots=args.slots)
-    written = export_onnx(model, settings, folder / f"{name}.onnx")
-    emit(figure="onnx.export_s", model=name, value=round(written.seconds, 2), unit="s",
-         size_mib=round((folder / f"{name}.onnx").stat().st_size / 2**20, 1))
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = torch.get_num_threads()
-    session = ort.InferenceSession(str(written.path), options, providers=["CPUExecutionProvider"])
     inputs = example_inputs(model.config, (args.height, args.width), args.slots, args.batch, seed=1)
     feeds = {key: value.numpy() for key, value in inputs.items()}
+    with torch.inference_mode():
+        want = SpotterGraph(model).eval()(*inputs.values())[1].numpy()
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    sessions = []
+    for exporter in args.exporters:
+        written = export_onnx(model, settings, folder / f"{name}-{exporter}.onnx", exporter=exporter)
+        emit(figure="onnx.export_s", model=name, exporter=exporter, value=round(written.seconds, 2), unit="s",
+             size_mib=round(written.path.stat().st_size / 2**20, 1))
+        sessions.append(ort.InferenceSession(str(written.path), options, providers=["CPUExecutionProvider"]))
+        got = sessions[-1].run(None, feeds)[1]
+        emit(figure="onnx.max_abs_diff", model=name, exporter=exporter, output="probs", batch=args.batch,
+             value=float(np.abs(got - want).max()))
+    session = sessions[0]
     graph = SpotterGraph(model).eval()
     bf16 = cpu_has_bf16()
 
@@ -103,10 +114,7 @@ def measure(name: str, args: argparse.Namespace, folder: Path) -> None:
              threads=torch.get_num_threads(), rounds=args.rounds)
     ratios = [t / o for t, o in zip(times["torch"], times["onnxruntime"])]
     emit(figure="onnx.onnx_over_torch", model=name, value=round(float(np.median(ratios)), 3), unit="x",
-         reference="torch fp32, same windows, same threads, alternating calls")
-    got = session.run(None, feeds)[1]
-    want = torch_call()[1].numpy()
-    emit(figure="onnx.max_abs_diff", model=name, output="probs", value=float(np.abs(got - want).max()))
+         exporter=args.exporters[0], reference="torch fp32, same windows, same threads, alternating calls")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -112,3 +112,39 @@ def test_the_file_carries_classes_rate_window_and_normalisation(tmp_path) -> Non
     assert meta["uglspot.model_config"]["entity_selection"] == "learned"
     assert meta["uglspot.inference"]["classes"] == meta["classes"]
     assert meta["probs"].startswith("sigmoid")  # the recipe with focal loss reads its mixed logits
+
+
+@pytest.mark.slow
+def test_the_dynamo_exporter_also_matches_pytorch(tmp_path) -> None:
+    """The exporter torch makes its default (export --exporter dynamo), on the
+    recipe with entities: the way on once the TorchScript tracer is gone."""
+    pytest.importorskip("onnxscript")
+    model = awake_model("ugl_rny002", {})
+    path = tmp_path / "model.onnx"
+    written = export_onnx(model, settings(), path, exporter="dynamo")
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert written.inputs == [i.name for i in session.get_inputs()] == ["frames", "mask", "boxes", "cls"]
+    frames, entities = inputs(seed=3)
+    feeds = {"frames": frames.numpy()} | {n: getattr(entities, n).numpy() for n in written.inputs[1:]}
+    logits, probs, attention = session.run(None, feeds)
+    with torch.no_grad():
+        output = model(frames, entities)
+    assert np.abs(logits - output.logits.numpy()).max() <= TOLERANCE
+    assert np.abs(probs - model.scores(output).numpy()).max() <= TOLERANCE
+    assert np.abs(attention - output.attention.numpy()).max() <= TOLERANCE
+
+
+def test_the_benchmark_runs_and_prints_one_json_line_per_figure(capsys) -> None:
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from onnx_runtime import main
+
+    assert main(["--frames", "4", "--height", "32", "--width", "48", "--slots", "3", "--batch", "3",
+                 "--warmup", "0", "--rounds", "1", "--threads", "1"]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    speeds = {(r["model"], r["runtime"]) for r in records if r["figure"] == "onnx.infer_frames_per_s"}
+    assert {("e2e_rny002", "torch"), ("e2e_rny002", "onnxruntime"), ("ugl_rny002", "onnxruntime")} <= speeds
+    assert all(r["value"] <= TOLERANCE for r in records if r["figure"] == "onnx.max_abs_diff")
+    assert {r["model"] for r in records if r["figure"] == "onnx.onnx_over_torch"} == {"e2e_rny002", "ugl_rny002"}

@@ -12,6 +12,7 @@ from uglspot.app.demo import PROFILES, DemoOutcome, DemoProfile, demo_profile, r
 from uglspot.app.detect import detect_videos, detector_config
 from uglspot.app.e2e_import import import_e2e_spot
 from uglspot.app.evaluate import evaluate_predictions, evaluate_soccernet_games
+from uglspot.app.export import export_model
 from uglspot.app.frames import cache_frames
 from uglspot.app.predict import predict_split
 from uglspot.app.report import write_report
@@ -22,7 +23,7 @@ from uglspot.app.train import train_from_config
 
 __all__ = [
     "PROFILES", "DemoOutcome", "DemoProfile", "cache_frames", "demo_profile", "detect_videos", "detector_config",
-    "e2e_to_soccernet_dirs", "evaluate_predictions", "evaluate_soccernet_games", "import_e2e_spot",
+    "e2e_to_soccernet_dirs", "evaluate_predictions", "evaluate_soccernet_games", "export_model", "import_e2e_spot",
     "label_stats", "predict_split", "predictions_to_soccernet_dirs", "render_dataset", "run_demo",
     "soccernet_to_e2e_file", "spot_files", "train_from_config", "write_report",
 ]

@@ -18,18 +18,20 @@ T is the model's clip length, H × W the frame size the network sees (the
 run's crop, else its decoding size), N its entity slots.
 
 Exporter: torch.onnx's TorchScript tracer (``dynamo=False``) by default. Both
-it and the dynamo exporter give ONNX Runtime within 1e-6 of PyTorch on every
-variant, but the tracer exports in a tenth of the time (2.7 s against 23-31 s
-for a tiny rny002 on one core), needs no ``onnxscript`` and writes the packed
-entity slots (a data-dependent ``nonzero``) as plain ONNX ``NonZero`` /
-``GatherND``. torch marks it deprecated; ``exporter="dynamo"`` is the way on
-once a torch release drops it.
+it and the dynamo exporter give ONNX Runtime within 3e-6 of PyTorch, but the
+tracer exports ten to twenty times faster (2.4-2.9 s against 29-59 s for the
+tiny rny002 models of the tests, one thread), needs no ``onnxscript``, and
+writes the packed entity slots (a data-dependent ``nonzero``) as plain ONNX
+``NonZero`` and gathers at opset 17. torch marks it deprecated;
+``exporter="dynamo"`` is the way on once a torch release drops it
+(docs/export.md).
 """
 
 from __future__ import annotations
 
 import importlib
 import json
+import re
 import tempfile
 import time
 import warnings
@@ -218,12 +220,14 @@ def _run_exporter(graph: SpotterGraph, args: tuple[torch.Tensor, ...], names: li
                                   opset_version=OPSET[exporter], dynamo=False)
             else:
                 batch = torch.export.Dim("batch", min=1)
+                entities = (tuple({0: batch} for _ in args[1:]),) if len(args) > 1 else ()  # forward's *entity_tensors
                 torch.onnx.export(graph, args, str(path), input_names=names, output_names=outputs,
-                                  dynamic_shapes=tuple({0: batch} for _ in args), opset_version=OPSET[exporter],
+                                  dynamic_shapes=({0: batch}, *entities), opset_version=OPSET[exporter],
                                   dynamo=True, verbose=False)
         except (RuntimeError, TypeError, ValueError) as exc:
+            plain = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))  # torch.export colours its messages
             raise UserError(f"the {exporter} ONNX exporter failed on model {graph.model.config.name} "
-                            f"({type(exc).__name__}: {brief(exc, 160)}); try --exporter "
+                            f"({type(exc).__name__}: {brief(plain, 160)}); try --exporter "
                             f"{'dynamo' if exporter == 'torchscript' else 'torchscript'}") from None
 
 

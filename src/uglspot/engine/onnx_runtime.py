@@ -66,7 +66,8 @@ class OnnxSpotterModel:
         if (T, H, W) != self.window:
             t, h, w = self.window
             raise UserError(f"{self.path}: exported for windows of {t} frames of {w}x{h} pixels (width x height), "
-                            f"given {T} frames of {W}x{H}; export the model again with --frame-size {W}x{H}")
+                            f"given {T} frames of {W}x{H}; export it for this size "
+                            f"(`uglspot export RUN --frame-size {W}x{H} --out FILE.onnx`)")
         feeds = {"frames": frames.detach().float().cpu().numpy()}
         names = [name for name in self.inputs if name != "frames"]
         if names:
