@@ -96,6 +96,14 @@ def test_onnx_runtime_matches_pytorch(case: tuple, tmp_path) -> None:
     if "attention" in got:  # the test's inputs reach the entity branch: attention where entities are
         assert got["attention"][0].max() > 0 and not got["attention"][-1].any()
 
+    # one window, no entity anywhere in the batch (a stretch of video without detections): nothing to pack
+    frames, entities = inputs(seed=8, batch=1)
+    feeds = {"frames": frames.numpy()} | {n: getattr(entities, n).numpy() for n in entity_names}
+    got = session.run(["probs"], feeds)[0]
+    with torch.no_grad():
+        want = model.scores(model(frames, entities if model.config.use_entities else None))
+    assert np.abs(got - want.numpy()).max() <= TOLERANCE
+
 
 def test_the_file_carries_classes_rate_window_and_normalisation(tmp_path) -> None:
     model = awake_model("ugl_rny002", {"pixel_mean": (0.5, 0.4, 0.3), "pixel_std": (0.2, 0.25, 0.3)})

@@ -54,7 +54,7 @@ ONNX_INSTALL = "pip install 'uglspot[onnx]'"
 EXPORTERS = ("torchscript", "dynamo")
 OPSET = {"torchscript": 17, "dynamo": 18}  # 17: what TensorRT 8.6+ and ONNX Runtime 1.14+ read
 TRACE_BATCH = 2  # windows in the example the exporter traces; the graph takes any batch size
-# Every entity tensor a graph may take, in the order of its inputs, with its ONNX element type.
+# Every entity tensor a graph may take, in the order of its inputs, with the dtype it takes.
 ENTITY_TENSORS = {"mask": torch.bool, "boxes": torch.float32, "cls": torch.int64, "score": torch.float32,
                   "feat": torch.float32}
 
