@@ -182,6 +182,9 @@ ROWS: dict[str, dict[str, Build | str]] = {
                         "garbage": lambda i: ["import-e2e-spot", i.garbage("checkpoint_100.pt"), "--out", i.out()],
                         "unwritable": "a checkpoint of E2E-Spot's layout is needed first: "
                                       "tests/test_model_e2e_import.py refuses an existing --out"},
+    "export": {"missing": lambda i: ["export", i.missing],
+               "garbage": lambda i: ["export", i.garbage_in("model.safetensors")],
+               "unwritable": lambda i: ["export", str(i.run), "--out", i.folder_in_the_way()]},
     "import-ugl": {"missing": lambda i: ["import-ugl", i.missing + ".pt", "--out", i.out()],
                    "garbage": lambda i: ["import-ugl", i.garbage("checkpoint_100.pt"), "--out", i.out()],
                    "unwritable": "a checkpoint of the release's layout is needed first: "

@@ -13,6 +13,7 @@ from uglspot.app.demo import PROFILES, DemoOutcome, DemoProfile, demo_profile, r
 from uglspot.app.detect import detect_videos, detector_config
 from uglspot.app.e2e_import import import_e2e_spot
 from uglspot.app.evaluate import evaluate_predictions, evaluate_soccernet_games
+from uglspot.app.export import export_model
 from uglspot.app.frames import cache_frames
 from uglspot.app.predict import predict_split
 from uglspot.app.report import write_report
@@ -24,8 +25,8 @@ from uglspot.app.ugl_import import import_ugl
 
 __all__ = [
     "PROFILES", "DemoOutcome", "DemoProfile", "cache_frames", "cut_highlights", "demo_profile", "detect_videos",
-    "detector_config", "e2e_to_soccernet_dirs", "evaluate_predictions", "evaluate_soccernet_games", "import_e2e_spot",
-    "import_ugl",
+    "detector_config", "e2e_to_soccernet_dirs", "evaluate_predictions", "evaluate_soccernet_games", "export_model",
+    "import_e2e_spot", "import_ugl",
     "label_stats", "predict_split", "predictions_to_soccernet_dirs", "render_dataset", "run_demo",
     "soccernet_to_e2e_file", "spot_files", "train_from_config", "write_report",
 ]

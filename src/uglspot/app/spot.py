@@ -30,7 +30,8 @@ def spot_files(videos: Sequence[str | Path], model: str | Path, out: str | Path,
                detector_model: str | None = None, prompt: Sequence[str] | None = None,
                detector_batch_size: int = 8, threshold: float | None = None, nms_window: int | None = None,
                device: str = "auto", plot: bool = True,
-               on_video: Callable[[SpotResult, Path], None] | None = None) -> SpotOutcome:
+               on_video: Callable[[SpotResult, Path], None] | None = None,
+               runtime: str | None = None) -> SpotOutcome:
     """Spot events in ``videos`` (files, folders of videos, or .txt lists)
     with the model of a run or checkpoint folder; write
     ``out/<video>/events.json`` (and ``timeline.png`` unless ``plot`` is
@@ -43,14 +44,17 @@ def spot_files(videos: Sequence[str | Path], model: str | Path, out: str | Path,
     per-class thresholds validation chose (:func:`threshold_choice`; the
     outcome's notes say which were used), ``nms_window`` to the model's. ``on_video`` hears each spotted video and its
     events.json as soon as it is written. A video that cannot be spotted
-    goes to the outcome's ``failures``; when no video is a file, raises."""
+    goes to the outcome's ``failures``; when no video is a file, raises.
+    ``runtime``: ``torch``, or ``onnx`` to run the file of ``uglspot export``
+    with ONNX Runtime on the CPU (``model`` an .onnx file, or a folder holding
+    ``model.onnx``); None: onnx for an .onnx file, else torch."""
     from uglspot.lock import output_lock
 
     out = Path(out)
     with output_lock(out, "spot"):  # one writer per folder: two would each rewrite predictions.json
         return _spot(videos, Path(model), out, Path(entities) if entities is not None else None,
                      DetectorChoice(detector, detector_model, prompt, detector_batch_size),
-                     threshold, nms_window, device, plot, on_video)
+                     threshold, nms_window, device, plot, on_video, runtime)
 
 
 @dataclass(frozen=True)
@@ -65,10 +69,11 @@ class DetectorChoice:
 
 def _spot(videos: Sequence[str | Path], model: Path, out: Path, entity_dir: Path | None,
           detector: DetectorChoice, threshold: float | None, nms_window: int | None, device_name: str,
-          plot: bool, on_video: Callable[[SpotResult, Path], None] | None) -> SpotOutcome:
+          plot: bool, on_video: Callable[[SpotResult, Path], None] | None, runtime: str | None) -> SpotOutcome:
     from uglspot.data.inputs import video_entries
     from uglspot.data.labels import write_predictions
-    from uglspot.engine.infer import inference_dtype, load_spotter, spot_videos
+    from uglspot.engine.infer import inference_dtype, spot_videos
+    from uglspot.engine.onnx_runtime import spotter_for
     from uglspot.engine.runtime import pick_device
     from uglspot.errors import BatchFailures, UserError
     from uglspot.io import own_folder, safe_name, write_json_atomic
@@ -96,7 +101,7 @@ def _spot(videos: Sequence[str | Path], model: Path, out: Path, entity_dir: Path
         raise BatchFailures("videos", [(str(files[name]), reason) for name, reason in failures])
     outcome = SpotOutcome(out)
     device = pick_device(device_name)
-    spotter = load_spotter(model, device)
+    spotter = spotter_for(model, runtime, device)
     records, frames = probe_videos(spotter.settings, entries, failures)
     probed = {record.video: record for record in records}
     entries = [(video_id, file) for video_id, file in entries if video_id in probed]

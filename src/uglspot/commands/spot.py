@@ -26,7 +26,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("videos", nargs="+", type=Path, metavar="VIDEO_OR_DIR",
                         help="video files, folders of videos, or .txt lists of paths")
     parser.add_argument("--model", type=Path, required=True, metavar="RUN_OR_MODEL_DIR",
-                        help="a run directory of `uglspot train` (its best checkpoint) or a checkpoint directory")
+                        help="a run directory of `uglspot train` (its best checkpoint) or a checkpoint directory; "
+                             "or an .onnx file of `uglspot export`")
+    parser.add_argument("--runtime", choices=["torch", "onnx"],
+                        help="torch (PyTorch, on --device) or onnx (ONNX Runtime on the CPU: --model's .onnx file, "
+                             "or model.onnx in the --model folder; --device then only places --detector); "
+                             "default: onnx for an .onnx file, else torch")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--entities", type=Path, metavar="STORE_DIR",
                         help="entity stores of these videos (`uglspot detect --out STORE_DIR`)")
@@ -60,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
                          detector_model=args.detector_model, prompt=prompt,
                          detector_batch_size=args.detector_batch_size, threshold=args.threshold,
                          nms_window=args.nms_window, device=args.device, plot=not args.no_plot,
-                         on_video=lambda result, path: print(f"{result.video}: {len(result.events)} events -> {path}"))
+                         on_video=lambda result, path: print(f"{result.video}: {len(result.events)} events -> {path}"),
+                         runtime=args.runtime)
     for note in outcome.notes:
         print(f"note: {note}", file=sys.stderr)
     for game, path in outcome.soccernet_files.items():

@@ -186,7 +186,7 @@ def score_video(
     """Per-frame probabilities of a whole video from overlapping windows."""
     from uglspot.post.nms import stitch_windows
 
-    device = next(model.parameters()).device
+    device = model.device if hasattr(model, "device") else next(model.parameters()).device  # ONNX Runtime: CPU
     mean, std = tuple(model.config.pixel_mean), tuple(model.config.pixel_std)
     reader = SequentialReader(read_frames)
     windows: list[tuple[int, np.ndarray]] = []

@@ -59,7 +59,8 @@ class Slots:
         index = self.index if self.index is not None else torch.arange(rows.numel(), device=rows.device)
         kept = index[rows]
         mask = torch.zeros(self.mask.numel(), dtype=torch.bool, device=rows.device)
-        return Slots(mask.index_fill(0, kept, True).view(self.mask.shape), kept)
+        # the value 1, not True: the TorchScript tracer (ONNX export) has no index_fill taking a bool scalar
+        return Slots(mask.index_fill(0, kept, 1).view(self.mask.shape), kept)
 
     def gather(self, dense: torch.Tensor) -> torch.Tensor:
         """(B, T, N, ...) → (P, ...)."""
