@@ -25,7 +25,7 @@ class SpotOutcome:
     notes: list[str] = field(default_factory=list)  # what was ignored or reused, for the user to read
 
 
-def spot_files(videos: Sequence[str | Path], model: str | Path, out: str | Path, *,
+def spot_files(videos: Sequence[str | Path], model: str | Path, out: str | Path | None, *,
                entities: str | Path | None = None, detector: str | None = None,
                detector_model: str | None = None, prompt: Sequence[str] | None = None,
                detector_batch_size: int = 8, threshold: float | None = None, nms_window: int | None = None,
@@ -44,8 +44,11 @@ def spot_files(videos: Sequence[str | Path], model: str | Path, out: str | Path,
     outcome's notes say which were used), ``nms_window`` to the model's. ``on_video`` hears each spotted video and its
     events.json as soon as it is written. A video that cannot be spotted
     goes to the outcome's ``failures``; when no video is a file, raises."""
+    from uglspot.errors import UserError
     from uglspot.lock import output_lock
 
+    if not videos or out is None:
+        raise UserError("give the videos to spot and --out OUT_DIR (or --live SOURCE to spot a stream)")
     out = Path(out)
     with output_lock(out, "spot"):  # one writer per folder: two would each rewrite predictions.json
         return _spot(videos, Path(model), out, Path(entities) if entities is not None else None,
