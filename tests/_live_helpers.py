@@ -31,7 +31,7 @@ def write_ts(path: Path, frames: np.ndarray, fps: int, gop: int = 8) -> Path:
 
 class Pusher(threading.Thread):
     """Send ``video``'s packets to ``target`` (a named pipe or a URL) as
-    MPEG-TS. ``realtime``: each packet when its time comes. ``stop_after``:
+    MPEG-TS (a ``tcp://127.0.0.1:PORT`` URL: connects to a listening reader). ``realtime``: each packet when its time comes. ``stop_after``:
     send only that many packets, then ``hold`` seconds with the stream open
     (a stall) before closing. ``times``: send the file that many times over
     (a restart: timestamps go back)."""
@@ -51,9 +51,21 @@ class Pusher(threading.Thread):
             self.error = exc
 
     def _push(self) -> None:
-        if "://" in self.target:
-            with av.open(self.target, "w", format="mpegts") as out:
-                self._rounds(lambda: out)
+        if self.target.startswith("tcp://"):  # the reader listens: connect once it does
+            import socket
+
+            host, port = self.target[len("tcp://"):].split(":")
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    connection = socket.create_connection((host, int(port)))
+                    break
+                except ConnectionRefusedError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.05)
+            with connection, connection.makefile("wb", buffering=0) as sink:
+                self._rounds(lambda: av.open(sink, "w", format="mpegts"))
             return
         with open(self.target, "wb", buffering=0) as pipe:  # one pipe; a new MPEG-TS stream each round
             self._rounds(lambda: av.open(pipe, "w", format="mpegts"))

@@ -39,6 +39,7 @@ URL_SCHEMES = ("udp", "tcp", "rtp", "rtsp", "rtmp", "srt", "http", "https", "pip
 # low-bit-rate broadcast): enough for a transport stream's tables and the first keyframe.
 PROBE_BYTES = 1 << 16
 PROBE_SECONDS = 0.5
+TEXT_FORMATS = {"tty"}  # FFmpeg renders any text as ANSI-art "video": not a stream to spot
 
 
 class StreamError(UserError):
@@ -87,6 +88,10 @@ def open_stream(source: str, read_timeout: float | None = None) -> av.container.
         container.close()
         raise UserError(f"--live {source}: has no video stream (found {', '.join(kinds) or 'no streams'}); "
                         "send a video stream")
+    if container.format.name in TEXT_FORMATS:
+        container.close()
+        raise UserError(f"--live {source}: cannot open it as a video stream (FFmpeg reads it as text); "
+                        "check the address and that something is sending video to it")
     return container
 
 
@@ -150,7 +155,7 @@ def _map_frames(source: str, container, stream, fps: Fraction | None, size: Size
                     f"to {seconds(pts):.3f} s) after target frame {index - 1}; spotting ended there; "
                     "spot the new stream with a new run")
             last_pts = pts
-            last_duration = frame.duration or 0
+            last_duration = getattr(frame, "duration", None) or 0
             if fps is None:  # the native rate: every source frame is a target frame
                 yield made(convert(frame))
                 index += 1

@@ -41,7 +41,8 @@ class LiveOutcome:
     def summary(self) -> str:
         where = self.out if self.out is not None else "standard output"
         seconds = f" ({self.frames / self.fps:.1f} s of video)" if self.fps > 0 else ""
-        line = f"live {self.source}: {self.frames} frames{seconds}, {self.events} events -> {where}"
+        line = f"live {self.source}: {self.frames} frames{seconds}, {self.events} events"
+        line += f" -> {where}" if self.frames else ""
         if self.latencies:
             ordered = sorted(self.latencies)
             line += f"; latency median {ordered[len(ordered) // 2]:.2f} s, max {ordered[-1]:.2f} s"
@@ -101,15 +102,12 @@ def spot_live(source: str, model: str | Path, out: str | Path | None, stream: Te
         _run(frames, live, lookahead, stall_timeout, sink, outcome, on_frame)
     except KeyboardInterrupt:
         outcome.interrupted = True
-    except UserError:
-        if out is not None and outcome.frames == 0:  # the stream never opened: leave no empty file behind
-            sink.close()
-            out.unlink()
-        raise
     finally:
         frames.stop()
         if sink is not stream:
             sink.close()
+            if outcome.frames == 0:  # the stream never brought a frame: leave no empty file behind
+                out.unlink()
     outcome.windows = live.windows_scored
     return outcome
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import collections
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
@@ -223,10 +223,18 @@ class LiveSpotter:
         self.windows = [w for w in self.windows if w[0] + len(w[1]) > keep_from]
 
 
-@dataclass
-class LiveSummary:
-    """Counts of a live run, for the closing line."""
-
-    frames: int = 0
-    events: int = 0
-    latencies: list[float] = field(default_factory=list)
+def replay(live: LiveSpotter, num_frames: int, read_frames: Callable[[int, int], torch.Tensor],
+           read_entities: Callable[[int, int], dict[str, torch.Tensor]] | None = None,
+           chunk: int = 64) -> list[LiveEvent]:
+    """Push a recorded video's ``num_frames`` frames through ``live`` one
+    by one, as a stream would bring them (without waiting), and finish: every
+    event, in the order a live run emits them. ``read_frames`` and
+    ``read_entities`` as in ``engine.infer`` (start, count)."""
+    events: list[LiveEvent] = []
+    for start in range(0, num_frames, chunk):
+        count = min(chunk, num_frames - start)
+        pixels = read_frames(start, count)  # (count, 3, H, W) uint8
+        entities = read_entities(start, count) if read_entities is not None else None
+        for i in range(count):
+            events += live.push(pixels[i], None, None if entities is None else {k: v[i] for k, v in entities.items()})
+    return events + live.finish()
