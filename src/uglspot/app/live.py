@@ -35,6 +35,7 @@ class LiveOutcome:
     latencies: list[float] = field(default_factory=list)  # per event: emitted - its frame's arrival, seconds
     windows: int = 0  # model windows scored
     error: str | None = None  # one line, when the stream did not end normally
+    notes: list[str] = field(default_factory=list)  # which thresholds were used, for the user to read
     interrupted: bool = False  # Ctrl-C
 
     @property
@@ -87,11 +88,11 @@ def spot_live(source: str, model: str | Path, out: str | Path | None, stream: Te
         raise UserError(f"{spotter.directory}: this model uses scene entities; --live runs global-only models "
                         "for now (detecting entities on frames as they arrive is not supported yet): use a "
                         "global-only model, or spot the recorded file with --detector or --entities")
-    per_class, _ = threshold_choice(s, threshold)
+    per_class, thresholds = threshold_choice(s, threshold)
     live = LiveSpotter(window_scorer(spotter, inference_dtype(s.precision, device_)), spotter.classes,
                        s.clip_len, s.pad, s.threshold if threshold is None else threshold,
                        s.nms_window if nms_window is None else nms_window, None, per_class)
-    outcome = LiveOutcome(source, out)
+    outcome = LiveOutcome(source, out, notes=[thresholds])
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         sink = out.open("x", encoding="utf-8")

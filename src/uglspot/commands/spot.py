@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         outcome = spot_live(args.live, args.model, args.out, sys.stdout, videos=args.videos, lookahead=args.lookahead,
                             stall_timeout=args.stall_timeout, threshold=args.threshold, nms_window=args.nms_window,
                             device=args.device, entities=args.entities, detector=args.detector)
-        print(outcome.summary, file=sys.stderr)
+        print("\n".join([*outcome.notes, outcome.summary]), file=sys.stderr)
         if outcome.interrupted:
             raise Interrupted("every event final by then was written")
         if outcome.error:
