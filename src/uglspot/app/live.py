@@ -1,6 +1,6 @@
 """Spot a live stream as it plays (``uglspot spot --live``).
 
-Frames are decoded on a thread as they arrive (``uglspot.video_stream``)
+Frames are decoded on a thread as they arrive (``uglspot.data.stream``)
 and handed to :class:`uglspot.engine.live.LiveSpotter`, which scores each
 window as soon as it is complete and decides each frame once; every event is
 written at once as one JSON line and flushed. A stream that stalls, restarts
@@ -117,7 +117,7 @@ def _run(frames: _Decoder, live: Any, lookahead: float | None, stall_timeout: fl
          outcome: LiveOutcome, on_frame: Callable[[int], None] | None) -> None:
     import torch
 
-    from uglspot.video_stream import StreamError
+    from uglspot.data.stream import StreamError
 
     while True:
         try:
@@ -171,7 +171,7 @@ class _Decoder:
         self.thread.start()
 
     def _decode(self, source: str, fps: float | None, size: Any, read_timeout: float) -> None:
-        from uglspot.video_stream import stream_frames
+        from uglspot.data.stream import stream_frames
 
         try:
             for frame in stream_frames(source, fps, size, read_timeout):
