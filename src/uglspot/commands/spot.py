@@ -45,10 +45,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, metavar="OUT_DIR", help="output folder (--live: a new events file; default stdout)")
     parser.add_argument("--live", metavar="SOURCE", help="spot a stream as it plays: a udp/tcp/rtsp/srt URL, a named "
                         "pipe or - (stdin); one JSON line per event, written at once (see docs/live.md)")
-    parser.add_argument("--lookahead", type=duration, metavar="SECONDS",
-                        help="--live: the longest an event waits for later frames (default: until final, as offline)")
-    parser.add_argument("--stall-timeout", type=duration, default=10.0, metavar="SECONDS",
-                        help="--live: end when no frame has come for this long (default 10)")
+    parser.add_argument("--lookahead", type=duration, metavar="S", help="--live: an event waits at most S s (default: until final)")
+    parser.add_argument("--stall-timeout", type=duration, default=10.0, metavar="S", help="--live: end after S s without a frame (default 10)")
     parser.add_argument("--threshold", type=fraction,
                         help="keep events scoring at least this, in every class (default: the per-class "
                              "thresholds validation chose, with the best F1; else the model's candidate threshold)")
@@ -64,10 +62,8 @@ def run(args: argparse.Namespace) -> int:
                             stall_timeout=args.stall_timeout, threshold=args.threshold, nms_window=args.nms_window,
                             device=args.device, entities=args.entities, detector=args.detector)
         print("\n".join([*outcome.notes, outcome.summary]), file=sys.stderr)
-        if outcome.interrupted:
-            raise Interrupted("every event final by then was written")
-        if outcome.error:
-            raise UserError(outcome.error)
+        if outcome.interrupted or outcome.error:
+            raise Interrupted("every event final by then was written") if outcome.interrupted else UserError(outcome.error)
         return 0
     if args.detector is None and (args.detector_model or args.prompt):
         raise UserError("--detector-model and --prompt set up --detector; add --detector NAME "
