@@ -25,7 +25,7 @@ class SpotOutcome:
     notes: list[str] = field(default_factory=list)  # what was ignored or reused, for the user to read
 
 
-def spot_files(videos: Sequence[str | Path], model: str | Path, out: str | Path, *,
+def spot_files(videos: Sequence[str | Path], model: str | Path, out: str | Path | None, *,
                entities: str | Path | None = None, detector: str | None = None,
                detector_model: str | None = None, prompt: Sequence[str] | None = None,
                detector_batch_size: int = 8, threshold: float | None = None, nms_window: int | None = None,
@@ -48,8 +48,11 @@ def spot_files(videos: Sequence[str | Path], model: str | Path, out: str | Path,
     ``runtime``: ``torch``, or ``onnx`` to run the file of ``uglspot export``
     with ONNX Runtime on the CPU (``model`` an .onnx file, or a folder holding
     ``model.onnx``); None: onnx for an .onnx file, else torch."""
+    from uglspot.errors import UserError
     from uglspot.lock import output_lock
 
+    if not videos or out is None:
+        raise UserError("give the videos to spot and --out OUT_DIR (or --live SOURCE to spot a stream)")
     out = Path(out)
     with output_lock(out, "spot"):  # one writer per folder: two would each rewrite predictions.json
         return _spot(videos, Path(model), out, Path(entities) if entities is not None else None,

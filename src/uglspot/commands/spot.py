@@ -6,9 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from uglspot.app.live import spot_live
 from uglspot.app.spot import runnable_detectors, spot_files
-from uglspot.commands import fraction, non_negative_int, positive_int
-from uglspot.errors import BatchFailures, UserError
+from uglspot.commands import duration, fraction, non_negative_int, positive_int
+from uglspot.errors import BatchFailures, Interrupted, UserError
 
 ORDER = 40
 
@@ -23,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "for SoccerNet halves (<game>/1_224p.mkv ...), OUT/<game>/results_spotting.json. "
                     "Video ids are paths below the folder given, without extension, as in "
                     "`uglspot frames` and `uglspot detect`.")
-    parser.add_argument("videos", nargs="+", type=Path, metavar="VIDEO_OR_DIR",
+    parser.add_argument("videos", nargs="*", type=Path, metavar="VIDEO_OR_DIR",
                         help="video files, folders of videos, or .txt lists of paths")
     parser.add_argument("--model", type=Path, required=True, metavar="RUN_OR_MODEL_DIR",
                         help="a run directory of `uglspot train` (its best checkpoint) or a checkpoint directory; "
@@ -46,7 +47,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="--detector's comma-separated entity names (default: the training stores' "
                              "vocabulary; the order must be the one the model was trained with)")
     parser.add_argument("--detector-batch-size", type=positive_int, default=8, metavar="N", help="frames per detector batch")
-    parser.add_argument("--out", type=Path, required=True, metavar="OUT_DIR", help="output folder")
+    parser.add_argument("--out", type=Path, metavar="OUT_DIR", help="output folder (--live: a new events file; default stdout)")
+    parser.add_argument("--live", metavar="SOURCE", help="spot a stream as it plays: a udp/tcp/rtsp/srt URL, a named "
+                        "pipe or - (stdin); one JSON line per event, written at once (see docs/live.md)")
+    parser.add_argument("--lookahead", type=duration, metavar="S", help="--live: an event waits at most S s (default: until final)")
+    parser.add_argument("--stall-timeout", type=duration, default=10.0, metavar="S", help="--live: end after S s without a frame (default 10)")
     parser.add_argument("--threshold", type=fraction,
                         help="keep events scoring at least this, in every class (default: the per-class "
                              "thresholds validation chose, with the best F1; else the model's candidate threshold)")
@@ -57,6 +62,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.live is not None:
+        outcome = spot_live(args.live, args.model, args.out, sys.stdout, videos=args.videos, lookahead=args.lookahead,
+                            stall_timeout=args.stall_timeout, threshold=args.threshold, nms_window=args.nms_window,
+                            device=args.device, entities=args.entities, detector=args.detector, runtime=args.runtime)
+        print("\n".join([*(f"note: {note}" for note in outcome.notes), outcome.summary]), file=sys.stderr)
+        if outcome.interrupted or outcome.error:
+            raise Interrupted("every event final by then was written") if outcome.interrupted else UserError(outcome.error)
+        return 0
     if args.detector is None and (args.detector_model or args.prompt):
         raise UserError("--detector-model and --prompt set up --detector; add --detector NAME "
                         "(or drop them when reading stores with --entities)")
