@@ -13,8 +13,10 @@ import torch
 from _detector_helpers import make_tiny_grounding_dino, make_tiny_owlv2
 from _video_helpers import write_index_video
 from uglspot.cli import main
-from uglspot.entities.detect import (DetectorConfig, cxcywh_to_xyxy, create_detector, detect_video,
-                                     phrase_token_classes, top_detections)
+from uglspot.entities.backends import create_detector, phrase_token_classes, top_detections
+from uglspot.entities.boxes import cxcywh_to_xyxy
+from uglspot.entities.detectors import DetectorConfig
+from uglspot.entities.pipeline import detect_video
 from uglspot.entities.store import EntityStore, store_path
 from uglspot.errors import UserError
 
@@ -255,7 +257,7 @@ def test_torchrun_splits_videos_across_two_ranks(tmp_path) -> None:
 def test_a_store_key_gives_back_the_config_that_made_it(tmp_path, config) -> None:
     """One mapping between detector settings and store keys, both ways: spot
     --detector rebuilds the training stores' settings from their key."""
-    from uglspot.entities.detect import config_for_stores, store_key
+    from uglspot.entities.pipeline import config_for_stores, store_key
 
     source = tmp_path / "v.mp4"
     source.write_bytes(b"x")

@@ -18,7 +18,9 @@ from torchvision.ops import roi_align
 from _detector_helpers import make_tiny_grounding_dino, make_tiny_owlv2
 from _video_helpers import write_index_video
 from uglspot.cli import main
-from uglspot.entities.detect import DetectorConfig, create_detector, fpn_levels, map_stride
+from uglspot.entities.backends import create_detector
+from uglspot.entities.boxes import fpn_levels, map_stride
+from uglspot.entities.detectors import DetectorConfig
 from uglspot.entities.store import EntityStore, StoreKey, store_path
 from uglspot.errors import UserError
 

@@ -291,7 +291,7 @@ def detect_entities(detector: DetectorChoice, videos: list[tuple[str, Path]], se
     failures as (video id, reason)."""
     from dataclasses import replace
 
-    from uglspot.entities.detect import config_for_stores, detect_to_stores
+    from uglspot.entities.pipeline import config_for_stores, detect_to_stores
     from uglspot.entities.detectors import DEFAULT_MODELS
 
     config = config_for_stores(settings.entities or {}, detector.name)
