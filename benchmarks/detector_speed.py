@@ -59,7 +59,7 @@ def measure_detector(name: str, model_dir: Path, device: str, batch: int, iters:
     batch of random uint8 frames; emits both and their ratio, returns the
     wrapper's images/s."""
     from uglspot.entities.backends import create_detector
-    from uglspot.entities.detectors import DetectorConfig
+    from uglspot.entities.detector_settings import DetectorConfig
 
     detector = create_detector(DetectorConfig(name=name, model=str(model_dir), image_size=image_size, dtype=dtype),
                                device)

@@ -104,7 +104,7 @@ def spot_stages(args: argparse.Namespace, video_path: Path, work: Path, device: 
     write_store(store, "match", num_frames)
     start = time.perf_counter()
     if args.detector:
-        from uglspot.entities.detectors import DetectorConfig
+        from uglspot.entities.detector_settings import DetectorConfig
         from uglspot.entities.pipeline import detect_to_stores
 
         config = DetectorConfig(name=args.detector, model=args.detector_model,

@@ -15,7 +15,7 @@ from _video_helpers import write_index_video
 from uglspot.cli import main
 from uglspot.entities.backends import create_detector, phrase_token_classes, top_detections
 from uglspot.entities.boxes import cxcywh_to_xyxy
-from uglspot.entities.detectors import DetectorConfig
+from uglspot.entities.detector_settings import DetectorConfig
 from uglspot.entities.pipeline import detect_video
 from uglspot.entities.store import EntityStore, store_path
 from uglspot.errors import UserError

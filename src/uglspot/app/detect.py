@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from uglspot.entities.detectors import DEFAULT_MODELS, FEATURE_KINDS, SOCCER_PROMPT
+from uglspot.entities.detector_settings import DEFAULT_MODELS, FEATURE_KINDS, SOCCER_PROMPT
 
 if TYPE_CHECKING:
-    from uglspot.entities.detectors import DetectorConfig
+    from uglspot.entities.detector_settings import DetectorConfig
 
 __all__ = ["DEFAULT_MODELS", "FEATURE_KINDS", "SOCCER_PROMPT", "DetectOutcome", "detect_videos",
            "detector_config"]
@@ -31,9 +31,9 @@ def detector_config(config_file: str | Path | None = None, **settings: Any) -> D
     """A detector's settings: the ``detector:`` section of ``config_file``
     (or the whole file), with every setting given that is not None on top
     (``name``, ``model``, ``prompt``, ``box_threshold`` ... as in
-    ``uglspot.entities.detectors.DetectorConfig``)."""
+    ``uglspot.entities.detector_settings.DetectorConfig``)."""
     from uglspot.config import from_dict
-    from uglspot.entities.detectors import DetectorConfig
+    from uglspot.entities.detector_settings import DetectorConfig
     from uglspot.errors import UserError
 
     data: dict = {}

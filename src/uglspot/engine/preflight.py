@@ -245,7 +245,7 @@ def video_problems(config: RunConfig, videos: Sequence[Video]) -> list[str]:
     """Every video has a file under ``data.videos`` that opens, with the
     labels' frame count at the rate it is decoded at."""
     from uglspot.data.dataset import find_video_file
-    from uglspot.engine.entities import counts_disagree
+    from uglspot.engine.store_checks import counts_disagree
 
     root = Path(config.data.videos)
     if not root.is_dir():
@@ -346,7 +346,7 @@ def check_training(config: RunConfig, dist: Distributed | None = None, set_keys:
     gave with ``--set`` (an explicit ``data.workers`` is trusted);
     ``machine`` defaults to this one. Raises :class:`PreflightError` listing
     every problem; else returns the device and the stores' settings."""
-    from uglspot.engine.entities import entity_store_problems
+    from uglspot.engine.store_checks import entity_store_problems
     from uglspot.model.spotter import build_config
 
     dist = dist or Distributed()
@@ -424,7 +424,7 @@ def check_prediction(config: RunConfig, split: str, videos: Sequence[Video], spo
     entity stores of ``videos``, the metric's video ids and memory for the
     model's inference batch. Raises :class:`PreflightError` listing every
     problem; else returns the device."""
-    from uglspot.engine.entities import entity_store_problems
+    from uglspot.engine.store_checks import entity_store_problems
 
     problems: list[str] = []
     device = None

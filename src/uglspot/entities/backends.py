@@ -44,7 +44,7 @@ import torch
 import torch.nn.functional as F
 
 from uglspot.entities.boxes import cxcywh_to_xyxy, map_stride, roi_features
-from uglspot.entities.detectors import DETECTOR_NAMES, FEATURE_KINDS, DetectorConfig
+from uglspot.entities.detector_settings import DETECTOR_NAMES, FEATURE_KINDS, DetectorConfig
 from uglspot.entities.model_files import load_model
 from uglspot.errors import UserError
 

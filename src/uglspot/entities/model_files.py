@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from uglspot.entities.detectors import DEFAULT_MODELS
+from uglspot.entities.detector_settings import DEFAULT_MODELS
 from uglspot.errors import UserError, brief
 
 # Where a user names the detector model: a hub id or a local directory.

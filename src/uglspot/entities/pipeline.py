@@ -18,7 +18,7 @@ from typing import Any, Iterator
 import torch
 
 from uglspot.entities.backends import Detections, EntityDetector, create_detector
-from uglspot.entities.detectors import DEFAULT_MODELS, FEATURE_KINDS, DetectorConfig
+from uglspot.entities.detector_settings import DEFAULT_MODELS, FEATURE_KINDS, DetectorConfig
 from uglspot.errors import UserError
 
 
