@@ -292,7 +292,7 @@ def test_report_in_headless_chromium(tmp_path):
 def test_the_report_finds_soccernet_halves_as_training_does(tmp_path) -> None:
     """The report had a lookup of its own without the `<game>/1_224p.mkv` rule,
     so SoccerNet halves got no gallery frames."""
-    from uglspot.data.dataset import find_video_file
+    from uglspot.data.inputs import find_video_file
     from uglspot.report.inputs import load_inputs
 
     videos = tmp_path / "videos"
@@ -305,3 +305,24 @@ def test_the_report_finds_soccernet_halves_as_training_does(tmp_path) -> None:
     (folder / "events.json").write_text(json.dumps({"video": video_id, "fps": 2.0, "num_frames": 10, "events": []}))
     inputs = load_inputs(tmp_path / "pred", videos=videos)
     assert inputs.videos == {video_id: half} == {video_id: find_video_file(videos, video_id)}
+
+
+@pytest.mark.parametrize("mutate", [lambda d: d.update(video="not_in_truth"),
+                                    lambda d: d["events"][0].update(label="Penalty")])
+def test_the_report_and_eval_frames_refuse_predictions_alike(tmp_path, mutate) -> None:
+    """One predictions-vs-ground-truth check: the report says what `eval
+    frames` says about the same events.json, naming it."""
+    from uglspot.app import evaluate_predictions
+
+    run = make_run(tmp_path / "run", with_videos=False)
+    variant = run / "predictions" / "ugl_tiny"
+    path = variant / "test_000" / "events.json"
+    data = json.loads(path.read_text())
+    mutate(data)
+    path.write_text(json.dumps(data))
+    with pytest.raises(UserError) as report:
+        load_inputs(run)
+    with pytest.raises(UserError) as evaluated:
+        evaluate_predictions(run / "dataset" / "test.json", variant)
+    said = [str(info.value).split("; check")[0] for info in (report, evaluated)]
+    assert said[0].startswith(str(path)) and said[0].replace("the class list", "class.txt") == said[1]

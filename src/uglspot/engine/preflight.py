@@ -244,7 +244,7 @@ def _probe(path: Path, rate: float | None) -> int:
 def video_problems(config: RunConfig, videos: Sequence[Video]) -> list[str]:
     """Every video has a file under ``data.videos`` that opens, with the
     labels' frame count at the rate it is decoded at."""
-    from uglspot.data.dataset import find_video_file
+    from uglspot.data.inputs import find_video_file
     from uglspot.engine.store_checks import counts_disagree
 
     root = Path(config.data.videos)
