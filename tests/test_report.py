@@ -326,3 +326,30 @@ def test_the_report_and_eval_frames_refuse_predictions_alike(tmp_path, mutate) -
         evaluate_predictions(run / "dataset" / "test.json", variant)
     said = [str(info.value).split("; check")[0] for info in (report, evaluated)]
     assert said[0].startswith(str(path)) and said[0].replace("the class list", "class.txt") == said[1]
+
+
+def test_the_demo_table_and_the_report_table_show_the_same_cells(tmp_path) -> None:
+    """One AP-table-with-Δ builder (report.ap_table.ap_rows): the demo's text
+    table and the HTML report's table give every class the same AP and Δ
+    cells, in the same order, for the same predictions."""
+    from uglspot.app.demo import TOLERANCES, summary_table
+    from uglspot.metrics.spotting import frame_map
+    from uglspot.report.html import ap_table
+
+    run = make_run(tmp_path / "run", with_videos=False)
+    path = run / "predictions" / "ugl_tiny" / "test_000" / "events.json"
+    data = json.loads(path.read_text())
+    data["events"] = data["events"][2:]  # the second variant misses the first throw-in: a Δ that is not 0
+    path.write_text(json.dumps(data))
+    inputs = load_inputs(run)
+    results = {name: frame_map(inputs.truth, [v.as_predictions() for v in videos], inputs.classes, TOLERANCES)
+               for name, videos in inputs.variants.items()}
+    counts = {c: sum(e.label == c for v in inputs.truth for e in v.events) for c in inputs.classes}
+    width = len(TOLERANCES) * (len(results) + 1)  # each variant and Δ at each tolerance
+    text = [line.split()[-width - 1:] for line in summary_table(inputs.classes, results, counts).splitlines()
+            if line.startswith(tuple(inputs.classes) + ("mAP",))]
+    html, _ = ap_table(inputs, TOLERANCES)
+    rows = re.findall(r'<tr class="(?:ap-row|mean)"[^>]*>(.*?)</tr>', html)
+    cells = [re.findall(r"<td[^>]*>([^<]*)</td>", row)[1:] for row in rows]  # events, then the AP cells
+    assert len(text) == len(inputs.classes) + 1 and text == cells
+    assert cells[0][3] not in ("+0.0", "-0.0", "–")  # Throw-in's Δ at the first tolerance
