@@ -104,7 +104,8 @@ def read_machine(device: torch.device | None = None) -> Machine:
 # crop), for one training step (forward + backward) or one forward pass under
 # inference_mode, fp32 or mixed precision. fp32: measured on CPU (peak RSS of
 # one step, B1 x T16 at 224x398; benchmarks/memory_estimate.py); mixed: the
-# peak GPU memory of the anchor runs (B8 x T100, AMP fp16, DESIGN.md).
+# peak GPU memory of E2E-Spot's own code at B8 x T100, AMP fp16, on one H200
+# (RegNet-Y 200MF 9.7 GiB and 800MF 22.6 GiB at 224x224, 800MF 38.4 GiB at 224x398).
 # Other backbones count as the largest.
 ACTIVATION_BYTES = {
     ("regnety_002", "train", "fp32"): 720, ("regnety_008", "train", "fp32"): 1450,
