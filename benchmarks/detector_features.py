@@ -30,7 +30,8 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from _detector_helpers import make_tiny_grounding_dino, make_tiny_owlv2  # noqa: E402  (the test models)
 
-from uglspot.entities.detect import DetectorConfig, create_detector  # noqa: E402
+from uglspot.entities.backends import create_detector  # noqa: E402
+from uglspot.entities.detector_settings import DetectorConfig  # noqa: E402
 
 
 def emit(figure: str, value, unit: str, **context) -> None:

@@ -58,7 +58,8 @@ def measure_detector(name: str, model_dir: Path, device: str, batch: int, iters:
     """Time ``detect`` (wrapper) and the bare forward of one backend on a
     batch of random uint8 frames; emits both and their ratio, returns the
     wrapper's images/s."""
-    from uglspot.entities.detect import DetectorConfig, create_detector
+    from uglspot.entities.backends import create_detector
+    from uglspot.entities.detector_settings import DetectorConfig
 
     detector = create_detector(DetectorConfig(name=name, model=str(model_dir), image_size=image_size, dtype=dtype),
                                device)

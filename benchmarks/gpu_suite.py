@@ -60,7 +60,7 @@ import model_speed  # noqa: E402
 import pipeline_speed  # noqa: E402
 
 SECTIONS = ("train", "infer", "parts", "detectors", "spot", "infer_compiled", "train_compiled")
-TARGETS = {  # shared/DESIGN.md and issue 14; one H200
+TARGETS = {  # docs/performance.md's targets (issue 14); one H200
     "ugl_train_frames_per_s": (">=", 1600),
     "ugl_infer_frames_per_s": (">=", 12000),
     "entity_branch_time_ratio_train": ("<=", 1.10),
@@ -335,7 +335,7 @@ def summary(suite: Suite, sizes: Sizes) -> dict:
     return {"figure": "suite.summary", "device": device_name(sizes.device), "models": list(sizes.models),
             "targets": targets, "e2e_train_frames_per_s": e2e_train, "sections": suite.outcome,
             "seconds": round(time.perf_counter() - suite.start, 1),
-            "note": "targets are for one H200 (shared/DESIGN.md); a dry run's figures are not comparable"}
+            "note": "targets are for one H200 (docs/performance.md); a dry run's figures are not comparable"}
 
 
 def device_name(device: str) -> str:

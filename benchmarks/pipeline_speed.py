@@ -104,7 +104,8 @@ def spot_stages(args: argparse.Namespace, video_path: Path, work: Path, device: 
     write_store(store, "match", num_frames)
     start = time.perf_counter()
     if args.detector:
-        from uglspot.entities.detect import DetectorConfig, detect_to_stores
+        from uglspot.entities.detector_settings import DetectorConfig
+        from uglspot.entities.pipeline import detect_to_stores
 
         config = DetectorConfig(name=args.detector, model=args.detector_model,
                                 image_size=tuple(args.detector_size) if args.detector_size else None)

@@ -33,7 +33,7 @@ FAULTS_RUN = dict(epochs=2, checkpoint_every=2)  # 3 optimiser steps per epoch: 
 
 @pytest.fixture(scope="session")
 def faults_run(faults_dataset, tmp_path_factory: pytest.TempPathFactory):
-    """An uninterrupted tiny run on ``faults_dataset``: (run directory, final Progress)."""
+    """An uninterrupted tiny run on ``faults_dataset``: (run directory, final RunPosition)."""
     from _engine_helpers import tiny_config
 
     from uglspot.engine.train import train

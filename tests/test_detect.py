@@ -13,8 +13,10 @@ import torch
 from _detector_helpers import make_tiny_grounding_dino, make_tiny_owlv2
 from _video_helpers import write_index_video
 from uglspot.cli import main
-from uglspot.entities.detect import (DetectorConfig, cxcywh_to_xyxy, create_detector, detect_video,
-                                     phrase_token_classes, top_detections)
+from uglspot.entities.backends import create_detector, phrase_token_classes, top_detections
+from uglspot.entities.boxes import cxcywh_to_xyxy
+from uglspot.entities.detector_settings import DetectorConfig
+from uglspot.entities.pipeline import detect_video
 from uglspot.entities.store import EntityStore, store_path
 from uglspot.errors import UserError
 
@@ -255,7 +257,7 @@ def test_torchrun_splits_videos_across_two_ranks(tmp_path) -> None:
 def test_a_store_key_gives_back_the_config_that_made_it(tmp_path, config) -> None:
     """One mapping between detector settings and store keys, both ways: spot
     --detector rebuilds the training stores' settings from their key."""
-    from uglspot.entities.detect import config_for_stores, store_key
+    from uglspot.entities.pipeline import config_for_stores, store_key
 
     source = tmp_path / "v.mp4"
     source.write_bytes(b"x")
@@ -264,3 +266,34 @@ def test_a_store_key_gives_back_the_config_that_made_it(tmp_path, config) -> Non
     other = "owlv2" if config.name != "owlv2" else "grounding-dino"
     moved = config_for_stores(key, other)  # another backend keeps the vocabulary and the feature kind only
     assert (moved.name, moved.prompt, moved.features, moved.model) == (other, config.prompt, config.features, None)
+
+
+def test_every_store_key_field_says_either_how_entities_were_detected_or_which_video() -> None:
+    import dataclasses
+
+    from uglspot.entities.store import DETECTION_FIELDS, VIDEO_FIELDS, StoreKey
+
+    assert sorted(f.name for f in dataclasses.fields(StoreKey)) == sorted(DETECTION_FIELDS + VIDEO_FIELDS)
+
+
+@pytest.mark.parametrize("config", [
+    DetectorConfig(),
+    DetectorConfig(name="owlv2", prompt=["ball", "red card"], box_threshold=0.2, max_per_frame=20, features="query"),
+    DetectorConfig(model="some/dino", image_size=(400, 700), text_threshold=0.3),
+])
+def test_the_detection_settings_a_model_keeps_from_its_stores_give_back_their_detector(tmp_path, config) -> None:
+    """spot --detector's path, end to end: the store checks return the
+    stores' detection settings (kept in the model's inference.json as JSON),
+    and config_for_stores makes the same detector from them."""
+    import json
+
+    from uglspot.engine.store_checks import entity_store_problems
+    from uglspot.entities.pipeline import config_for_stores, store_key
+
+    source = tmp_path / "v.mp4"
+    source.write_bytes(b"x")
+    EntityStore.write(store_path(tmp_path / "stores", "v"), store_key(config, "v", source, 2.0), 3, [])
+    model = SimpleNamespace(entity_source="backbone", num_entity_classes=0, entity_feat_dim=None)
+    problems, settings = entity_store_problems(tmp_path / "stores", [("v", 3)], model)
+    assert not problems and settings["fps"] == 2.0
+    assert config_for_stores(json.loads(json.dumps(settings)), config.name) == config

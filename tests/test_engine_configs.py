@@ -9,7 +9,7 @@ from uglspot.engine.config import RunConfig, load_run_config
 from uglspot.errors import UserError
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-# dataset: (epochs, nms window, crop, metric), from DESIGN.md "Training" / the paper's IV-C
+# dataset: (epochs, nms window, crop, metric), from the paper's IV-C and III-B
 PAPER = {
     "soccernetv2": (150, 2, None, "soccernet_tight"),
     "finediving": (50, 1, [224, 224], "frame_map"),

@@ -13,7 +13,7 @@ import pytest
 
 pytest.importorskip("uglspot.model.spotter")
 pytest.importorskip("uglspot.entities.store")
-pytest.importorskip("uglspot.engine.checkpoint")
+pytest.importorskip("uglspot.engine.model_folder")
 
 from _engine_helpers import make_dataset, tiny_config  # noqa: E402
 

@@ -13,14 +13,14 @@ from safetensors.torch import load_file
 
 pytest.importorskip("uglspot.model.spotter")
 pytest.importorskip("uglspot.entities.store")
-pytest.importorskip("uglspot.engine.checkpoint")
+pytest.importorskip("uglspot.engine.model_folder")
 
 from _engine_helpers import CLASSES, VOCABULARY, make_dataset, tiny_config  # noqa: E402
 
 from uglspot.cli import main  # noqa: E402
 from uglspot.config import dump_yaml  # noqa: E402
 from uglspot.engine.state import load_state, resolve  # noqa: E402
-from uglspot.engine.train import Progress, StopTraining, train  # noqa: E402
+from uglspot.engine.train import RunPosition, StopTraining, train  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -50,7 +50,7 @@ def test_killed_then_resumed_run_matches_an_uninterrupted_one_and_spots(tiny, tm
     assert heard == [(1, "step"), (2, "step"), (3, "step"), (3, "epoch"),
                      (4, "step"), (5, "step"), (6, "step"), (6, "epoch")]
 
-    def kill_after_step_5(p: Progress, after: str) -> None:
+    def kill_after_step_5(p: RunPosition, after: str) -> None:
         if p.step == 5:
             raise StopTraining("simulated kill")
 

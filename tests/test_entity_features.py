@@ -18,7 +18,9 @@ from torchvision.ops import roi_align
 from _detector_helpers import make_tiny_grounding_dino, make_tiny_owlv2
 from _video_helpers import write_index_video
 from uglspot.cli import main
-from uglspot.entities.detect import DetectorConfig, create_detector, fpn_levels, map_stride
+from uglspot.entities.backends import create_detector
+from uglspot.entities.boxes import fpn_levels, map_stride
+from uglspot.entities.detector_settings import DetectorConfig
 from uglspot.entities.store import EntityStore, StoreKey, store_path
 from uglspot.errors import UserError
 
@@ -227,7 +229,7 @@ def test_a_model_trained_on_roi_features_refuses_query_stores(tiny_data, tmp_pat
 
 
 def test_training_refuses_stores_of_mixed_kinds_only_when_it_reads_their_features(tiny_data, tmp_path) -> None:
-    from uglspot.engine.entities import check_entity_stores
+    from uglspot.engine.store_checks import check_entity_stores
     from uglspot.model.spotter import SpotterConfig
 
     mixed = tmp_path / "mixed"

@@ -237,3 +237,28 @@ def test_predictions_given_twice_or_a_folder_without_any_are_one_line(
     write(spotted / "v2_out" / "events.json", {"video": "v9", "events": []})
     code, _, err = run(capsys, gt, spotted)
     assert code == 1 and f"{spotted / 'v2_out' / 'events.json'}: video 'v9' has predictions but is not" in err
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("0,1,2,4", (0, 1, 2, 4)), ("2, 0", (2, 0)), ("7", (7,)),
+    ("1,1", "a value is repeated in [1, 1]"), ("0,x", "'x' is not a non-negative whole number"),
+    ("", "'' is not"), ("1,-1", "'-1' is not"), ("0,,1", "'' is not"),
+])
+def test_one_reader_of_frame_tolerances_for_eval_report_and_the_metric(tmp_path, capsys, text, expected) -> None:
+    """`eval frames --tolerances`, `report --tolerances` and the metric's own
+    check accept and refuse the same lists (three parsers once, one of them
+    accepting repeats)."""
+    from uglspot.metrics.spotting import check_tolerances, parse_tolerances
+
+    if isinstance(expected, tuple):
+        assert parse_tolerances(text) == expected == check_tolerances(expected)
+        return
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        parse_tolerances(text)
+    for argv in (["eval", "frames", str(tmp_path / "gt.json"), str(tmp_path / "p.json")],
+                 ["report", str(tmp_path)]):
+        try:
+            code = main(argv + ["--tolerances", text])
+        except SystemExit as exc:  # argparse's refusal of an option (report), exit 2
+            code = exc.code
+        assert code in (1, 2) and expected in capsys.readouterr().err

@@ -34,7 +34,7 @@ from _engine_helpers import link_copy, rewrite, tiny_config  # noqa: E402
 from uglspot.cli import main  # noqa: E402
 from uglspot.config import dump_yaml  # noqa: E402
 from uglspot.engine.state import load_state, resolve  # noqa: E402
-from uglspot.engine.train import Progress, train  # noqa: E402
+from uglspot.engine.train import RunPosition, train  # noqa: E402
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not hasattr(os, "fork") or sys.platform == "darwin", reason="needs fork")]
@@ -48,7 +48,7 @@ def tiny(faults_dataset):
 
 
 @pytest.fixture(scope="module")
-def whole(faults_run) -> tuple[Path, Progress]:
+def whole(faults_run) -> tuple[Path, RunPosition]:
     """The uninterrupted reference run."""
     return faults_run
 

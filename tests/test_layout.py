@@ -80,6 +80,16 @@ def test_the_readme_states_the_import_order() -> None:
     assert "`" + " → ".join(", ".join(group) for group in STAGES) + "`" in section
 
 
+def test_the_readme_names_the_shared_modules() -> None:
+    import re
+
+    readme = (ROOT.parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Where things live", 1)[1].split("\n## ", 1)[0]
+    sentence = " ".join(section.split("The small shared modules", 1)[1].split(")", 1)[0].split())
+    modules = {p.stem for p in ROOT.glob("*.py")} - {"__init__", ENTRY_POINT}
+    assert set(re.findall(r"`(\w+)\.py`", sentence)) == SHARED & modules
+
+
 def test_commands_import_only_use_cases_argument_helpers_and_errors() -> None:
     commands = {p.stem for p in files("commands")}
 

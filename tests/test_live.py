@@ -23,7 +23,7 @@ from _engine_helpers import CLASSES, FPS, HEIGHT, render, write_entities, write_
 from _live_helpers import Pusher, fifo, free_port, write_ts
 from uglspot.cli import main
 from uglspot.data.labels import Event, Video
-from uglspot.engine.checkpoint import save_model
+from uglspot.engine.model_folder import save_model
 from uglspot.entities.store import store_path
 from uglspot.engine.infer import load_spotter, spot_videos
 from uglspot.engine.live import LiveSpotter, full_lookahead, replay, window_scorer

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from _model_helpers import TINY, one_thread, open_gates, tiny_inputs  # noqa: F401  (one_thread: autouse fixture)
-from uglspot.engine.checkpoint import (
+from uglspot.engine.model_folder import (
     load_foreign_checkpoint, load_model, load_model_metadata, save_model)
 from uglspot.errors import UserError
 from uglspot.model import create_model

@@ -21,7 +21,7 @@ from torch import nn
 
 from _model_helpers import one_thread, open_gates, tiny_inputs  # noqa: F401  (one_thread: autouse fixture)
 from uglspot.cli import main
-from uglspot.engine.checkpoint import load_model, load_model_metadata
+from uglspot.engine.model_folder import load_model, load_model_metadata
 from uglspot.model import create_model
 from uglspot.model.shift import GateShift, ShiftThenConv
 

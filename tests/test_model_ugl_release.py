@@ -37,7 +37,7 @@ import _ugl_release as R
 from _model_helpers import one_thread  # noqa: F401  (autouse fixture)
 from uglspot.cli import main
 from uglspot.data.dataset import EntityWindows
-from uglspot.engine.checkpoint import load_model, load_model_metadata
+from uglspot.engine.model_folder import load_model, load_model_metadata
 from uglspot.entities.batch import EntityBatch
 from uglspot.model import create_model
 from uglspot.model.loss import focal_loss, weighted_cross_entropy

@@ -16,7 +16,7 @@ from _engine_helpers import CLASSES, FPS, HEIGHT, link_copy, render, write_video
 from test_cli_messages import message_problems
 from uglspot.cli import main
 from uglspot.data.labels import Event
-from uglspot.engine.checkpoint import save_model
+from uglspot.engine.model_folder import save_model
 from uglspot.io import write_json_atomic
 from uglspot.model.spotter import create_model
 

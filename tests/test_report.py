@@ -292,7 +292,7 @@ def test_report_in_headless_chromium(tmp_path):
 def test_the_report_finds_soccernet_halves_as_training_does(tmp_path) -> None:
     """The report had a lookup of its own without the `<game>/1_224p.mkv` rule,
     so SoccerNet halves got no gallery frames."""
-    from uglspot.data.dataset import find_video_file
+    from uglspot.data.inputs import find_video_file
     from uglspot.report.inputs import load_inputs
 
     videos = tmp_path / "videos"
@@ -305,3 +305,51 @@ def test_the_report_finds_soccernet_halves_as_training_does(tmp_path) -> None:
     (folder / "events.json").write_text(json.dumps({"video": video_id, "fps": 2.0, "num_frames": 10, "events": []}))
     inputs = load_inputs(tmp_path / "pred", videos=videos)
     assert inputs.videos == {video_id: half} == {video_id: find_video_file(videos, video_id)}
+
+
+@pytest.mark.parametrize("mutate", [lambda d: d.update(video="not_in_truth"),
+                                    lambda d: d["events"][0].update(label="Penalty")])
+def test_the_report_and_eval_frames_refuse_predictions_alike(tmp_path, mutate) -> None:
+    """One predictions-vs-ground-truth check: the report says what `eval
+    frames` says about the same events.json, naming it."""
+    from uglspot.app import evaluate_predictions
+
+    run = make_run(tmp_path / "run", with_videos=False)
+    variant = run / "predictions" / "ugl_tiny"
+    path = variant / "test_000" / "events.json"
+    data = json.loads(path.read_text())
+    mutate(data)
+    path.write_text(json.dumps(data))
+    with pytest.raises(UserError) as report:
+        load_inputs(run)
+    with pytest.raises(UserError) as evaluated:
+        evaluate_predictions(run / "dataset" / "test.json", variant)
+    said = [str(info.value).split("; check")[0] for info in (report, evaluated)]
+    assert said[0].startswith(str(path)) and said[0].replace("the class list", "class.txt") == said[1]
+
+
+def test_the_demo_table_and_the_report_table_show_the_same_cells(tmp_path) -> None:
+    """One AP-table-with-Δ builder (report.ap_table.ap_rows): the demo's text
+    table and the HTML report's table give every class the same AP and Δ
+    cells, in the same order, for the same predictions."""
+    from uglspot.app.demo import TOLERANCES, summary_table
+    from uglspot.metrics.spotting import frame_map
+    from uglspot.report.html import ap_table
+
+    run = make_run(tmp_path / "run", with_videos=False)
+    path = run / "predictions" / "ugl_tiny" / "test_000" / "events.json"
+    data = json.loads(path.read_text())
+    data["events"] = data["events"][2:]  # the second variant misses the first throw-in: a Δ that is not 0
+    path.write_text(json.dumps(data))
+    inputs = load_inputs(run)
+    results = {name: frame_map(inputs.truth, [v.as_predictions() for v in videos], inputs.classes, TOLERANCES)
+               for name, videos in inputs.variants.items()}
+    counts = {c: sum(e.label == c for v in inputs.truth for e in v.events) for c in inputs.classes}
+    width = len(TOLERANCES) * (len(results) + 1)  # each variant and Δ at each tolerance
+    text = [line.split()[-width - 1:] for line in summary_table(inputs.classes, results, counts).splitlines()
+            if line.startswith(tuple(inputs.classes) + ("mAP",))]
+    html, _ = ap_table(inputs, TOLERANCES)
+    rows = re.findall(r'<tr class="(?:ap-row|mean)"[^>]*>(.*?)</tr>', html)
+    cells = [re.findall(r"<td[^>]*>([^<]*)</td>", row)[1:] for row in rows]  # events, then the AP cells
+    assert len(text) == len(inputs.classes) + 1 and text == cells
+    assert cells[0][3] not in ("+0.0", "-0.0", "–")  # Throw-in's Δ at the first tolerance

@@ -14,7 +14,7 @@ from _detector_helpers import make_tiny_grounding_dino
 from _engine_helpers import CLASSES, FPS, HEIGHT, render, write_video
 from uglspot.cli import main
 from uglspot.data.labels import Event
-from uglspot.engine.checkpoint import save_model
+from uglspot.engine.model_folder import save_model
 from uglspot.entities.store import EntityStore, store_path
 from uglspot.io import write_json_atomic
 from uglspot.model.spotter import create_model

@@ -14,7 +14,7 @@ import torch
 from _engine_helpers import CLASSES, FPS, HEIGHT, render, write_video
 from uglspot.cli import main
 from uglspot.data.labels import Event, Video, write_e2e_labels
-from uglspot.engine.checkpoint import save_model
+from uglspot.engine.model_folder import save_model
 from uglspot.io import write_json_atomic, write_text_atomic
 from uglspot.model.spotter import create_model
 

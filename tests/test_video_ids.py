@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from uglspot.data.dataset import find_video_file
-from uglspot.data.inputs import soccernet_id, video_entries
+from uglspot.data.inputs import find_video_file, soccernet_id, video_entries
 from uglspot.errors import UserError
 
 
@@ -55,3 +54,18 @@ def test_the_same_video_twice_is_an_error(tmp_path: Path) -> None:
     touch(tmp_path, "v/a.mp4")
     with pytest.raises(UserError, match="same video id: a"):
         video_entries([tmp_path / "v", tmp_path / "v" / "a.mp4"])
+
+
+def test_every_soccernet_half_file_is_found_again_by_the_id_it_gets(tmp_path: Path) -> None:
+    """One half rule both ways: a file the id rule names ``<game>/1`` (any
+    ``1_<N>p`` resolution) is the file training, predict and the report find
+    for ``<game>/1``; the releases' 224p, 720p, 398p files come first."""
+    videos = tmp_path / "videos"
+    touch(videos, "g1/1_1080p.mkv", "g2/2_720p.mp4", "g3/1_398p.mkv", "g3/1_224p.mkv", "g3/1_1080p.mkv")
+    for name, video_id in [("g1/1_1080p.mkv", "g1/1"), ("g2/2_720p.mp4", "g2/2")]:
+        path, = [p for p, _ in video_entries([videos / name])]
+        assert soccernet_id(f"{Path(name).parent}/{path.stem}") == video_id
+        assert find_video_file(videos, video_id) == videos / name
+    assert find_video_file(videos, "g3/1") == videos / "g3/1_224p.mkv"
+    with pytest.raises(UserError, match="'g1/2': no file"):
+        find_video_file(videos, "g1/2")

@@ -332,48 +332,29 @@ def _side_by_side(root: Path, profile: DemoProfile, test: list, threads: int) ->
     ``threads``: the demo's small models use two cores better as two runs
     of one thread than as one run of two (docs/demo.md). Each run is seeded
     alike, so what a variant learns does not depend on the other."""
-    import multiprocessing
-    import queue as queues
-    from concurrent.futures import ProcessPoolExecutor
-
+    from uglspot.app.pool import run_in_processes
     from uglspot.progress import progress_bar
 
-    steps = profile.steps
-    context = multiprocessing.get_context("spawn")
-    workers = ProcessPoolExecutor(len(VARIANTS), mp_context=context, initializer=_quiet_worker,
-                                  initargs=(max(1, threads // len(VARIANTS)),))
-    with context.Manager() as manager, workers as pool:
-        inbox = manager.Queue()
-        futures = {v: pool.submit(_variant_job, root, v, profile, test, inbox) for v in VARIANTS}
-        bars = {v: progress_bar(f"train {v}", steps, "step", position=i) for i, v in enumerate(VARIANTS)}
-        stage = {v: "train" for v in VARIANTS}
-        failure: BaseException | None = None  # the first variant's error, not the other's broken pool
-        try:
-            while True:
-                try:
-                    variant, now, done = inbox.get(timeout=0.5)
-                except queues.Empty:
-                    failed = next((f for f in futures.values() if f.done() and f.exception()), None)
-                    if failed is not None:
-                        failure = failed.exception()
-                        for process in list(getattr(pool, "_processes", {}).values()):
-                            process.terminate()  # one variant failed: do not wait minutes for the other
-                        break
-                    if all(f.done() for f in futures.values()):
-                        break
-                    continue
-                if now != stage[variant]:  # training is over: a bar for spotting the test split
-                    stage[variant] = now
-                    bars[variant].close()
-                    bars[variant] = progress_bar(f"spot {variant} test", len(test), "video",
-                                                 position=VARIANTS.index(variant))
-                bars[variant].update(done - bars[variant].n)
-        finally:
-            for bar in bars.values():
-                bar.close()
-        if failure is not None:
-            raise failure
-        return {v: f.result() for v, f in futures.items()}
+    bars = {v: progress_bar(f"train {v}", profile.steps, "step", position=i) for i, v in enumerate(VARIANTS)}
+    stage = {v: "train" for v in VARIANTS}
+    outcomes: dict[str, VariantOutcome] = {}
+
+    def moved(message: tuple[str, str, int]) -> None:
+        variant, now, done = message
+        if now != stage[variant]:  # training is over: a bar for spotting the test split
+            stage[variant] = now
+            bars[variant].close()
+            bars[variant] = progress_bar(f"spot {variant} test", len(test), "video", position=VARIANTS.index(variant))
+        bars[variant].update(done - bars[variant].n)
+
+    try:
+        run_in_processes([(_variant_job, (root, v, profile, test)) for v in VARIANTS], len(VARIANTS), moved,
+                         lambda index, outcome: outcomes.__setitem__(VARIANTS[index], outcome),
+                         initializer=_quiet_worker, initargs=(max(1, threads // len(VARIANTS)),))
+    finally:
+        for bar in bars.values():
+            bar.close()
+    return {v: outcomes[v] for v in VARIANTS}
 
 
 def run_demo(root: str | Path, profile: DemoProfile = QUICK, report: bool = True,

@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from uglspot.entities.detectors import DEFAULT_MODELS, FEATURE_KINDS, SOCCER_PROMPT
+from uglspot.entities.detector_settings import DEFAULT_MODELS, FEATURE_KINDS, SOCCER_PROMPT
 
 if TYPE_CHECKING:
-    from uglspot.entities.detect import DetectorConfig
+    from uglspot.entities.detector_settings import DetectorConfig
 
 __all__ = ["DEFAULT_MODELS", "FEATURE_KINDS", "SOCCER_PROMPT", "DetectOutcome", "detect_videos",
            "detector_config"]
@@ -31,9 +31,9 @@ def detector_config(config_file: str | Path | None = None, **settings: Any) -> D
     """A detector's settings: the ``detector:`` section of ``config_file``
     (or the whole file), with every setting given that is not None on top
     (``name``, ``model``, ``prompt``, ``box_threshold`` ... as in
-    ``uglspot.entities.detect.DetectorConfig``)."""
+    ``uglspot.entities.detector_settings.DetectorConfig``)."""
     from uglspot.config import from_dict
-    from uglspot.entities.detect import DetectorConfig
+    from uglspot.entities.detector_settings import DetectorConfig
     from uglspot.errors import UserError
 
     data: dict = {}
@@ -82,7 +82,7 @@ def _detect(videos: Sequence[str | Path], out: Path, fps: float | None, config: 
         failures, outcome.skipped = _import_glip(config, mine, out, fps, force, class_base, glip_frame_size,
                                                  outcome.rank)
     else:
-        from uglspot.entities.detect import detect_to_stores
+        from uglspot.entities.pipeline import detect_to_stores
 
         done = detect_to_stores(config, mine, out, fps, pick_device(device, dist), batch_size, force,
                                 label=outcome.rank, position=2 * rank)
@@ -95,7 +95,7 @@ def _import_glip(config: DetectorConfig, items: list, out: Path, fps: float | No
                  glip_frame_size: tuple[int, int] | None, who: str) -> tuple[list[tuple[str, str]], int]:
     """Released UGL entity files into stores (no model runs); (failures, skipped)."""
     from uglspot.app.batch import do_each, sort_out
-    from uglspot.entities.detect import is_done, store_key
+    from uglspot.entities.pipeline import is_done, store_key
     from uglspot.entities.store import import_glip, store_path
     from uglspot.progress import progress_bar
 

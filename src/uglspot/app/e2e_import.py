@@ -32,7 +32,7 @@ def import_e2e_spot(checkpoint: str | Path, out: str | Path, config: str | Path 
     import torch
 
     from uglspot.data.labels import read_class_list
-    from uglspot.engine.checkpoint import CONFIG_FILE, WEIGHTS_FILE, load_foreign_checkpoint, save_model
+    from uglspot.engine.model_folder import CONFIG_FILE, WEIGHTS_FILE, load_foreign_checkpoint, save_model
     from uglspot.errors import UserError
     from uglspot.io import read_json, refuse_overwrite
     from uglspot.model.e2e_spot import convert_e2e_spot_state, load_converted, parse_e2e_spot_config, target_variant

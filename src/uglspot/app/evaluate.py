@@ -16,6 +16,14 @@ if TYPE_CHECKING:
     from uglspot.metrics.spotting import FrameMapResult
 
 
+def parse_tolerances(text: str) -> tuple[int, ...]:
+    """Frame tolerances written as ``0,1,2,4`` (``uglspot.metrics.spotting.parse_tolerances``, imported
+    here when called so that importing the API stays instant); ValueError names the wrong part."""
+    from uglspot.metrics.spotting import parse_tolerances as parse
+
+    return parse(text)
+
+
 @dataclass
 class FrameEvaluation:
     """E2E-Spot's mAP at frame tolerances of one predictions file."""

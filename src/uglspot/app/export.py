@@ -38,7 +38,7 @@ def export_model(run: str | Path, out: str | Path | None = None, format: str = "
     (width, height) is needed when the model keeps each video's aspect
     ratio. With ``check``, ONNX Runtime and PyTorch score one random window
     and the outcome holds their largest differences."""
-    from uglspot.engine.checkpoint import load_model
+    from uglspot.engine.model_folder import load_model
     from uglspot.engine.infer import model_directory, read_inference_settings
     from uglspot.engine.onnx_export import export_onnx, require
     from uglspot.engine.onnx_runtime import ONNX_FILE, compare_with_torch

@@ -86,29 +86,17 @@ def _cache_videos(videos: Sequence[str | Path], out: Path, fps: float | None, si
         done = do_each(todo, lambda path, video_id: build_cache(path, out, video_id, settings,
                                                                 progress=frames_bar.update), failures, bar)
     else:
-        import multiprocessing as mp
-        import queue as queue_module
-        from concurrent.futures import ProcessPoolExecutor, wait, FIRST_COMPLETED
+        from uglspot.app.pool import run_in_processes
 
-        context = mp.get_context("spawn")
-        with context.Manager() as manager, ProcessPoolExecutor(workers, mp_context=context) as pool:
-            progress = manager.Queue()
-            pending = {pool.submit(_work, str(p), str(out), v, settings, progress): p for p, v in todo}
-            while pending:
-                finished, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-                while True:
-                    try:
-                        frames_bar.update(progress.get_nowait())
-                    except queue_module.Empty:
-                        break
-                for future in finished:
-                    path = pending.pop(future)
-                    result = future.result()
-                    if isinstance(result, str):
-                        failures.append((str(path), result))
-                    else:
-                        done.append(result)
-                    bar.update(1)
+        def ended(index: int, result: dict | str) -> None:
+            if isinstance(result, str):
+                failures.append((str(todo[index][0]), result))
+            else:
+                done.append(result)
+            bar.update(1)
+
+        run_in_processes([(_work, (str(p), str(out), v, settings)) for p, v in todo], workers,
+                         frames_bar.update, ended)
     frames_bar.close()
     bar.close()
     return FramesOutcome(out, done, batch.skipped, without_names(failures))

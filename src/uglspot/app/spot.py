@@ -170,7 +170,7 @@ def threshold_choice(settings: Any, threshold: float | None) -> tuple[dict[str, 
 
 def runnable_detectors() -> tuple[str, ...]:
     """The detectors ``spot --detector`` can run on new videos (glip-import only converts files)."""
-    from uglspot.entities.detectors import DETECTOR_NAMES
+    from uglspot.entities.detector_settings import DETECTOR_NAMES
 
     return tuple(name for name in DETECTOR_NAMES if name != "glip-import")
 
@@ -228,7 +228,7 @@ def entity_source(spotter: Any, videos: list[tuple[str, Path]], entity_dir: Path
     (video id → its frame count and rate at the model's decoding), the stores
     are checked against both, as ``predict`` and training check them."""
     from uglspot.data.dataset import EntityWindows
-    from uglspot.engine.entities import check_entity_stores
+    from uglspot.engine.store_checks import check_entity_stores
     from uglspot.entities.store import store_path
     from uglspot.errors import UserError
 
@@ -291,8 +291,8 @@ def detect_entities(detector: DetectorChoice, videos: list[tuple[str, Path]], se
     failures as (video id, reason)."""
     from dataclasses import replace
 
-    from uglspot.entities.detect import config_for_stores, detect_to_stores
-    from uglspot.entities.detectors import DEFAULT_MODELS
+    from uglspot.entities.detector_settings import DEFAULT_MODELS
+    from uglspot.entities.pipeline import config_for_stores, detect_to_stores
 
     config = config_for_stores(settings.entities or {}, detector.name)
     if detector.model:

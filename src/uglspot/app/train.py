@@ -12,7 +12,7 @@ from uglspot.errors import Interrupted, UserError
 
 @dataclass
 class TrainOutcome:
-    """A finished run: its directory and the loop's final ``Progress``
+    """A finished run: its directory and the loop's final ``RunPosition``
     (epoch, step, bad_total, best, best_epoch)."""
 
     run: Path

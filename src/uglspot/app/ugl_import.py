@@ -34,7 +34,7 @@ def import_ugl(checkpoint: str | Path, out: str | Path, config: str | Path | Non
     import torch
 
     from uglspot.data.labels import read_class_list
-    from uglspot.engine.checkpoint import CONFIG_FILE, WEIGHTS_FILE, load_foreign_checkpoint, save_model
+    from uglspot.engine.model_folder import CONFIG_FILE, WEIGHTS_FILE, load_foreign_checkpoint, save_model
     from uglspot.engine.infer import INFERENCE_JSON, InferenceSettings, write_inference_settings
     from uglspot.errors import UserError
     from uglspot.io import read_json, refuse_overwrite

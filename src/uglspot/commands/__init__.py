@@ -34,17 +34,14 @@ def parse_size(text: str) -> tuple[int, int]:
 
 def frame_tolerances(text: str) -> tuple[int, ...]:
     """Distinct frame tolerances, comma-separated (``0,1,2,4``), in the order
-    given: the one parser of ``eval frames --tolerances`` and ``report
-    --tolerances``."""
-    values = []
-    for part in (p.strip() for p in text.split(",")):
-        if not (part.isascii() and part.isdigit()):
-            raise argparse.ArgumentTypeError(f"{part!r} is not a non-negative whole number of frames; "
-                                             "write e.g. 0,1,2,4")
-        values.append(int(part))
-    if len(set(values)) != len(values):
-        raise argparse.ArgumentTypeError("a value is repeated; list each tolerance once")
-    return tuple(values)
+    given, as an argparse type of ``eval frames --tolerances`` and ``report
+    --tolerances``: the metric's own reader (``metrics.spotting.parse_tolerances``)."""
+    from uglspot.app.evaluate import parse_tolerances
+
+    try:
+        return parse_tolerances(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def parse_image_size(text: str) -> tuple[int, int]:

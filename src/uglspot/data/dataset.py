@@ -24,9 +24,9 @@ from uglspot.data.clips import Clip, dense_labels, video_events
 from uglspot.data.labels import Video
 from uglspot.entities.batch import EntityBatch
 from uglspot.entities.store import store_path
+from uglspot.data.inputs import find_video_file
 from uglspot.errors import UserError
-from uglspot.io import inside, safe_name
-from uglspot.video import VIDEO_SUFFIXES
+from uglspot.io import inside
 
 
 class FrameSource(Protocol):
@@ -34,34 +34,6 @@ class FrameSource(Protocol):
         """uint8 (count, 3, H, W); frames outside the video are zeros."""
 
     def num_frames(self, video_id: str) -> int: ...
-
-
-def locate_video(root: Path, video_id: str) -> Path | None:
-    """The file of ``video_id`` under ``root``, or None: ``<id>.<ext>``, for a
-    SoccerNet half ``<game>/<half>`` the files ``<game>/<half>_224p.mkv``,
-    ``<half>_720p.mkv``, ``<half>_398p.mkv`` (first that exists), else a file
-    named by the id's safe name (``safe_name(id).<ext>``, as uglspot names
-    per-video outputs). The one lookup of training, predict and the report.
-    An id that is absolute or climbs out of ``root`` is refused."""
-    base = inside(root, video_id)  # a label's id never names a file outside data.videos
-    candidates = [base.with_name(f"{base.name}{ext}") for ext in VIDEO_SUFFIXES]
-    if base.is_file():
-        candidates.insert(0, base)
-    game, _, half = video_id.rpartition("/")
-    if half in ("1", "2"):
-        candidates += [root / game / f"{half}_{quality}{ext}" for quality in ("224p", "720p", "398p")
-                       for ext in VIDEO_SUFFIXES]
-    candidates += [root / f"{safe_name(video_id)}{ext}" for ext in VIDEO_SUFFIXES]
-    return next((path for path in candidates if path.is_file()), None)
-
-
-def find_video_file(root: Path, video_id: str) -> Path:
-    """:func:`locate_video`, or a UserError naming where it looked."""
-    path = locate_video(root, video_id)
-    if path is None:
-        raise UserError(f"video {video_id!r}: no file {root}/{video_id}.<{'|'.join(e[1:] for e in VIDEO_SUFFIXES)}>; "
-                        "check data.videos or use data.frame_cache")
-    return path
 
 
 class VideoFrames:

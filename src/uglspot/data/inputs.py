@@ -1,4 +1,7 @@
-"""Turning command-line video arguments into files and ids."""
+"""Video files and their ids, both ways: command-line video arguments into
+(file, id) pairs (:func:`video_entries`), and an id back to its file under a
+videos folder (:func:`locate_video`), with one SoccerNet half rule for both
+(``<game>/1_224p.mkv`` is ``<game>/1``)."""
 
 from __future__ import annotations
 
@@ -7,10 +10,12 @@ import re
 from pathlib import Path
 
 from uglspot.errors import UserError, listed
+from uglspot.io import inside, safe_name
 from uglspot.video import VIDEO_SUFFIXES
 
 LIST_SUFFIXES = frozenset({".txt", ".lst", ".list"})
-SOCCERNET_HALF = re.compile(r"^([12])(_\d+p)?$")
+SOCCERNET_HALF = re.compile(r"^([12])(_\d+p)?$")  # a half's file name: 1, 2, 1_224p, 2_720p ...
+SOCCERNET_QUALITIES = ("224p", "720p", "398p")  # the releases' files, looked for first and in this order
 
 
 def expand_video_inputs(items: list[str | Path]) -> list[Path]:
@@ -103,3 +108,36 @@ def video_entries(items: list[str | Path]) -> list[tuple[Path, str]]:
         raise UserError(f"two inputs have the same video id: {listed(duplicates, 5)}; "
                         "give each video once (ids are paths below the folder given, without extension)")
     return out
+
+
+def locate_video(root: Path, video_id: str) -> Path | None:
+    """The file of ``video_id`` under ``root``, or None: ``<id>.<ext>``; for a
+    SoccerNet half ``<game>/<half>`` the files ``<game>/<half>_224p.mkv``,
+    ``<half>_720p.mkv``, ``<half>_398p.mkv`` (first that exists), then any
+    other ``<half>_<N>p`` file of the game (the names :func:`soccernet_id`
+    gives ``<game>/<half>``); else a file named by the id's safe name
+    (``safe_name(id).<ext>``, as uglspot names per-video outputs). The one
+    lookup of training, predict and the report. An id that is absolute or
+    climbs out of ``root`` is refused."""
+    base = inside(root, video_id)  # a label's id never names a file outside data.videos
+    candidates = [base.with_name(f"{base.name}{ext}") for ext in VIDEO_SUFFIXES]
+    if base.is_file():
+        candidates.insert(0, base)
+    game, _, half = video_id.rpartition("/")
+    if half in ("1", "2"):
+        folder = root / game
+        candidates += [folder / f"{half}_{quality}{ext}" for quality in SOCCERNET_QUALITIES for ext in VIDEO_SUFFIXES]
+        if game and folder.is_dir():
+            candidates += sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES
+                                 and soccernet_id(f"{game}/{p.stem}") == video_id)
+    candidates += [root / f"{safe_name(video_id)}{ext}" for ext in VIDEO_SUFFIXES]
+    return next((path for path in candidates if path.is_file()), None)
+
+
+def find_video_file(root: Path, video_id: str) -> Path:
+    """:func:`locate_video`, or a UserError naming where it looked."""
+    path = locate_video(root, video_id)
+    if path is None:
+        raise UserError(f"video {video_id!r}: no file {root}/{video_id}.<{'|'.join(e[1:] for e in VIDEO_SUFFIXES)}>; "
+                        "check data.videos or use data.frame_cache")
+    return path

@@ -249,9 +249,12 @@ def write_predictions(predictions: Iterable[VideoPredictions], path: str | Path)
 
 
 def check_predictions_match(
-    predictions: Sequence[VideoPredictions], truth: Sequence[Video], classes: Sequence[str], source: str
+    predictions: Sequence[VideoPredictions], truth: Sequence[Video], classes: Sequence[str], source: str | Path,
+    class_source: str = "class.txt",
 ) -> None:
-    """Every predicted video must exist in the ground truth and every label be a known class."""
+    """Every predicted video must exist in the ground truth and every label be
+    a known class (of ``class_source``, as the message names it): the one
+    predictions-vs-ground-truth check of ``eval frames`` and the report."""
     known_videos = {v.video for v in truth}
     known_classes = set(classes)
     for pred in predictions:
@@ -261,4 +264,4 @@ def check_predictions_match(
         for index, event in enumerate(pred.events):
             if event.label not in known_classes:
                 raise UserError(f"{source}: video {pred.video!r}, event #{index}: label {event.label!r} "
-                                "is not in class.txt")
+                                f"is not in {class_source}")

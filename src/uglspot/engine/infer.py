@@ -107,7 +107,7 @@ def read_inference_settings(directory: Path) -> InferenceSettings:
     if not path.is_file():
         raise UserError(f"{directory}: no {INFERENCE_JSON} (classes, frame rate, window); "
                         "use a checkpoint written by `uglspot train`")
-    from uglspot.engine.checkpoint import check_inference_settings
+    from uglspot.engine.model_folder import check_inference_settings
 
     return from_dict(InferenceSettings, check_inference_settings(read_json(path), path), str(path))
 
@@ -262,8 +262,9 @@ def most_attended(window: dict[str, torch.Tensor], weights: np.ndarray, vocabula
 
 
 @dataclass
-class Spotter:
-    """A model with what inference needs besides the weights."""
+class InferenceModel:
+    """A trained network (a ``UGLSpotter``, or an ONNX graph) with what inference needs besides the
+    weights: its ``inference.json`` settings and the folder it was loaded from."""
     model: torch.nn.Module
     settings: InferenceSettings
     directory: Path | None = None  # where it was loaded from
@@ -288,17 +289,17 @@ def model_directory(path: str | Path) -> Path:
                     "with checkpoints; pass the run directory of `uglspot train` or one of its checkpoints")
 
 
-def load_spotter(path: str | Path, device: torch.device | str = "cpu") -> Spotter:
-    from uglspot.engine.checkpoint import load_model
+def load_spotter(path: str | Path, device: torch.device | str = "cpu") -> InferenceModel:
+    from uglspot.engine.model_folder import load_model
 
     directory = model_directory(path)
     settings = read_inference_settings(directory)
     model = load_model(directory, map_location="cpu").to(device).eval()
-    return Spotter(model=model, settings=settings, directory=directory)
+    return InferenceModel(model=model, settings=settings, directory=directory)
 
 
 def spot_video(
-    spotter: Spotter, video: str, num_frames: int, fps: float, read_frames: ReadFrames,
+    spotter: InferenceModel, video: str, num_frames: int, fps: float, read_frames: ReadFrames,
     read_entities: ReadEntities | None, vocabulary: Sequence[str] = (), amp_dtype: torch.dtype | None = None,
     threshold: float | None = None, nms_window: int | None = None, progress: Callable[[int], None] | None = None,
     explain: bool = True, class_thresholds: Mapping[str, float] | None = None,
@@ -319,7 +320,7 @@ VIDEO_ERRORS = (UserError, OSError, RuntimeError, ValueError)
 
 
 def spot_videos(
-    spotter: Spotter, videos: Sequence[Video], frames: FrameSource, entities: EntityWindows | None = None,
+    spotter: InferenceModel, videos: Sequence[Video], frames: FrameSource, entities: EntityWindows | None = None,
     amp_dtype: torch.dtype | None = None, threshold: float | None = None, nms_window: int | None = None,
     desc: str | None = None, failures: list[tuple[str, str]] | None = None, explain: bool = True,
     class_thresholds: Mapping[str, float] | None = None,

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from uglspot.data.events import EntityWeight
-from uglspot.engine.infer import Spotter, most_attended, score_video
+from uglspot.engine.infer import InferenceModel, most_attended, score_video
 from uglspot.post.nms import nms_events, peaks_to_events
 
 EntityFrame = dict[str, torch.Tensor]  # one frame's boxes (N, 4), cls (N,), score (N,), mask (N,) [, feat (N, De)]
@@ -54,7 +54,7 @@ class LiveEvent:
         return self.emitted - self.arrival
 
 
-def window_scorer(spotter: Spotter, amp_dtype: torch.dtype | None = None) -> ScoreWindow:
+def window_scorer(spotter: InferenceModel, amp_dtype: torch.dtype | None = None) -> ScoreWindow:
     """The model's probabilities (and entity attention) on one window of
     frames, through :func:`uglspot.engine.infer.score_video` (the offline
     normalisation, crop and precision) on a video that is that window."""

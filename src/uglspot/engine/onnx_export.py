@@ -2,7 +2,8 @@
 Runtime (or TensorRT, OpenVINO, ...) runs without PyTorch, with what
 inference needs besides the weights in the file's ``metadata_props``.
 
-The graph (letters as in DESIGN.md; B is dynamic, the rest fixed at export):
+The graph (B batch, T frames, N entity slots, De feature width, K classes;
+B is dynamic, the rest fixed at export; docs/export.md has the same table):
 
 - inputs: ``frames`` (B, T, 3, H, W) float32, scaled to [0, 1] and normalised
   with the model's ``pixel_mean`` / ``pixel_std``; for a model with entities,

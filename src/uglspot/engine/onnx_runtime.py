@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from uglspot.config import from_dict
-from uglspot.engine.infer import InferenceSettings, Spotter, load_spotter
+from uglspot.engine.infer import InferenceModel, InferenceSettings, load_spotter
 from uglspot.engine.onnx_export import ENTITY_TENSORS, ONNX_FORMAT, ONNX_FORMAT_VERSION, require
 from uglspot.entities.batch import EntityBatch
 from uglspot.errors import UserError, brief
@@ -128,18 +128,18 @@ def onnx_file(model: str | Path) -> Path:
     return model
 
 
-def load_onnx_spotter(path: str | Path, threads: int | None = None) -> Spotter:
-    """A :class:`Spotter` over an exported ONNX file: its model run by ONNX
+def load_onnx_spotter(path: str | Path, threads: int | None = None) -> InferenceModel:
+    """An :class:`InferenceModel` over an exported ONNX file: its model run by ONNX
     Runtime, its settings from the file (precision fp32: the graph's)."""
     model = OnnxSpotterModel(onnx_file(path), threads)
     where = f"{model.path} metadata uglspot.inference"
-    from uglspot.engine.checkpoint import check_inference_settings
+    from uglspot.engine.model_folder import check_inference_settings
 
     settings = from_dict(InferenceSettings, check_inference_settings(model.metadata["uglspot.inference"], where), where)
-    return Spotter(model=model, settings=replace(settings, precision="off"), directory=model.path.parent)  # type: ignore[arg-type]
+    return InferenceModel(model=model, settings=replace(settings, precision="off"), directory=model.path.parent)  # type: ignore[arg-type]
 
 
-def spotter_for(model: str | Path, runtime: str | None, device: torch.device | str = "cpu") -> Spotter:
+def spotter_for(model: str | Path, runtime: str | None, device: torch.device | str = "cpu") -> InferenceModel:
     """The spotter of ``model`` run by ``runtime``: ``torch`` (a run or
     checkpoint folder, on ``device``) or ``onnx`` (an .onnx file, or a
     folder's ``model.onnx``, on the CPU); None picks onnx for an .onnx file,

@@ -104,7 +104,8 @@ def read_machine(device: torch.device | None = None) -> Machine:
 # crop), for one training step (forward + backward) or one forward pass under
 # inference_mode, fp32 or mixed precision. fp32: measured on CPU (peak RSS of
 # one step, B1 x T16 at 224x398; benchmarks/memory_estimate.py); mixed: the
-# peak GPU memory of the anchor runs (B8 x T100, AMP fp16, DESIGN.md).
+# peak GPU memory of E2E-Spot's own code at B8 x T100, AMP fp16, on one H200
+# (RegNet-Y 200MF 9.7 GiB and 800MF 22.6 GiB at 224x224, 800MF 38.4 GiB at 224x398).
 # Other backbones count as the largest.
 ACTIVATION_BYTES = {
     ("regnety_002", "train", "fp32"): 720, ("regnety_008", "train", "fp32"): 1450,
@@ -244,8 +245,8 @@ def _probe(path: Path, rate: float | None) -> int:
 def video_problems(config: RunConfig, videos: Sequence[Video]) -> list[str]:
     """Every video has a file under ``data.videos`` that opens, with the
     labels' frame count at the rate it is decoded at."""
-    from uglspot.data.dataset import find_video_file
-    from uglspot.engine.entities import counts_disagree
+    from uglspot.data.inputs import find_video_file
+    from uglspot.engine.store_checks import counts_disagree
 
     root = Path(config.data.videos)
     if not root.is_dir():
@@ -346,7 +347,7 @@ def check_training(config: RunConfig, dist: Distributed | None = None, set_keys:
     gave with ``--set`` (an explicit ``data.workers`` is trusted);
     ``machine`` defaults to this one. Raises :class:`PreflightError` listing
     every problem; else returns the device and the stores' settings."""
-    from uglspot.engine.entities import entity_store_problems
+    from uglspot.engine.store_checks import entity_store_problems
     from uglspot.model.spotter import build_config
 
     dist = dist or Distributed()
@@ -424,7 +425,7 @@ def check_prediction(config: RunConfig, split: str, videos: Sequence[Video], spo
     entity stores of ``videos``, the metric's video ids and memory for the
     model's inference batch. Raises :class:`PreflightError` listing every
     problem; else returns the device."""
-    from uglspot.engine.entities import entity_store_problems
+    from uglspot.engine.store_checks import entity_store_problems
 
     problems: list[str] = []
     device = None

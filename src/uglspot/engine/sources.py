@@ -63,7 +63,7 @@ def frame_cache_problems(cache: Any, config: RunConfig, videos: Sequence[Video])
     (and width) at the rate training decodes at, and the labels' frame count;
     one line per video that is not, saying how it differs and how to fix it.
     Reads only each entry's ``meta.json`` (or its first frame)."""
-    from uglspot.engine.entities import counts_disagree
+    from uglspot.engine.store_checks import counts_disagree
 
     where = f"data.frame_cache={config.data.frame_cache}"
     problems = []

@@ -32,10 +32,10 @@ from uglspot.data.augment import ClipAugment, normalize
 from uglspot.data.clips import epoch_clips
 from uglspot.data.dataset import ClipDataset, EntityWindows, FrameSource, entity_batch
 from uglspot.engine.config import RunConfig, check_run_config, saved_config_text
-from uglspot.engine.infer import InferenceSettings, Spotter, inference_dtype, inference_settings, spot_videos
+from uglspot.engine.infer import InferenceModel, InferenceSettings, inference_dtype, inference_settings, spot_videos
 from uglspot.engine.log import RunLog, StepMeter
 from uglspot.engine.preflight import check_training
-from uglspot.engine.resume import checkpoint_last, restore, save_checkpoint, start_messages
+from uglspot.engine.checkpoints import checkpoint_last, restore, save_checkpoint, start_messages
 from uglspot.engine.runtime import (
     OOM_ADVICE, Distributed, amp_mode, bad_batch_error, main_rank_lock, shard, unwrap,
 )
@@ -47,8 +47,8 @@ from uglspot.io import write_text_atomic
 
 
 @dataclass
-class Progress:
-    """Where a run is; saved with every checkpoint."""
+class RunPosition:
+    """Where a run is (epoch, step, losses so far, best metric); saved with every checkpoint as ``progress``."""
     epoch: int = 0  # current epoch (0-based)
     batch: int = 0  # micro-batches of this epoch already consumed on each rank
     step: int = 0  # optimiser iterations so far (skipped ones included; the schedule follows them)
@@ -69,7 +69,7 @@ class StopTraining(Exception):
     """A hook raises this to end a run at once (tests use it to simulate a kill)."""
 
 
-Hook = Callable[[Progress, Literal["step", "epoch"]], None]  # called after each step, and after each epoch
+Hook = Callable[[RunPosition, Literal["step", "epoch"]], None]  # called after each step, and after each epoch
 
 
 @dataclass
@@ -90,7 +90,7 @@ class Run:
     augment_rng: np.random.Generator
     settings: InferenceSettings
     steps_per_epoch: int
-    progress: Progress = field(default_factory=Progress)
+    progress: RunPosition = field(default_factory=RunPosition)
     saved_schedule: dict[str, Any] | None = None  # the schedule of the checkpoint a resume starts from
     log: RunLog | None = None
 
@@ -104,7 +104,7 @@ class Run:
 
 
 def build_model(config: RunConfig, num_classes: int, init: bool = True) -> torch.nn.Module:
-    from uglspot.engine.checkpoint import load_init_weights  # model.init's weights (a resumed run has its own)
+    from uglspot.engine.model_folder import load_init_weights  # model.init's weights (a resumed run has its own)
     from uglspot.model.spotter import create_model
 
     options = {"clip_len": config.data.clip_len, "entity_slots": config.data.entity_slots,
@@ -119,7 +119,7 @@ def build_model(config: RunConfig, num_classes: int, init: bool = True) -> torch
 
 
 def train(config: RunConfig, resume: bool = False, hooks: Sequence[Hook] = (),
-          set_keys: Collection[str] = ()) -> Progress:
+          set_keys: Collection[str] = ()) -> RunPosition:
     """Train ``config``; with ``resume`` continue the run in ``config.out`` from its last checkpoint.
     Everything that can be checked up front is checked first (``uglspot.engine.preflight``; ``set_keys``:
     the keys given with ``--set``), before the run directory is touched."""
@@ -332,7 +332,7 @@ def validate(run: Run) -> float:
     """The dataset's metric on the validation videos; videos split across ranks, predictions gathered."""
     from uglspot.engine.evaluate import choose_class_thresholds, score_predictions
 
-    spotter = Spotter(unwrap(run.ddp), run.settings)
+    spotter = InferenceModel(unwrap(run.ddp), run.settings)
     precision = inference_dtype(run.settings.precision, run.device)  # as predict and spot will run it
     mine = shard(run.splits.val, run.dist.rank, run.dist.world_size)
     label = f"validate {run.config.model.name} epoch {run.progress.epoch + 1}/{run.config.train.epochs}"

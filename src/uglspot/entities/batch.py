@@ -1,4 +1,4 @@
-"""The entity tensors every stage agrees on (DESIGN.md, tensor contracts).
+"""The entity tensors every stage agrees on (an exported graph's inputs too: docs/export.md).
 
 Letters: B batch, T frames, N entity slots per frame, De feature width.
 A store window gives the same fields without the batch dimension.

@@ -66,6 +66,14 @@ class StoreKey:
         return from_dict(StoreKey, data, where)
 
 
+# The fields of a ``StoreKey`` that say how entities were detected (what
+# ``uglspot.entities.pipeline.store_key`` takes from a ``DetectorConfig`` and
+# ``config_for_stores`` gives back; a trained model keeps them in its
+# ``inference.json``), and those that say which video at which rate.
+DETECTION_FIELDS = ("detector", "model", "prompt", "box_threshold", "text_threshold", "max_per_frame", "size",
+                    "features")
+VIDEO_FIELDS = ("video", "fps", "source_bytes", "source_mtime")
+
 # The feature kind of stores whose key predates ``StoreKey.features``: the
 # transformers backends then always stored their query embedding; GLIP files
 # hold RoI features; ``uglspot synth``'s simulated detector, class directions

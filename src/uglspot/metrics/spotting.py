@@ -69,7 +69,8 @@ class FrameMapResult:
 
 
 def check_tolerances(tolerances: Iterable[int]) -> tuple[int, ...]:
-    """Tolerances as a tuple of distinct non-negative ints, in the order given."""
+    """Tolerances as a tuple of distinct non-negative ints, in the order given:
+    the one rule of the metric's tolerances (:func:`parse_tolerances` reads them from text)."""
     out = tuple(tolerances)
     if not out:
         raise ValueError("no tolerances given; pass at least one, e.g. 0,1,2,4")
@@ -77,8 +78,19 @@ def check_tolerances(tolerances: Iterable[int]) -> tuple[int, ...]:
         if isinstance(tol, bool) or not isinstance(tol, (int, np.integer)) or tol < 0:
             raise ValueError(f"tolerance {tol!r} is not a non-negative whole number of frames")
     if len(set(out)) != len(out):
-        raise ValueError(f"tolerances {list(out)} repeat a value; list each once")
+        raise ValueError(f"a value is repeated in {[int(t) for t in out]}; list each tolerance once")
     return tuple(int(t) for t in out)
+
+
+def parse_tolerances(text: str) -> tuple[int, ...]:
+    """Frame tolerances written as ``0,1,2,4``: whole numbers, comma-separated,
+    checked by :func:`check_tolerances`. ValueError names the part that is wrong."""
+    values = []
+    for part in (p.strip() for p in text.split(",")):
+        if not (part.isascii() and part.isdigit()):
+            raise ValueError(f"{part!r} is not a non-negative whole number of frames; write e.g. 0,1,2,4")
+        values.append(int(part))
+    return check_tolerances(values)
 
 
 @dataclass

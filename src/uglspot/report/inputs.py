@@ -22,7 +22,7 @@ with ``class.txt`` beside it (or given by ``--classes``); it is found from
 
 Videos (optional; the gallery needs them to show event frames) are found in
 ``--videos DIR``, else ``report-inputs.json``'s ``videos``, else ``RUN/videos``,
-by training's own lookup (``uglspot.data.dataset.locate_video``): the id as a
+by training's own lookup (``uglspot.data.inputs.locate_video``): the id as a
 path relative to that folder (with or without a video extension), a SoccerNet
 half ``<game>/1`` as ``<game>/1_224p.mkv``, or a file named by the id's safe name.
 """
@@ -33,9 +33,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from uglspot.data.dataset import locate_video
+from uglspot.data.inputs import locate_video
 from uglspot.data.events import VideoEvents, read_events_file
-from uglspot.data.labels import Video, find_class_list, read_class_list, read_e2e_labels
+from uglspot.data.labels import Video, check_predictions_match, find_class_list, read_class_list, read_e2e_labels
 from uglspot.errors import UserError
 from uglspot.io import read_json
 
@@ -110,16 +110,10 @@ def load_inputs(run: Path, truth: Path | None = None, classes: Path | None = Non
         class_list = sorted({e.label for vs in variants.values() for v in vs for e in v.events}) or None
 
     if truth_videos is not None:
-        known = {v.video for v in truth_videos}
-        for name, items in variants.items():
+        for items in variants.values():
             for item in items:
-                if item.video not in known:
-                    raise UserError(f"{item.source}: video {item.video!r} is not in the ground truth {truth_path}; "
-                                    "check that predictions and truth come from the same split")
-                for index, event in enumerate(item.events):
-                    if class_list is not None and event.label not in class_list:
-                        raise UserError(f"{item.source}: event #{index}: label {event.label!r} is not in the "
-                                        "class list; check --classes")
+                check_predictions_match([item.as_predictions()], truth_videos, class_list, item.source,
+                                        "the class list; check --classes")
 
     video_folder = videos or from_manifest("videos") or run / "videos"
     ids = sorted({v.video for vs in variants.values() for v in vs})

@@ -15,10 +15,6 @@ from typing import Any, Mapping, Sequence
 
 from uglspot.errors import UserError, listed, problems_error
 
-# Store-key fields that describe how entities were detected (not which video).
-DETECTION_FIELDS = ("detector", "model", "prompt", "box_threshold", "text_threshold", "max_per_frame", "size",
-                    "features")
-
 
 def counts_disagree(have: int, expected: int) -> bool:
     """Whether a frame count is too far from the labels' to be the same video
@@ -55,7 +51,7 @@ def entity_store_problems(root: str | Path, videos: Sequence[tuple[str, int | No
     detected at the rate its video is decoded at (``rates[video id]``, when
     known). Returns one line per problem and the detection settings of the
     stores (``DETECTION_FIELDS`` and fps; empty without stores)."""
-    from uglspot.entities.store import EntityStore, StoreKey, store_path
+    from uglspot.entities.store import DETECTION_FIELDS, EntityStore, StoreKey, store_path
 
     root = Path(root)
     if not root.is_dir():

@@ -43,7 +43,7 @@ def restore_rng(state: dict[str, Any], augment_rng: np.random.Generator, device:
 def save_checkpoint(run: Path, name: str, model: torch.nn.Module, progress: Any,
                     settings: InferenceSettings, training_state: dict[str, Any] | None) -> Path:
     """Write a complete checkpoint directory, then publish it as ``name``."""
-    from uglspot.engine.checkpoint import save_model
+    from uglspot.engine.model_folder import save_model
 
     checkpoints = own_folder(run / "checkpoints")
     directory = checkpoints / checkpoint_dir_name(name, progress.epoch, progress.step)
@@ -78,7 +78,7 @@ def checkpoint_last(run: Run) -> None:
 
 def restore(run: Run) -> None:
     """Continue from the ``last`` checkpoint of the run directory."""
-    from uglspot.engine.checkpoint import load_model
+    from uglspot.engine.model_folder import load_model
 
     last = resolve(Path(run.config.out) / "checkpoints", "last")
     run.model.load_state_dict(load_model(last, map_location="cpu").state_dict())
