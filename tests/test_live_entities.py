@@ -1,0 +1,137 @@
+"""`uglspot spot --live --detector` (issue 24): a model that uses scene
+entities spots a stream pushed at real-time pace through a named pipe, each
+frame detected as it arrives by a tiny randomly initialised Grounding DINO
+(the real transformers class), and gives exactly the events offline `spot
+--detector` gives on the same file, with the same attended entities; what
+cannot run live is refused in one line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from _detector_helpers import make_tiny_grounding_dino
+from _engine_helpers import CLASSES, FPS, HEIGHT, render, write_video
+from _live_helpers import Pusher, fifo
+from uglspot.cli import main
+from uglspot.data.labels import Event
+from uglspot.engine.checkpoint import save_model
+from uglspot.entities.store import EntityStore, StoreKey, frame_window
+from uglspot.io import write_json_atomic
+from uglspot.model.spotter import create_model
+
+PROMPT = ["ball", "player"]
+EVENTS = [Event(5, "flash"), Event(14, "red")]
+FRAMES = 20
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def gdino(tmp_path_factory) -> Path:
+    return make_tiny_grounding_dino(tmp_path_factory.mktemp("gdino"))
+
+
+def entity_spotter(directory: Path, detector_model: Path, **entities) -> Path:
+    """A randomly initialised ugl_rny002 reading the tiny Grounding DINO's 32-d RoI features, trained (as its
+    inference.json says) on stores of that detector; threshold 0 keeps every NMS survivor."""
+    torch.manual_seed(0)
+    save_model(create_model("ugl_rny002", len(CLASSES), clip_len=8, entity_slots=4, entity_source="detector",
+                            entity_feat_dim=32, num_entity_classes=len(PROMPT)), directory)
+    trained = {"detector": "grounding-dino", "model": str(detector_model), "prompt": PROMPT, "box_threshold": 0.0,
+               "text_threshold": 0.0, "max_per_frame": 6, "size": None, "fps": FPS, "features": "roi", **entities}
+    write_json_atomic(directory / "inference.json", {
+        "dataset": "tiny", "classes": CLASSES, "fps": FPS, "height": HEIGHT, "width": None, "crop": None,
+        "clip_len": 8, "pad": 2, "threshold": 0.0, "nms_window": 1, "batch_size": 2, "entities_per_event": 3,
+        "entity_slots": 4, "entities": trained, "precision": "off"})
+    return directory
+
+
+def one_line_error(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.startswith("uglspot spot: ")]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+@pytest.mark.slow
+def test_live_with_a_detector_equals_offline_spot_with_it(gdino, tmp_path: Path, capsys) -> None:
+    # the source is twice the model's frame size: the model reads 48x32 frames, the detector the 96x64 ones
+    # that offline detection decodes the file at (its input is 64 pixels high), as offline
+    video = tmp_path / "match.mp4"
+    write_video(video, render(FRAMES, EVENTS, seed=3).repeat(2, axis=1).repeat(2, axis=2))
+    model = entity_spotter(tmp_path / "model", gdino)
+    assert main(["spot", str(video), "--model", str(model), "--detector", "grounding-dino", "--out",
+                 str(tmp_path / "off"), "--device", "cpu", "--no-plot"]) == 0
+    offline = json.loads((tmp_path / "off" / "match" / "events.json").read_text())["events"]
+
+    pusher = Pusher(video, fifo(tmp_path / "feed"), realtime=True)
+    pusher.start()
+    assert main(["spot", "--live", str(tmp_path / "feed"), "--model", str(model), "--detector", "grounding-dino",
+                 "--detector-batch-size", "4", "--out", str(tmp_path / "live.jsonl"), "--device", "cpu"]) == 0
+    pusher.join(5)
+    assert pusher.error is None and pusher.sent == FRAMES
+    live = [json.loads(line) for line in (tmp_path / "live.jsonl").read_text().splitlines()]
+    assert len(offline) > 10 and all(e["entities"] for e in offline)  # threshold 0: every NMS survivor
+    assert [(e["frame"], e["label"]) for e in live] == [(e["frame"], e["label"]) for e in offline]
+    assert max(abs(a["score"] - b["score"]) for a, b in zip(live, offline)) <= 1e-4
+    assert [[(x["class"], x["box"]) for x in e["entities"]] for e in live] == \
+        [[(x["class"], x["box"]) for x in e["entities"]] for e in offline]
+    assert max(abs(x["weight"] - y["weight"]) for a, b in zip(live, offline)
+               for x, y in zip(a["entities"], b["entities"])) <= 1e-3
+    assert all(e["entity"] == e["entities"][0] and e["entity"]["class"] in PROMPT for e in live)
+    assert all(e["latency"] >= 0 for e in live)
+    assert f"live {tmp_path / 'feed'}: {FRAMES} frames" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("case", ["no detector", "stores", "simulated", "prompt without detector",
+                                  "other vocabulary", "too many names"])
+def test_what_live_refuses_for_entity_models(case, gdino, tmp_path: Path, capsys) -> None:
+    """One line and exit 1, before any stream is opened (the source does not exist)."""
+    trained = {"detector": "synthetic", "features": "simulated", "model": "simulated"} if case == "simulated" else {}
+    model = entity_spotter(tmp_path / "model", gdino, **trained)
+    base = ["spot", "--live", str(tmp_path / "feed"), "--model", str(model), "--device", "cpu"]
+    extra = {"no detector": [], "stores": ["--entities", str(tmp_path)],
+             "simulated": ["--detector", "grounding-dino"], "prompt without detector": ["--prompt", "ball"],
+             "other vocabulary": ["--detector", "grounding-dino", "--prompt", "player,ball"],
+             "too many names": ["--detector", "grounding-dino", "--prompt", "ball,player,referee"]}[case]
+    assert main(base + extra) == 1
+    line = one_line_error(capsys.readouterr().err)
+    expected = {
+        "no detector": "this model uses scene entities; with --live they are detected on the frames as they "
+                       "arrive: add --detector grounding-dino (the detector of its training stores)",
+        "stores": "--entities cannot be used with --live: entity stores belong to recorded videos",
+        "simulated": "trained on entities of the simulated detector of `uglspot synth`",
+        "prompt without detector": "--detector-model and --prompt set up --detector; add --detector NAME",
+        "other vocabulary": "the model was trained on the vocabulary ball,player (in this order)",
+        "too many names": "the model was trained on the vocabulary ball,player"}[case]
+    assert expected in line, line
+    assert not (tmp_path / "feed").exists()
+
+
+def test_a_frame_goes_to_the_model_as_its_store_gives_it_back(tmp_path: Path) -> None:
+    """The entity tensors of a live frame are those of a store the same detections were written to:
+    the best slots by score, features rounded to the store's precision."""
+    rng = np.random.default_rng(0)
+    frames = []
+    for n in (0, 3, 7):  # no box, fewer boxes than slots, more
+        frames.append({"boxes": rng.random((n, 4), dtype=np.float32), "cls": rng.integers(0, 2, n),
+                       "score": rng.random(n, dtype=np.float32), "feat": rng.normal(size=(n, 5)).astype(np.float32)})
+    key = StoreKey(video="v", detector="test", model="none", prompt=tuple(PROMPT), box_threshold=0.0,
+                   text_threshold=0.0, max_per_frame=8, fps=None, size=None)
+    store = EntityStore.open(EntityStore.write(tmp_path / "v.entities.safetensors", key, len(frames), frames))
+    for t, detection in enumerate(frames):
+        stored, live = store.window(t, 1, slots=4), frame_window(detection, 4, 5)
+        assert stored.keys() == live.keys()
+        for name in stored:
+            assert stored[name].dtype == live[name].dtype and np.array_equal(stored[name], live[name]), (t, name)
+    assert not np.array_equal(frame_window(frames[2], 4, 5)["feat"][0, 0], frames[2]["feat"][np.argmax(frames[2]["score"])])
