@@ -42,12 +42,12 @@ def gdino(tmp_path_factory) -> Path:
     return make_tiny_grounding_dino(tmp_path_factory.mktemp("gdino"))
 
 
-def entity_spotter(directory: Path, detector_model: Path, **entities) -> Path:
+def entity_spotter(directory: Path, detector_model: Path, feat_dim: int = 32, **entities) -> Path:
     """A randomly initialised ugl_rny002 reading the tiny Grounding DINO's 32-d RoI features, trained (as its
     inference.json says) on stores of that detector; threshold 0 keeps every NMS survivor."""
     torch.manual_seed(0)
     save_model(create_model("ugl_rny002", len(CLASSES), clip_len=8, entity_slots=4, entity_source="detector",
-                            entity_feat_dim=32, num_entity_classes=len(PROMPT)), directory)
+                            entity_feat_dim=feat_dim, num_entity_classes=len(PROMPT)), directory)
     trained = {"detector": "grounding-dino", "model": str(detector_model), "prompt": PROMPT, "box_threshold": 0.0,
                "text_threshold": 0.0, "max_per_frame": 6, "size": None, "fps": FPS, "features": "roi", **entities}
     write_json_atomic(directory / "inference.json", {
@@ -94,16 +94,18 @@ def test_live_with_a_detector_equals_offline_spot_with_it(gdino, tmp_path: Path,
 
 
 @pytest.mark.parametrize("case", ["no detector", "stores", "simulated", "prompt without detector",
-                                  "other vocabulary", "too many names"])
+                                  "other vocabulary", "too many names", "other feature width"])
 def test_what_live_refuses_for_entity_models(case, gdino, tmp_path: Path, capsys) -> None:
     """One line and exit 1, before any stream is opened (the source does not exist)."""
-    trained = {"detector": "synthetic", "features": "simulated", "model": "simulated"} if case == "simulated" else {}
-    model = entity_spotter(tmp_path / "model", gdino, **trained)
+    trained = {"simulated": {"detector": "synthetic", "features": "simulated", "model": "simulated"},
+               "too many names": {"prompt": None}}.get(case, {})  # the latter: stores that recorded no vocabulary
+    model = entity_spotter(tmp_path / "model", gdino, 16 if case == "other feature width" else 32, **trained)
     base = ["spot", "--live", str(tmp_path / "feed"), "--model", str(model), "--device", "cpu"]
     extra = {"no detector": [], "stores": ["--entities", str(tmp_path)],
              "simulated": ["--detector", "grounding-dino"], "prompt without detector": ["--prompt", "ball"],
              "other vocabulary": ["--detector", "grounding-dino", "--prompt", "player,ball"],
-             "too many names": ["--detector", "grounding-dino", "--prompt", "ball,player,referee"]}[case]
+             "too many names": ["--detector", "grounding-dino", "--prompt", "ball,player,referee"],
+             "other feature width": ["--detector", "grounding-dino"]}[case]
     assert main(base + extra) == 1
     line = one_line_error(capsys.readouterr().err)
     expected = {
@@ -113,7 +115,10 @@ def test_what_live_refuses_for_entity_models(case, gdino, tmp_path: Path, capsys
         "simulated": "trained on entities of the simulated detector of `uglspot synth`",
         "prompt without detector": "--detector-model and --prompt set up --detector; add --detector NAME",
         "other vocabulary": "the model was trained on the vocabulary ball,player (in this order)",
-        "too many names": "the model was trained on the vocabulary ball,player"}[case]
+        "too many names": "the vocabulary has 3 names (ball, player, referee) but the model embeds 2 entity "
+                          "classes (num_entity_classes=2); give at most that many to --prompt",
+        "other feature width": f"its roi features are 32 wide but the model reads entity_feat_dim 16; give "
+                               f"--detector-model the detector model its training stores came from ({gdino})"}[case]
     assert expected in line, line
     assert not (tmp_path / "feed").exists()
 
