@@ -8,6 +8,9 @@ cannot run live is refused in one line."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -140,3 +143,18 @@ def test_a_frame_goes_to_the_model_as_its_store_gives_it_back(tmp_path: Path) ->
         for name in stored:
             assert stored[name].dtype == live[name].dtype and np.array_equal(stored[name], live[name]), (t, name)
     assert not np.array_equal(frame_window(frames[2], 4, 5)["feat"][0, 0], frames[2]["feat"][np.argmax(frames[2]["score"])])
+
+
+def test_the_live_detection_benchmark_splits_a_frame_into_its_parts() -> None:
+    """benchmarks/live_detection.py on the tiny model: the parts of a frame add up to its time."""
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, str(root / "benchmarks" / "live_detection.py"), "--tiny", "--sizes",
+                           "default", "--iters", "1", "--frame", "72x128"], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(root / "src"), "OMP_NUM_THREADS": "1"},
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    line = json.loads(done.stdout.splitlines()[-1])
+    parts = {name: values[0] for name, values in line["seconds_sorted"].items()}
+    assert line["figure"] == "live_detection_s_per_frame" and line["input"] == [54, 96] and line["boxes"] == 30
+    assert parts["forward"] > 0 and abs(parts["preprocess"] + parts["forward"] + parts["postprocess"]
+                                       - parts["total"]) <= 0.003
