@@ -233,12 +233,14 @@ def test_what_live_refuses(tmp_path: Path, capsys: pytest.CaptureFixture) -> Non
     assert main(base + [str(tmp_path / "a.mp4")]) == 1
     assert "drop the video files" in one_line_error(capsys.readouterr().err)
     assert main(base + ["--entities", str(tmp_path)]) == 1
-    assert "global-only models for now" in one_line_error(capsys.readouterr().err)
+    assert "--entities cannot be used with --live: entity stores belong to recorded videos" in \
+        one_line_error(capsys.readouterr().err)
     assert main(base + ["--runtime", "onnx"]) == 1
     assert "--live runs PyTorch models" in one_line_error(capsys.readouterr().err)
     ugl = spotter_dir(tmp_path / "ugl", "ugl_rny002", num_entity_classes=2)
     assert main(["spot", "--live", str(tmp_path / "x"), "--model", str(ugl), "--device", "cpu"]) == 1
-    assert "this model uses scene entities; --live runs global-only models" in one_line_error(capsys.readouterr().err)
+    assert "this model uses scene entities; with --live they are detected on the frames as they arrive: add " \
+           "--detector NAME (grounding-dino, owlv2)" in one_line_error(capsys.readouterr().err)
     assert main(["spot", "--model", str(model), "--out", str(tmp_path / "o")]) == 1
     assert "give the videos to spot and --out OUT_DIR" in one_line_error(capsys.readouterr().err)
 

@@ -289,19 +289,30 @@ def detect_entities(detector: DetectorChoice, videos: list[tuple[str, Path]], se
     ``inference.json`` ``entities``) unless the options say otherwise.
     Videos already detected with the same settings are reused. Returns
     failures as (video id, reason)."""
-    from dataclasses import replace
+    from uglspot.entities.pipeline import detect_to_stores
 
-    from uglspot.entities.detector_settings import DEFAULT_MODELS
-    from uglspot.entities.pipeline import config_for_stores, detect_to_stores
-
-    config = config_for_stores(settings.entities or {}, detector.name)
-    if detector.model:
-        config = replace(config, model=None if detector.model == DEFAULT_MODELS.get(detector.name) else detector.model)
-    if detector.prompt is not None:
-        config = replace(config, prompt=list(detector.prompt))
+    config = detection_config(detector, settings)
     outcome = detect_to_stores(config, [(file, video_id) for video_id, file in videos], out, settings.fps,
                                str(device), detector.batch_size)
     if outcome.skipped:
         notes.append(f"{len(outcome.skipped)} video(s) already detected in {out}, reused")
     ids = {str(file): video_id for video_id, file in videos}
     return [(ids.get(name, name), reason) for name, reason in outcome.failures]
+
+
+def detection_config(detector: DetectorChoice, settings: Any) -> Any:
+    """The ``DetectorConfig`` ``spot`` runs ``detector`` with (offline and
+    ``--live``): the settings of the stores the model was trained on (its
+    ``inference.json`` ``entities``), with ``--detector-model`` and
+    ``--prompt`` on top."""
+    from dataclasses import replace
+
+    from uglspot.entities.detector_settings import DEFAULT_MODELS
+    from uglspot.entities.pipeline import config_for_stores
+
+    config = config_for_stores(settings.entities or {}, detector.name)
+    if detector.model:
+        config = replace(config, model=None if detector.model == DEFAULT_MODELS.get(detector.name) else detector.model)
+    if detector.prompt is not None:
+        config = replace(config, prompt=list(detector.prompt))
+    return config

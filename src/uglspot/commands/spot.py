@@ -39,7 +39,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     source.add_argument("--detector", choices=runnable_detectors(),
                         help="detect entities now into OUT/entities/ (reused by the next run), at the model's "
                              "frame rate, with the vocabulary, thresholds and feature kind (roi or query) of "
-                             "the stores the model was trained on")
+                             "the stores the model was trained on; with --live, on each frame as it arrives "
+                             "(events then wait for the detector)")
     parser.add_argument("--detector-model", metavar="ID_OR_PATH",
                         help="--detector's hub id or local model directory (default: the one the training "
                              "stores were made with, else the backend's default)")
@@ -62,22 +63,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.live is not None:
-        outcome = spot_live(args.live, args.model, args.out, sys.stdout, videos=args.videos, lookahead=args.lookahead,
-                            stall_timeout=args.stall_timeout, threshold=args.threshold, nms_window=args.nms_window,
-                            device=args.device, entities=args.entities, detector=args.detector, runtime=args.runtime)
-        print("\n".join([*(f"note: {note}" for note in outcome.notes), outcome.summary]), file=sys.stderr)
-        if outcome.interrupted or outcome.error:
-            raise Interrupted("every event final by then was written") if outcome.interrupted else UserError(outcome.error)
-        return 0
     if args.detector is None and (args.detector_model or args.prompt):
         raise UserError("--detector-model and --prompt set up --detector; add --detector NAME "
                         "(or drop them when reading stores with --entities)")
     prompt = None if args.prompt is None else [p.strip() for p in args.prompt.split(",") if p.strip()]
-    outcome = spot_files(args.videos, args.model, args.out, entities=args.entities, detector=args.detector,
-                         detector_model=args.detector_model, prompt=prompt,
-                         detector_batch_size=args.detector_batch_size, threshold=args.threshold,
-                         nms_window=args.nms_window, device=args.device, plot=not args.no_plot,
+    detection = dict(detector=args.detector, detector_model=args.detector_model, prompt=prompt,
+                     detector_batch_size=args.detector_batch_size)
+    if args.live is not None:
+        outcome = spot_live(args.live, args.model, args.out, sys.stdout, videos=args.videos, lookahead=args.lookahead,
+                            stall_timeout=args.stall_timeout, threshold=args.threshold, nms_window=args.nms_window,
+                            device=args.device, entities=args.entities, runtime=args.runtime, **detection)
+        print("\n".join([*(f"note: {note}" for note in outcome.notes), outcome.summary]), file=sys.stderr)
+        if outcome.interrupted or outcome.error:
+            raise Interrupted("every event final by then was written") if outcome.interrupted else UserError(outcome.error)
+        return 0
+    outcome = spot_files(args.videos, args.model, args.out, entities=args.entities, **detection,
+                         threshold=args.threshold, nms_window=args.nms_window, device=args.device, plot=not args.no_plot,
                          on_video=lambda result, path: print(f"{result.video}: {len(result.events)} events -> {path}"),
                          runtime=args.runtime)
     for note in outcome.notes:

@@ -6,7 +6,9 @@ rewound: a ``udp://``, ``tcp://``, ``rtsp://`` or ``srt://`` URL, a named
 pipe, or ``-`` for standard input. :func:`stream_frames` decodes it and
 yields each target frame (at the model's rate and size) as soon as it is
 known, with the moment it became known; a file's reader (``VideoReader``)
-gives the same frames for the same data.
+gives the same frames for the same data. On request each frame also comes
+at a second size (the one an entity detector decodes a file at), converted
+from the same decoded picture.
 
 Target frame ``i`` shows the last source frame at or before ``i / fps``
 (rounded to half a clock tick). That frame is known once a later source
@@ -26,7 +28,7 @@ import time
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import av
 import numpy as np
@@ -54,6 +56,7 @@ class StreamFrame:
     arrival: float  # time.monotonic() when the frame became known
     wall: float  # time.time() at the same moment
     fps: float  # the target rate: the one asked for, else the stream's own (0 when it has none)
+    second: np.ndarray | None = None  # uint8 (3, h, w): the same frame at ``second_size``, when asked for
 
 
 def is_stream_url(source: str) -> bool:
@@ -96,47 +99,53 @@ def open_stream(source: str, read_timeout: float | None = None) -> av.container.
 
 
 def stream_frames(source: str, fps: float | None, size: Size, read_timeout: float | None = None,
-                  interpolation: str = "BILINEAR") -> Iterator[StreamFrame]:
+                  interpolation: str = "BILINEAR",
+                  second_size: Callable[[int, int], Size] | None = None) -> Iterator[StreamFrame]:
     """Target frames of the stream ``source`` at ``fps`` (None: every source
-    frame) and ``size``, in order, each as soon as it is known."""
+    frame) and ``size``, in order, each as soon as it is known.
+    ``second_size`` (display width, height -> a ``Size``) asks for each frame
+    at that size too (``StreamFrame.second``)."""
     container = open_stream(source, read_timeout)
     try:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         yield from _map_frames(source, container, stream, None if fps is None else _as_fraction(fps), size,
-                               interpolation)
+                               interpolation, second_size)
     finally:
         container.close()
 
 
-def _map_frames(source: str, container, stream, fps: Fraction | None, size: Size,
-                interpolation: str) -> Iterator[StreamFrame]:
+def _map_frames(source: str, container, stream, fps: Fraction | None, size: Size, interpolation: str,
+                second_size: Callable[[int, int], Size] | None = None) -> Iterator[StreamFrame]:
     time_base: Fraction = stream.time_base or Fraction(1, 90000)
     half = Fraction(1, 2)
     index = 0
     start_pts = last_pts = None
     previous = None  # (frame, pts) of the last source frame decoded
-    shape: tuple[int, int, int] | None = None  # (rotation, scaled width, scaled height)
+    shapes: list[tuple[int, int, int]] = []  # per output size: (rotation, scaled width, scaled height)
     last_duration = 0
 
-    def convert(frame: av.VideoFrame) -> np.ndarray:
-        nonlocal shape
-        if shape is None:
+    def convert_to(frame: av.VideoFrame, which: int) -> np.ndarray:
+        if not shapes:
             rotation = _rotation(stream, frame)
             raw_w, raw_h = frame.width, frame.height
             disp_w, disp_h = (raw_h, raw_w) if rotation in (90, 270) else (raw_w, raw_h)
-            out_w, out_h = output_size(disp_w, disp_h, size)
-            shape = (rotation, *((out_h, out_w) if rotation in (90, 270) else (out_w, out_h)))
-        rotation, width, height = shape
+            for wanted in [size] + ([second_size(disp_w, disp_h)] if second_size is not None else []):
+                out_w, out_h = output_size(disp_w, disp_h, wanted)
+                shapes.append((rotation, *((out_h, out_w) if rotation in (90, 270) else (out_w, out_h))))
+        rotation, width, height = shapes[which]
         chw = frame.to_ndarray(format="rgb24", width=width, height=height,
                                interpolation=interpolation).transpose(2, 0, 1)
         k = rotation // 90
         return np.ascontiguousarray(np.rot90(chw, k=k, axes=(1, 2)) if k else chw)
 
+    def convert(frame: av.VideoFrame) -> tuple[np.ndarray, np.ndarray | None]:
+        return convert_to(frame, 0), convert_to(frame, 1) if second_size is not None else None
+
     rate = float(fps) if fps is not None else float(stream.average_rate or stream.guessed_rate or 0)
 
-    def made(pixels: np.ndarray) -> StreamFrame:
-        return StreamFrame(index, pixels, time.monotonic(), time.time(), rate)
+    def made(pixels: tuple[np.ndarray, np.ndarray | None]) -> StreamFrame:
+        return StreamFrame(index, pixels[0], time.monotonic(), time.time(), rate, pixels[1])
 
     def target(i: int) -> Fraction:
         return start_pts + Fraction(i) / fps / time_base + half

@@ -34,6 +34,7 @@ from uglspot.errors import UserError, brief
 from uglspot.io import check_metadata, load_tensors, save_tensors
 
 STORE_VERSION = 1
+FEAT_DTYPE = np.float16  # how a store keeps box features (read back as float32)
 
 
 @dataclass(frozen=True)
@@ -144,7 +145,7 @@ class EntityStore:
                 if feat_dim is not None and feat.shape[1] != feat_dim:
                     raise UserError(f"{path}: frame {t} has {feat.shape[1]}-d features, earlier frames {feat_dim}-d")
                 feat_dim = feat.shape[1]
-                parts["feat"].append(feat[order].astype(np.float16))
+                parts["feat"].append(feat[order].astype(FEAT_DTYPE))
         offsets = np.zeros(num_frames + 1, dtype=np.int64)
         np.cumsum(counts, out=offsets[1:])
         tensors = {
@@ -287,6 +288,30 @@ class EntityStore:
             first, last, frame, rank, keep = placement
             out[frame, rank] = self._slice("truth", first, last)[keep].astype(bool)
         return out
+
+
+def frame_window(detection: dict[str, np.ndarray], slots: int, feat_dim: int | None) -> dict[str, np.ndarray]:
+    """One frame's detections (``boxes``, ``cls``, ``score`` [, ``feat``],
+    as a detector gives them) as ``EntityStore.window`` gives that frame back
+    from a store they were written to: the ``slots`` best by score, features
+    through the store's ``FEAT_DTYPE``; arrays (1, N, ...)."""
+    score = np.asarray(detection["score"], dtype=np.float32).reshape(-1)
+    order = np.argsort(-score, kind="stable")[:slots]
+    n = len(order)
+    out: dict[str, np.ndarray] = {
+        "boxes": np.zeros((1, slots, 4), np.float32), "cls": np.zeros((1, slots), np.int64),
+        "score": np.zeros((1, slots), np.float32), "mask": np.zeros((1, slots), bool),
+    }
+    out["boxes"][0, :n] = np.asarray(detection["boxes"], dtype=np.float32).reshape(-1, 4)[order]
+    out["cls"][0, :n] = np.asarray(detection["cls"], dtype=np.int64).reshape(-1)[order]
+    out["score"][0, :n] = score[order]
+    out["mask"][0, :n] = True
+    if feat_dim is not None:
+        out["feat"] = np.zeros((1, slots, feat_dim), np.float32)
+        if n and detection.get("feat") is not None:
+            feat = np.asarray(detection["feat"], dtype=np.float32).reshape(len(score), -1)[order]
+            out["feat"][0, :n] = feat.astype(FEAT_DTYPE).astype(np.float32)
+    return out
 
 
 def store_path(out_dir: str | Path, video_id: str) -> Path:
