@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 import torch
 
+from _model_helpers import one_thread  # noqa: F401  (autouse fixture)
 from _engine_helpers import CLASSES, FPS, HEIGHT, render, write_entities, write_video
 from _live_helpers import Pusher, fifo, free_port, write_ts
 from uglspot.cli import main
@@ -33,14 +34,6 @@ from uglspot.model.spotter import create_model
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = [Event(5, "flash"), Event(20, "red"), Event(33, "flash")]
 CLIP, PAD, NMS = 8, 2, 1
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def spotter_dir(directory: Path, name: str = "e2e_rny002", height: int = HEIGHT, **options) -> Path:

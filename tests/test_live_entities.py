@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import torch
 
+from _model_helpers import one_thread  # noqa: F401  (autouse fixture)
 from _detector_helpers import make_tiny_grounding_dino
 from _engine_helpers import CLASSES, FPS, HEIGHT, render, write_video
 from _live_helpers import Pusher, fifo
@@ -30,14 +31,6 @@ from uglspot.model.spotter import create_model
 PROMPT = ["ball", "player"]
 EVENTS = [Event(5, "flash"), Event(14, "red")]
 FRAMES = 20
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from _model_helpers import one_thread  # noqa: F401  (autouse fixture)
 from _engine_helpers import CLASSES, FPS, HEIGHT, link_copy, render, write_video
 from test_cli_messages import message_problems
 from uglspot.cli import main
@@ -19,14 +20,6 @@ from uglspot.data.labels import Event
 from uglspot.engine.model_folder import save_model
 from uglspot.io import write_json_atomic
 from uglspot.model.spotter import create_model
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def aspect_model(directory: Path) -> Path:
