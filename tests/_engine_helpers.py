@@ -8,11 +8,14 @@ from pathlib import Path
 
 import av
 import numpy as np
+import torch
 
 from uglspot.data.augment import AugmentConfig
 from uglspot.data.labels import Event, Video, write_e2e_labels
 from uglspot.engine.config import DataConfig, InferConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
-from uglspot.io import write_text_atomic
+from uglspot.engine.model_folder import save_model
+from uglspot.io import write_json_atomic, write_text_atomic
+from uglspot.model.spotter import create_model
 
 CLASSES = ["flash", "red"]
 VOCABULARY = ["ball", "player"]
@@ -134,3 +137,16 @@ def rewrite(path: Path, data: bytes | str) -> None:
     """Replace a file's content without touching other hard links to it."""
     path.unlink()
     path.write_bytes(data.encode() if isinstance(data, str) else data)
+
+
+def saved_global_model(directory: Path) -> Path:
+    """A randomly initialised e2e_rny002 (no entities) saved as `uglspot
+    train` saves a model, decoding at height HEIGHT with each video's aspect
+    ratio."""
+    torch.manual_seed(0)
+    save_model(create_model("e2e_rny002", len(CLASSES), clip_len=8), directory)
+    write_json_atomic(directory / "inference.json", {
+        "dataset": "tiny", "classes": CLASSES, "fps": FPS, "height": HEIGHT, "width": None, "crop": None,
+        "clip_len": 8, "pad": 2, "threshold": 0.0, "nms_window": 1, "batch_size": 2, "entities_per_event": 3,
+        "entity_slots": 4, "entities": None})
+    return directory

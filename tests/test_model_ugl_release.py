@@ -245,7 +245,7 @@ def test_import_takes_data_parallel_keys_and_drops_the_unused_norm(tmp_path, rel
 
 @pytest.mark.parametrize("config_changes, args, message", [
     ({"feature_arch": "rny002_tsm"}, [], "TSM shifts in place"),
-    ({"temporal_arch": "former"}, [], "only the 1-layer"),
+    ({"temporal_arch": "former"}, [], "only the release's 1-layer"),
     ({"label_type": "one-hot"}, [], "expected one_hot or integer"),
     ({"num_classes": 4}, [], "head.fc.weight has shape (4, 736), the model expects (5, 736)"),
     ({}, ["--classes", "CLASSES"], "2 classes but"),

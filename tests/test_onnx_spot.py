@@ -13,24 +13,13 @@ import pytest
 import torch
 
 from _model_helpers import one_thread  # noqa: F401  (autouse fixture)
-from _engine_helpers import CLASSES, FPS, HEIGHT, link_copy, render, write_video
+from _engine_helpers import CLASSES, FPS, link_copy, render, saved_global_model, write_video
 from test_cli_messages import message_problems
 from uglspot.cli import main
 from uglspot.data.labels import Event
 from uglspot.engine.model_folder import save_model
 from uglspot.io import write_json_atomic
 from uglspot.model.spotter import create_model
-
-
-def aspect_model(directory: Path) -> Path:
-    """A random e2e_rny002 saved as training saves it, decoding at height 32 with each video's aspect ratio."""
-    torch.manual_seed(0)
-    save_model(create_model("e2e_rny002", len(CLASSES), clip_len=8), directory)
-    write_json_atomic(directory / "inference.json", {
-        "dataset": "tiny", "classes": CLASSES, "fps": FPS, "height": HEIGHT, "width": None, "crop": None,
-        "clip_len": 8, "pad": 2, "threshold": 0.0, "nms_window": 1, "batch_size": 2, "entities_per_event": 3,
-        "entity_slots": 4, "entities": None})
-    return directory
 
 
 def refused(argv: list[str], capsys: pytest.CaptureFixture, *expected: str) -> str:
@@ -81,7 +70,7 @@ def test_a_trained_run_spots_the_same_events_with_onnx_runtime(faults_dataset, f
 
 def test_export_needs_a_frame_size_for_an_aspect_keeping_model_and_never_overwrites(
         tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    model = aspect_model(tmp_path / "model")
+    model = saved_global_model(tmp_path / "model")
     refused(["export", str(model)], capsys, "--frame-size WIDTHx32")
     assert not (model / "model.onnx").exists()
 
@@ -143,7 +132,7 @@ def test_bad_inputs_get_one_line(argv, expected: str, tmp_path: Path, capsys: py
 ])
 def test_without_the_onnx_packages_the_error_names_the_pip_command(
         missing: str, argv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
-    aspect_model(tmp_path / "model")
+    saved_global_model(tmp_path / "model")
     (tmp_path / "model.onnx").write_bytes(b"never read")
     write_video(tmp_path / "videos" / "clip.mp4", render(12, [], seed=1))
     monkeypatch.setitem(sys.modules, missing, None)  # `import missing` raises ImportError

@@ -12,6 +12,7 @@ import torch
 
 from _detector_helpers import make_tiny_grounding_dino
 from _engine_helpers import CLASSES, FPS, HEIGHT, render, write_video
+from _model_helpers import one_thread  # noqa: F401  (autouse fixture)
 from uglspot.cli import main
 from uglspot.data.labels import Event
 from uglspot.engine.model_folder import save_model
@@ -20,14 +21,6 @@ from uglspot.io import write_json_atomic
 from uglspot.model.spotter import create_model
 
 PROMPT = ["ball", "player"]
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -9,40 +9,19 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 
-from _engine_helpers import CLASSES, FPS, HEIGHT, render, write_video
+from _engine_helpers import CLASSES, FPS, render, saved_global_model, write_video
+from _model_helpers import one_thread  # noqa: F401  (autouse fixture)
 from uglspot.cli import main
 from uglspot.data.labels import Event, Video, write_e2e_labels
-from uglspot.engine.model_folder import save_model
 from uglspot.io import write_json_atomic, write_text_atomic
-from uglspot.model.spotter import create_model
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def global_spotter(directory: Path) -> Path:
-    """A randomly initialised e2e_rny002 (no entities), saved as `uglspot train` saves checkpoints."""
-    torch.manual_seed(0)
-    save_model(create_model("e2e_rny002", len(CLASSES), clip_len=8), directory)
-    write_json_atomic(directory / "inference.json", {
-        "dataset": "tiny", "classes": CLASSES, "fps": FPS, "height": HEIGHT, "width": None, "crop": None,
-        "clip_len": 8, "pad": 2, "threshold": 0.0, "nms_window": 1, "batch_size": 2, "entities_per_event": 3,
-        "entity_slots": 4, "entities": None})
-    return directory
 
 
 def test_spot_writes_where_each_video_went_and_a_rerun_without_plots_drops_the_old_timeline(
         tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     events = [Event(5, "flash"), Event(11, "red")]
     write_video(tmp_path / "long dir" / "ten minutes.mp4", render(16, events, seed=3))
-    model, out = global_spotter(tmp_path / "model"), tmp_path / "spotted"
+    model, out = saved_global_model(tmp_path / "model"), tmp_path / "spotted"
     argv = ["spot", str(tmp_path / "long dir"), "--model", str(model), "--out", str(out), "--device", "cpu"]
     assert main(argv) == 0
     folder = out / "ten_minutes"
@@ -70,7 +49,7 @@ def test_spot_writes_where_each_video_went_and_a_rerun_without_plots_drops_the_o
 def test_spot_keeps_events_at_the_validation_thresholds_unless_told_and_says_which(
         tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     write_video(tmp_path / "videos" / "clip.mp4", render(16, [Event(5, "flash")], seed=3))
-    model = global_spotter(tmp_path / "model")
+    model = saved_global_model(tmp_path / "model")
     argv = ["spot", str(tmp_path / "videos"), "--model", str(model), "--device", "cpu"]
 
     def spotted(out: str, *options: str) -> tuple[list[dict], str]:

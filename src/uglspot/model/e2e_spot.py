@@ -51,28 +51,43 @@ class E2ESpotSetup:
 
 def parse_e2e_spot_config(config: Any, where: str) -> E2ESpotSetup:
     """Check an E2E-Spot config.json for a model uglspot can reproduce."""
+    arch, shift, clip_len, num_classes = check_family_config(
+        config, where, what="an E2E-Spot config object with feature_arch, clip_len, ...",
+        missing="is this the config.json of an E2E-Spot model?", modality_hint="; use the *_rgb model",
+        owner="E2E-Spot's")
+    return E2ESpotSetup(arch, shift, clip_len, num_classes, config.get("dataset"))
+
+
+def check_family_config(config: Any, where: str, what: str, missing: str, modality_hint: str,
+                        owner: str) -> tuple[str, str, int, int]:
+    """The fields E2E-Spot's config.json and its forks' (the released UGL
+    code) share, checked for a model uglspot reproduces → (arch, shift,
+    clip_len, num_classes K). The texts name the source in the errors:
+    ``what`` the expected object, ``missing`` the question after a missing
+    key, ``modality_hint`` the advice after a non-RGB modality, ``owner``
+    whose GRU head and TSM the errors name ("E2E-Spot's")."""
     if not isinstance(config, dict):
-        raise UserError(f"{where}: expected an E2E-Spot config object with feature_arch, clip_len, ...")
+        raise UserError(f"{where}: expected {what}")
     for key in ("feature_arch", "temporal_arch", "clip_len", "num_classes"):
         if key not in config:
-            raise UserError(f"{where}: key {key!r} missing; is this the config.json of an E2E-Spot model?")
+            raise UserError(f"{where}: key {key!r} missing; {missing}")
     modality = config.get("modality", "rgb")
     if modality != "rgb":
-        raise UserError(f"{where}: modality {modality!r}: uglspot reads RGB frames only; use the *_rgb model")
+        raise UserError(f"{where}: modality {modality!r}: uglspot reads RGB frames only{modality_hint}")
     if config["temporal_arch"] != "gru":
-        raise UserError(f"{where}: temporal_arch {config['temporal_arch']!r}: only E2E-Spot's 1-layer "
+        raise UserError(f"{where}: temporal_arch {config['temporal_arch']!r}: only {owner} 1-layer "
                         f"bidirectional 'gru' head is supported")
     feature_arch = str(config["feature_arch"])
     arch, _, suffix = feature_arch.partition("_")
     if arch not in ARCHES or suffix not in SHIFTS:
-        hint = (" (E2E-Spot's TSM shifts in place, so its residual path differs from uglspot's TSM)"
+        hint = (f" ({owner} TSM shifts in place, so its residual path differs from uglspot's TSM)"
                 if suffix == "tsm" else "")
         raise UserError(f"{where}: feature_arch {feature_arch!r} is not supported{hint}; supported: "
                         f"{', '.join(a + ('_' + s if s else '') for a in ARCHES for s in SHIFTS)}")
     clip_len, num_classes = config["clip_len"], config["num_classes"]
     if not isinstance(clip_len, int) or clip_len < 1 or not isinstance(num_classes, int) or num_classes < 1:
         raise UserError(f"{where}: clip_len and num_classes must be positive integers")
-    return E2ESpotSetup(arch, SHIFTS[suffix], clip_len, num_classes, config.get("dataset"))
+    return arch, SHIFTS[suffix], clip_len, num_classes
 
 
 def target_variant(setup: E2ESpotSetup, into: str | None) -> str:

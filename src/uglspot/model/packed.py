@@ -99,13 +99,27 @@ def encoder_layer(layer: nn.TransformerEncoderLayer, rows: torch.Tensor, slots: 
     dense call draws them (same shapes, memory order and order), so with the
     same seed the outputs are the dense call's on CPU, up to rounding.
     """
-    P, D = rows.shape
-    B, T, N = slots.shape
     attn = layer.self_attn
     if layer.norm_first or not attn.batch_first or not attn._qkv_same_embed_dim:
         raise ValueError("encoder_layer computes a post-norm, batch-first layer with one packed in-projection")
-    heads = attn.num_heads
     train = layer.training
+    x = self_attention(attn, rows, slots, padding, train)  # (P, D)
+    # nn.MultiheadAttention computes its output sequence-first: dropout1's mask is drawn in that order
+    x = layer.norm1(rows + dropped(x, layer.dropout1.p, train, slots, slot_major=True))
+    hidden = dropped(layer.activation(layer.linear1(x)), layer.dropout.p, train, slots)  # (P, ff)
+    return layer.norm2(x + dropped(layer.linear2(hidden), layer.dropout2.p, train, slots))
+
+
+def self_attention(attn: nn.MultiheadAttention, rows: torch.Tensor, slots: Slots,
+                   padding: torch.Tensor | None, train: bool) -> torch.Tensor:
+    """``attn`` (one packed in-projection) of the rows (P, D) at ``slots``,
+    each attending to the rows of its own frame that ``padding`` (B, T, N)
+    bool, True = ignore, does not mark → (P, D), after the output
+    projection. The projections run on the P rows; only the attention lays
+    them out by frame."""
+    P, D = rows.shape
+    B, T, N = slots.shape
+    heads = attn.num_heads
     qkv = F.linear(rows, attn.in_proj_weight, attn.in_proj_bias)  # (P, 3D)
     qkv = slots.scatter(qkv).reshape(B * T, N, 3, heads, D // heads)  # (B·T, N, 3, h, D/h)
     q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B·T, h, N, D/h)
@@ -116,11 +130,7 @@ def encoder_layer(layer: nn.TransformerEncoderLayer, rows: torch.Tensor, slots: 
     attended = F.scaled_dot_product_attention(q, k, v, attn_mask=bias,
                                               dropout_p=attn.dropout if train else 0.0)  # (B·T, h, N, D/h)
     attended = slots.gather(attended.transpose(1, 2).reshape(B, T, N, D))  # (P, D)
-    x = F.linear(attended, attn.out_proj.weight, attn.out_proj.bias)
-    # nn.MultiheadAttention computes its output sequence-first: dropout1's mask is drawn in that order
-    x = layer.norm1(rows + dropped(x, layer.dropout1.p, train, slots, slot_major=True))
-    hidden = dropped(layer.activation(layer.linear1(x)), layer.dropout.p, train, slots)  # (P, ff)
-    return layer.norm2(x + dropped(layer.linear2(hidden), layer.dropout2.p, train, slots))
+    return F.linear(attended, attn.out_proj.weight, attn.out_proj.bias)
 
 
 def dropped(rows: torch.Tensor, p: float, train: bool, slots: Slots, slot_major: bool = False) -> torch.Tensor:

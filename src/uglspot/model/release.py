@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from uglspot.model.packed import Slots
+from uglspot.model.packed import Slots, self_attention
 
 # The released encoder layer's feed-forward width, whatever the model width.
 RELEASE_FF_DIM = 2048
@@ -90,21 +90,7 @@ class ReleaseEncoderLayer(nn.Module):
         """The rows (P, D) at ``slots``, each attending to the rows of its own
         frame that ``padding`` (B, T, N) bool, True = ignore, does not mark →
         (P, D). Projections, norms and feed-forward blocks run on the P rows."""
-        P, D = rows.shape
-        B, T, N = slots.shape
-        attn = self.attn
-        heads = attn.num_heads
-        qkv = F.linear(rows, attn.in_proj_weight, attn.in_proj_bias)  # (P, 3D)
-        qkv = slots.scatter(qkv).reshape(B * T, N, 3, heads, D // heads)  # (B·T, N, 3, h, D/h)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B·T, h, N, D/h)
-        bias = None
-        if padding is not None:
-            bias = torch.zeros(B * T, 1, 1, N, dtype=q.dtype, device=q.device).masked_fill(
-                padding.reshape(B * T, 1, 1, N), float("-inf"))
-        attended = F.scaled_dot_product_attention(q, k, v, attn_mask=bias,
-                                                  dropout_p=attn.dropout if self.training else 0.0)
-        attended = slots.gather(attended.transpose(1, 2).reshape(B, T, N, D))  # (P, D)
-        x = F.linear(attended, attn.out_proj.weight, attn.out_proj.bias)  # (P, D)
+        x = self_attention(self.attn, rows, slots, padding, self.training)  # (P, D)
         x = self.norm_1(rows + self.dropout_1(x))
         hidden = self.ff_2(self.dropout_2(F.relu(self.ff_1(x))))  # (P, D)
         return self.norm_2(x + self.dropout_3(hidden))

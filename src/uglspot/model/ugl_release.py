@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 from uglspot.errors import UserError
-from uglspot.model.e2e_spot import ARCHES, KEY_RULES, SHIFTS, _rename, undo_gsm_order
+from uglspot.model.e2e_spot import KEY_RULES, _rename, check_family_config, undo_gsm_order
 from uglspot.model.spotter import UGLSpotter
 
 # The release's ObjectFusion → the uglr_* modules, applied in order.
@@ -57,28 +57,12 @@ class ReleaseSetup:
 
 def parse_release_config(config: Any, where: str) -> ReleaseSetup:
     """Check a release ``config.json`` (written by its train_e2e.py) for a model uglspot reproduces."""
-    if not isinstance(config, dict):
-        raise UserError(f"{where}: expected the released UGL code's config object (feature_arch, clip_len, ...)")
-    for key in ("feature_arch", "temporal_arch", "clip_len", "num_classes"):
-        if key not in config:
-            raise UserError(f"{where}: key {key!r} missing; is this the config.json that the released UGL "
-                            "code's train_e2e.py wrote beside its checkpoints?")
-    if config.get("modality", "rgb") != "rgb":
-        raise UserError(f"{where}: modality {config['modality']!r}: uglspot reads RGB frames only")
-    if config["temporal_arch"] != "gru":
-        raise UserError(f"{where}: temporal_arch {config['temporal_arch']!r}: only the 1-layer bidirectional "
-                        "'gru' head is supported")
-    feature_arch = str(config["feature_arch"])
-    arch, _, suffix = feature_arch.partition("_")
-    if arch not in ARCHES or suffix not in SHIFTS:
-        hint = " (its TSM shifts in place, so its residual path differs from uglspot's TSM)" if suffix == "tsm" else ""
-        raise UserError(f"{where}: feature_arch {feature_arch!r} is not supported{hint}; supported: "
-                        f"{', '.join(a + ('_' + s if s else '') for a in ARCHES for s in SHIFTS)}")
-    clip_len, num_classes = config["clip_len"], config["num_classes"]
-    if not isinstance(clip_len, int) or clip_len < 1 or not isinstance(num_classes, int) or num_classes < 1:
-        raise UserError(f"{where}: clip_len and num_classes must be positive integers")
+    arch, shift, clip_len, num_classes = check_family_config(
+        config, where, what="the released UGL code's config object (feature_arch, clip_len, ...)",
+        missing="is this the config.json that the released UGL code's train_e2e.py wrote beside its checkpoints?",
+        modality_hint="", owner="the release's")
     label_type = config.get("label_type", "integer")
-    overrides: dict[str, Any] = {"clip_len": clip_len, "shift": SHIFTS[suffix]}
+    overrides: dict[str, Any] = {"clip_len": clip_len, "shift": shift}
     if label_type == "one_hot":
         alpha, gamma = config.get("alpha", 0.25), config.get("gamma", 2.0)
         if not isinstance(alpha, (int, float)) or not isinstance(gamma, (int, float)) or alpha > 1 or gamma < 0:
@@ -93,7 +77,7 @@ def parse_release_config(config: Any, where: str) -> ReleaseSetup:
         raise UserError(f"{where}: label_type {label_type!r}: expected one_hot or integer")
     variant = f"uglr_{arch}" if config.get("glip_feature") else f"e2e_{arch}"
     crop = config.get("crop_dim")
-    return ReleaseSetup(variant, arch, SHIFTS[suffix], clip_len, num_classes, overrides, config.get("dataset"),
+    return ReleaseSetup(variant, arch, shift, clip_len, num_classes, overrides, config.get("dataset"),
                         crop if isinstance(crop, int) and crop > 0 else None)
 
 
