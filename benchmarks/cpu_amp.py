@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from uglspot.engine.runtime import cpu_has_bf16
+from uglspot.engine.schedule import adamw
 from uglspot.entities.batch import EntityBatch
 from uglspot.model import create_model
 
@@ -64,7 +65,7 @@ def main() -> None:
         options = (dict(entity_source="detector", entity_slots=N, entity_selection="learned", entity_geometry=True,
                         num_entity_classes=8) if name.startswith("ugl") else {})
         model = create_model(name, K, clip_len=T, loss="ce", **options)
-        optimiser = torch.optim.AdamW(model.parameters(), 1e-4)
+        optimiser = adamw(model, lr=1e-4, weight_decay=0.01)
         ents = entities if model.config.use_entities else None
         results: dict[str, dict[str, list[float]]] = {"fp32": {"train": [], "infer": []},
                                                        "bf16": {"train": [], "infer": []}}

@@ -43,6 +43,7 @@ from typing import Any, Callable
 import torch
 
 from model_speed import emit, make_batch, median, sync, timed
+from uglspot.engine.schedule import adamw
 from uglspot.model import create_model
 from uglspot.model.shift import to_channels_last
 from uglspot.model.spotter import UGLSpotter
@@ -212,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
                 to_channels_last(model)
             label = "/".join([name, *record.values()])
             runners.append(Runner(label, model, reference, record,
-                                  torch.optim.AdamW(model.parameters(), lr=1e-4, fused=gpu)))
+                                  adamw(model, lr=1e-4, weight_decay=0.01)))
 
     def step_of(runner: Runner, phase: str) -> Callable[[], None]:
         model = runner.model

@@ -28,6 +28,7 @@ from contextlib import nullcontext
 import torch
 import torch.nn.functional as F
 
+from uglspot.engine.schedule import adamw
 from uglspot.entities.batch import EntityBatch
 from uglspot.model import create_model
 from uglspot.model.shift import to_channels_last
@@ -157,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         runners[name] = {"eager": model}
         if any(p.endswith("_compiled") for p in phases):
             runners[name]["compiled"] = compiled(model)
-        optimizers[name] = (torch.optim.AdamW(model.parameters(), lr=1e-4, fused=gpu),
+        optimizers[name] = (adamw(model, lr=1e-4, weight_decay=0.01),
                             torch.amp.GradScaler("cuda", enabled=gpu and amp_dtype == torch.float16))
 
     def step_of(name: str, phase: str, batch: int):

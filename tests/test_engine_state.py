@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from uglspot.engine.schedule import lr_factor, set_lr
+from uglspot.engine.schedule import adamw, lr_factor, set_lr
 from uglspot.engine.state import (
     STATE_JSON, flatten_state, load_state, publish, remove_unpublished, resolve, save_state, unflatten_state,
 )
@@ -32,6 +33,25 @@ def test_set_lr_sets_every_group() -> None:
     optimizer = torch.optim.AdamW([{"params": params[:1]}, {"params": params[1:]}], lr=1.0)
     assert set_lr(optimizer, 1e-3, 0.5) == pytest.approx(5e-4)
     assert [g["lr"] for g in optimizer.param_groups] == pytest.approx([5e-4, 5e-4])
+
+
+def test_adamw_is_fused_on_the_cpu_and_updates_as_the_per_tensor_loop() -> None:
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(7, 33), torch.nn.GELU(), torch.nn.Linear(33, 3))
+    twin, start = copy.deepcopy(model), copy.deepcopy(model)
+    fused = adamw(model, lr=1e-2, weight_decay=0.05)
+    loop = torch.optim.AdamW(twin.parameters(), lr=1e-2, weight_decay=0.05, foreach=False)
+    has_cpu_kernel = tuple(int(part) for part in torch.__version__.split(".")[:2]) >= (2, 4)
+    assert bool(fused.defaults["fused"]) == has_cpu_kernel and fused.defaults["weight_decay"] == 0.05
+    for _ in range(5):
+        x = torch.randn(8, 7)
+        for net, optimizer in ((model, fused), (twin, loop)):
+            optimizer.zero_grad()
+            net(x).square().mean().backward()
+            optimizer.step()
+    for updated, reference, initial in zip(model.parameters(), twin.parameters(), start.parameters(), strict=True):
+        assert (updated - initial).abs().max() > 1e-3  # five steps of lr 1e-2 moved every parameter
+        torch.testing.assert_close(updated, reference, rtol=1e-5, atol=1e-6)
 
 
 def test_optimizer_state_round_trips_without_pickle(tmp_path: Path) -> None:

@@ -39,7 +39,7 @@ from uglspot.engine.checkpoints import checkpoint_last, restore, save_checkpoint
 from uglspot.engine.runtime import (
     OOM_ADVICE, Distributed, amp_mode, bad_batch_error, main_rank_lock, shard, unwrap,
 )
-from uglspot.engine.schedule import schedule_factor, schedule_record, set_lr
+from uglspot.engine.schedule import adamw, schedule_factor, schedule_record, set_lr
 from uglspot.engine.sources import Splits, frame_source, load_splits
 from uglspot.engine.state import remove_unpublished, resolve
 from uglspot.errors import UserError
@@ -175,7 +175,7 @@ def setup(config: RunConfig, resume: bool, dist: Distributed, device: torch.devi
     settings = inference_settings(config, splits.classes, splits.train)
     if entities is not None:
         settings.entities = entity_settings
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.optim.lr, weight_decay=config.optim.weight_decay)
+    optimizer = adamw(model, config.optim.lr, config.optim.weight_decay)
     amp_dtype, use_scaler = amp_mode(cfg.amp, device)
     augment_rng = np.random.default_rng([cfg.seed, 1, dist.rank])
     per_step = cfg.batch_size * config.optim.accumulate
