@@ -12,22 +12,25 @@ selection that cannot learn, features dropped), UGL falls to the global
 model's level and this test fails.
 
 Margins measured on seeds 0-4 with the product's UGL recipe (the isolated
-global head, each class from the head a learned gate picks) and today's
-packed entity branch (UGL minus global-only, mean AP of Yellow and Red card
-at δ = 2, points; docs/demo.md): +7.8, +25.9, +12.5, +14.9, +12.8, so the
-threshold is 5 points; on seeds 5 and 6, not used to choose it, +13.4 and
-+28.8. Before the entity branch was packed (the same recipe, other
-rounding) they were +21.3, +42.6, +6.1, +24.3, +7.9 and, on seeds 5 and 6,
-+20.8 and +23.4: at 80 steps the margin moves with rounding, hence a
-threshold well below the smallest. With the entity path broken (every
-entity token zeroed in the model, seeds 0 and 2) the margin is exactly 0: the gate
+global head, each class from the head a learned gate picks), the packed
+entity branch, the channels-last GSM gate and the fused AdamW (UGL minus
+global-only, mean AP of Yellow and Red card at δ = 2, points; docs/demo.md):
++10.8, +41.9, +5.0, +10.0, +35.4, and on seeds 5 and 6 +35.4 and +9.6; so
+the threshold is 3 points. Seed 2's test match holds 6 card events, so its
+margin rests on a handful of detections. Before the gate and the fused
+optimiser (other rounding) the five were +7.8, +25.9, +12.5, +14.9, +12.8
+and, on seeds 5 and 6, +13.4 and +28.8; before the entity branch was packed
++21.3, +42.6, +6.1, +24.3, +7.9, +20.8 and +23.4: at 80 steps the margin
+moves with rounding, hence a threshold below the smallest. With the entity path broken (every
+entity token zeroed in the model, seeds 0 and 2, measured before the gate
+and the fused optimiser) the margin is exactly 0: the gate
 then gives the cards to the global head, which is the global-only model.
 After 80 steps the gate's weights are still near uniform (0.2-0.66), so
 on some seeds it gives the card classes to a weaker head than the fused
 one. With the earlier recipe (the paper's fusion, the entity classifier's
 logits averaged in) the five were +56.2, +34.8, +13.5, +35.7, +13.3, and
-the threshold was 10 points. On all five seeds UGL's backbone and global head were the
-global-only run's weights bit for bit (the second test). The test runs seed 0, whose
+the threshold was 10 points. On all seven seeds UGL's backbone and global head were the
+global-only run's weights bit for bit (the second test), with today's code as before it. The test runs seed 0, whose
 result is reproducible bit for bit on one machine (the synthetic videos
 encode to the same bytes every run, and on two or more cores each variant
 always trains and spots on one thread of its own).
@@ -46,7 +49,7 @@ SLICE = replace(QUICK, name="learning-test", width=64, height=36,
                 matches={"train": 3, "val": 1, "test": 1}, minutes={"train": 1.0, "val": 0.5, "test": 1.5},
                 incidents={"foul": 1.0}, clip_len=16, batch_size=8, epochs=2, epoch_frames=5120, lr=3e-3,
                 foreground=0.75)
-MARGIN = 0.05  # see the module docstring: five measured margins, and 0 with the entity path broken
+MARGIN = 0.03  # see the module docstring: seven measured margins, and 0 with the entity path broken
 
 
 @pytest.fixture(scope="module")
