@@ -43,6 +43,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from model_speed import median
 from uglspot.engine.schedule import adamw
 from uglspot.entities.batch import EntityBatch
 from uglspot.model import create_model
@@ -166,12 +167,6 @@ def main(argv: list[str] | None = None) -> int:
                 print(json.dumps(dict(figure="time_over_global_only", phase=phase, model=label,
                                       value=round(over_global, 3), unit="x (median over rounds)", **context)))
     return 0
-
-
-def median(values: list[float]) -> float:
-    ordered = sorted(values)
-    mid = len(ordered) // 2
-    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
 
 if __name__ == "__main__":
