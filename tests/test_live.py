@@ -247,8 +247,11 @@ def test_ctrl_c_keeps_every_event_written(tmp_path: Path) -> None:
     model = spotter_dir(tmp_path / "model")
     feed, out = fifo(tmp_path / "feed"), tmp_path / "e.jsonl"
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1"}
+    # A shell starts background jobs with SIGINT ignored, and the child would inherit that (the
+    # suite run with `make test &` then saw spot finish the stream and exit 0): Ctrl-C's default here.
     child = subprocess.Popen([sys.executable, "-m", "uglspot", "spot", "--live", feed, "--model", str(model),
-                              "--out", str(out), "--device", "cpu"], env=env, stderr=subprocess.PIPE, text=True)
+                              "--out", str(out), "--device", "cpu"], env=env, stderr=subprocess.PIPE, text=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     pusher = Pusher(video, feed, realtime=True)
     pusher.start()
     deadline = time.monotonic() + 60
