@@ -241,9 +241,7 @@ def test_what_live_refuses(tmp_path: Path, capsys: pytest.CaptureFixture) -> Non
 @pytest.mark.slow
 def test_ctrl_c_keeps_every_event_written(tmp_path: Path) -> None:
     video = tmp_path / "match.mp4"
-    # 24 s of stream at real-time pace: Ctrl-C comes after the first 3 events, long before the end,
-    # even on a loaded machine (with 8 s the stream once ended first and spot exited 0)
-    write_video(video, render(240, EVENTS, seed=3))
+    write_video(video, render(80, EVENTS, seed=3))
     model = spotter_dir(tmp_path / "model")
     feed, out = fifo(tmp_path / "feed"), tmp_path / "e.jsonl"
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1"}
@@ -262,7 +260,7 @@ def test_ctrl_c_keeps_every_event_written(tmp_path: Path) -> None:
     assert child.returncode == 130, err
     assert "uglspot spot: interrupted; every event final by then was written" in err
     events = read_lines(out)  # whole lines only
-    assert len(events) >= 3 and max(e["frame"] for e in events) < 239
+    assert len(events) >= 3 and max(e["frame"] for e in events) < 79
 
 
 @pytest.mark.slow
