@@ -68,7 +68,7 @@ class LiveDetection:
             window = frame_window(detection, self.slots, self.detector.feat_dim)
             frame = {name: torch.from_numpy(window[name][0]) for name in ("boxes", "cls", "score", "mask")}
             frame["cls"] = frame["cls"].long()
-            if "feat" in window:
+            if window["feat"] is not None:
                 frame["feat"] = torch.from_numpy(window["feat"][0]).float()
             out.append(frame)
         return out

@@ -255,13 +255,7 @@ class EntityStore:
         (highest scores first): ``boxes (count,N,4)``, ``cls (count,N)``,
         ``score (count,N)``, ``mask (count,N)`` bool, ``feat (count,N,De)`` or
         None. Frames outside the video are empty."""
-        out: dict[str, np.ndarray | None] = {
-            "boxes": np.zeros((count, slots, 4), np.float32),
-            "cls": np.zeros((count, slots), np.int64),
-            "score": np.zeros((count, slots), np.float32),
-            "mask": np.zeros((count, slots), bool),
-            "feat": None if self.feat_dim is None else np.zeros((count, slots, self.feat_dim), np.float32),
-        }
+        out = empty_window(count, slots, self.feat_dim)
         placement = self._placement(start, count, slots)
         if placement is None:
             return out
@@ -290,7 +284,20 @@ class EntityStore:
         return out
 
 
-def frame_window(detection: dict[str, np.ndarray], slots: int, feat_dim: int | None) -> dict[str, np.ndarray]:
+def empty_window(count: int, slots: int, feat_dim: int | None) -> dict[str, np.ndarray | None]:
+    """``count`` frames of ``slots`` empty entity slots, laid out as
+    ``EntityStore.window`` returns them (``feat`` None without features)."""
+    return {
+        "boxes": np.zeros((count, slots, 4), np.float32),
+        "cls": np.zeros((count, slots), np.int64),
+        "score": np.zeros((count, slots), np.float32),
+        "mask": np.zeros((count, slots), bool),
+        "feat": None if feat_dim is None else np.zeros((count, slots, feat_dim), np.float32),
+    }
+
+
+def frame_window(detection: dict[str, np.ndarray], slots: int,
+                 feat_dim: int | None) -> dict[str, np.ndarray | None]:
     """One frame's detections (``boxes``, ``cls``, ``score`` [, ``feat``],
     as a detector gives them) as ``EntityStore.window`` gives that frame back
     from a store they were written to: the ``slots`` best by score, features
@@ -298,19 +305,14 @@ def frame_window(detection: dict[str, np.ndarray], slots: int, feat_dim: int | N
     score = np.asarray(detection["score"], dtype=np.float32).reshape(-1)
     order = np.argsort(-score, kind="stable")[:slots]
     n = len(order)
-    out: dict[str, np.ndarray] = {
-        "boxes": np.zeros((1, slots, 4), np.float32), "cls": np.zeros((1, slots), np.int64),
-        "score": np.zeros((1, slots), np.float32), "mask": np.zeros((1, slots), bool),
-    }
+    out = empty_window(1, slots, feat_dim)
     out["boxes"][0, :n] = np.asarray(detection["boxes"], dtype=np.float32).reshape(-1, 4)[order]
     out["cls"][0, :n] = np.asarray(detection["cls"], dtype=np.int64).reshape(-1)[order]
     out["score"][0, :n] = score[order]
     out["mask"][0, :n] = True
-    if feat_dim is not None:
-        out["feat"] = np.zeros((1, slots, feat_dim), np.float32)
-        if n and detection.get("feat") is not None:
-            feat = np.asarray(detection["feat"], dtype=np.float32).reshape(len(score), -1)[order]
-            out["feat"][0, :n] = feat.astype(FEAT_DTYPE).astype(np.float32)
+    if out["feat"] is not None and n and detection.get("feat") is not None:
+        feat = np.asarray(detection["feat"], dtype=np.float32).reshape(len(score), -1)[order]
+        out["feat"][0, :n] = feat.astype(FEAT_DTYPE).astype(np.float32)
     return out
 
 
