@@ -73,3 +73,34 @@ def test_a_gpu_demo_without_cuda_says_so_before_anything_is_written(tmp_path, ca
     error = capsys.readouterr().err
     assert "--device=cuda" in error and "CUDA is not available" in error
     assert not out.exists()
+
+
+@pytest.mark.slow
+def test_side_by_side_spots_every_video_as_one_process_alone_would(tmp_path):
+    """Two processes share the spotting of both variants' test videos (a
+    video goes to whichever is free): each variant's predictions must still
+    be those of training and spotting it alone on one thread."""
+    from dataclasses import replace
+
+    import torch
+
+    from uglspot.app.demo import QUICK, VARIANTS, run_demo
+
+    tiny = replace(QUICK, width=64, height=36, matches={"train": 1, "val": 1, "test": 3},
+                   minutes={"train": 0.25, "val": 0.25, "test": 0.25}, clip_len=8, batch_size=2, epochs=1,
+                   epoch_frames=64)
+    threads = torch.get_num_threads()
+    try:
+        shared = run_demo(tmp_path / "shared", tiny, report=False, threads=2)
+        alone = run_demo(tmp_path / "alone", replace(tiny, side_by_side=False), report=False, threads=1)
+    finally:
+        torch.set_num_threads(threads)
+    assert shared.table == alone.table
+    for variant in VARIANTS:
+        assert shared.seconds[f"spot {variant}"] > 0
+        folder = f"predictions/{variant}"
+        written = sorted(p.relative_to(tmp_path / "alone") for p in (tmp_path / "alone" / folder).rglob("*.json"))
+        assert len(written) == 3 + 1  # each test video's events.json and predictions.json
+        for path in written:
+            assert (tmp_path / "shared" / path).read_bytes() == (tmp_path / "alone" / path).read_bytes(), path
+    assert shared.kept["ugl_rny002"] == alone.kept["ugl_rny002"] and shared.kept["ugl_rny002"].true_total > 0

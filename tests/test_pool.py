@@ -45,3 +45,22 @@ def test_the_first_failing_job_ends_the_run_without_waiting_for_the_others() -> 
         run_in_processes([(count_to, (1, 120.0)), (sleep_then_fail, (0.2,))], 2, lambda message: None,
                          lambda index, value: pytest.fail("no job should end well"))
     assert time.monotonic() - started < 60  # the other job sleeps 120 s: it was stopped, not waited for
+
+
+def test_jobs_that_a_result_returns_run_after_it_with_the_next_indices() -> None:
+    ended_at: dict[int, float] = {}
+    results: dict[int, int] = {}
+
+    def ended(index: int, value: tuple[int, int]):
+        n, _ = value
+        ended_at[index], results[index] = time.monotonic(), n
+        if index == 0:  # the slow first job's follow-ups: they may only start now
+            return [(count_to, (10, 0.0)), (count_to, (11, 0.0))]
+        if index == 2:
+            return [(count_to, (12, 0.0))]
+        return None
+
+    run_in_processes([(count_to, (2, 0.3)), (count_to, (1, 0.0))], 2, lambda message: None, ended)
+    # indices go on from the jobs given, in the order the follow-ups were returned
+    assert results == {0: 2, 1: 1, 2: 10, 3: 11, 4: 12}
+    assert ended_at[1] < ended_at[0] < min(ended_at[2], ended_at[3]) and ended_at[2] < ended_at[4]

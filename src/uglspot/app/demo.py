@@ -164,18 +164,29 @@ def _train_amp(profile: DemoProfile) -> str:
 
 def _spot_split(root: Path, variant: str, videos: list, profile: DemoProfile,
                 on_video: Callable[[int], None] | None = None) -> tuple[list, Any]:
-    """Spot every test video with the trained variant; write
-    predictions/<variant>/<video>/events.json and, beside them, all videos in
-    predictions/<variant>/predictions.json (E2E-Spot form, as ``spot``
-    writes its folder); return VideoPredictions and, for a variant with
-    entities, the share of card boxes its attention kept."""
-    from uglspot.data.dataset import EntityWindows, VideoFrames
+    """Spot every test video with the trained variant (``_spot_videos``) and
+    write all of them to predictions/<variant>/predictions.json (E2E-Spot
+    form, as ``spot`` writes its folder); return their predictions and, for
+    a variant with entities, the share of card boxes its attention kept."""
     from uglspot.data.labels import write_predictions
+
+    predictions, kept = _spot_videos(root, variant, videos, profile, on_video=on_video)
+    write_predictions(predictions, root / "predictions" / variant / "predictions.json")
+    return predictions, kept
+
+
+def _spot_videos(root: Path, variant: str, videos: list, profile: DemoProfile, spotter: Any = None,
+                 on_video: Callable[[int], None] | None = None) -> tuple[list, Any]:
+    """Spot ``videos`` with the trained variant (``spotter``, or loaded from
+    its run); write predictions/<variant>/<video>/events.json for each;
+    return their VideoPredictions, in order, and for a variant with
+    entities the card boxes its attention kept (a KeptShare)."""
+    from uglspot.data.dataset import EntityWindows, VideoFrames
     from uglspot.engine.infer import inference_dtype, load_spotter, spot_videos
     from uglspot.io import safe_name, write_json_atomic
     from uglspot.synth.diagnostics import KeptShare
 
-    spotter = load_spotter(root / "runs" / variant, profile.device)
+    spotter = spotter or load_spotter(root / "runs" / variant, profile.device)
     data = root / "dataset"
     frames = VideoFrames(data / "videos", {v.video: v.fps for v in videos}, profile.height, profile.width)
     entities = (EntityWindows(data / "entities", profile.entity_slots)
@@ -193,7 +204,6 @@ def _spot_split(root: Path, variant: str, videos: list, profile: DemoProfile,
         predictions.append(result.record.as_predictions())
         if kept is not None and result.scores.attention is not None:
             kept = kept.add(_kept_cards(entities, result.source, result.scores.attention))
-    write_predictions(predictions, root / "predictions" / variant / "predictions.json")
     return predictions, kept
 
 
@@ -285,19 +295,15 @@ class VariantOutcome:
     seconds: dict[str, float]
 
 
-def _run_variant(root: Path, variant: str, profile: DemoProfile, test: list,
-                 on_progress: Callable[[str, int], None] | None = None) -> VariantOutcome:
-    """Train ``variant`` and spot the test split with it. ``on_progress``
-    hears ("train", optimiser steps) and ("spot", videos done)."""
+def _run_variant(root: Path, variant: str, profile: DemoProfile, test: list) -> VariantOutcome:
+    """Train ``variant`` and spot the test split with it, in this process."""
     from uglspot.engine.train import train
 
-    hooks = [lambda progress, after: on_progress("train", progress.step)] if on_progress else []
     t = time.perf_counter()
-    train(_train_config(root, variant, profile), hooks=hooks)
+    train(_train_config(root, variant, profile))
     seconds = {f"train {variant}": time.perf_counter() - t}
     t = time.perf_counter()
-    on_video = (lambda done: on_progress("spot", done)) if on_progress else None
-    predictions, kept = _spot_split(root, variant, test, profile, on_video)
+    predictions, kept = _spot_split(root, variant, test, profile)
     seconds[f"spot {variant}"] = time.perf_counter() - t
     return VariantOutcome(predictions, kept, seconds)
 
@@ -322,39 +328,82 @@ def _quiet_worker(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _variant_job(root: Path, variant: str, profile: DemoProfile, test: list, queue: Any) -> VariantOutcome:
-    """``_run_variant`` in a worker process, reporting progress on ``queue``."""
-    return _run_variant(root, variant, profile, test, lambda stage, done: queue.put((variant, stage, done)))
+def _train_job(root: Path, variant: str, profile: DemoProfile, queue: Any) -> float:
+    """Train ``variant`` in a worker process, putting (variant, steps done)
+    on ``queue``; return the seconds it took."""
+    from uglspot.engine.train import train
+
+    t = time.perf_counter()
+    train(_train_config(root, variant, profile), hooks=[lambda progress, after: queue.put((variant, progress.step))])
+    return time.perf_counter() - t
+
+
+_WORKER_SPOTTERS: dict[tuple[str, str], Any] = {}  # a worker process's loaded variants, by (root, variant)
+
+
+def _spot_job(root: Path, variant: str, video: Any, profile: DemoProfile, queue: Any) -> tuple[Any, Any, float]:
+    """Spot one test video in a worker process: its VideoPredictions, the
+    card boxes kept (None without entities) and the seconds it took. The
+    variant is loaded once per worker."""
+    from uglspot.engine.infer import load_spotter
+
+    t = time.perf_counter()
+    key = (str(root), variant)
+    if key not in _WORKER_SPOTTERS:
+        _WORKER_SPOTTERS[key] = load_spotter(root / "runs" / variant, profile.device)
+    (predictions,), kept = _spot_videos(root, variant, [video], profile, _WORKER_SPOTTERS[key], lambda done: None)
+    return predictions, kept, time.perf_counter() - t
 
 
 def _side_by_side(root: Path, profile: DemoProfile, test: list, threads: int) -> dict[str, VariantOutcome]:
-    """Both variants at once, each in its own process on half of the
+    """Both variants at once in two processes, each on half of the
     ``threads``: the demo's small models use two cores better as two runs
-    of one thread than as one run of two (docs/demo.md). Each run is seeded
-    alike, so what a variant learns does not depend on the other."""
+    of one thread than as one run of two (docs/demo.md). Each variant's
+    training is one job; when it ends, each of its test videos becomes a
+    job of its own, so the process that is free first spots the other
+    variant's videos too instead of idling. Every job runs on the same
+    number of threads and each run is seeded alike, so what a variant
+    learns and spots depends neither on the other nor on which process
+    took a video."""
     from uglspot.app.pool import run_in_processes
+    from uglspot.data.labels import write_predictions
     from uglspot.progress import progress_bar
 
     bars = {v: progress_bar(f"train {v}", profile.steps, "step", position=i) for i, v in enumerate(VARIANTS)}
-    stage = {v: "train" for v in VARIANTS}
-    outcomes: dict[str, VariantOutcome] = {}
+    predictions: dict[str, list] = {v: [None] * len(test) for v in VARIANTS}
+    kept: dict[str, Any] = dict.fromkeys(VARIANTS)
+    seconds: dict[str, float] = {f"spot {v}": 0.0 for v in VARIANTS}
+    videos: list[tuple[str, int]] = []  # (variant, index into test) of each spotting job, in job order
 
-    def moved(message: tuple[str, str, int]) -> None:
-        variant, now, done = message
-        if now != stage[variant]:  # training is over: a bar for spotting the test split
-            stage[variant] = now
+    def trained(message: tuple[str, int]) -> None:
+        variant, steps = message
+        bars[variant].update(steps - bars[variant].n)
+
+    def ended(index: int, result: Any) -> list | None:
+        if index < len(VARIANTS):  # a variant's training: its test videos join the queue
+            variant = VARIANTS[index]
+            seconds[f"train {variant}"] = result
             bars[variant].close()
-            bars[variant] = progress_bar(f"spot {variant} test", len(test), "video", position=VARIANTS.index(variant))
-        bars[variant].update(done - bars[variant].n)
+            bars[variant] = progress_bar(f"spot {variant} test", len(test), "video", position=index)
+            videos.extend((variant, i) for i in range(len(test)))
+            return [(_spot_job, (root, variant, video, profile)) for video in test]
+        variant, i = videos[index - len(VARIANTS)]
+        predictions[variant][i], share, took = result
+        kept[variant] = share if kept[variant] is None else kept[variant].add(share)
+        seconds[f"spot {variant}"] += took
+        bars[variant].update(1)
+        return None
 
     try:
-        run_in_processes([(_variant_job, (root, v, profile, test)) for v in VARIANTS], len(VARIANTS), moved,
-                         lambda index, outcome: outcomes.__setitem__(VARIANTS[index], outcome),
+        run_in_processes([(_train_job, (root, v, profile)) for v in VARIANTS], len(VARIANTS), trained, ended,
                          initializer=_quiet_worker, initargs=(max(1, threads // len(VARIANTS)),))
     finally:
         for bar in bars.values():
             bar.close()
-    return {v: outcomes[v] for v in VARIANTS}
+    for variant in VARIANTS:
+        write_predictions(predictions[variant], root / "predictions" / variant / "predictions.json")
+    return {v: VariantOutcome(predictions[v], kept[v], {k: t for k, t in seconds.items() if k.endswith(v)})
+            for v in VARIANTS}
 
 
 def run_demo(root: str | Path, profile: DemoProfile = QUICK, report: bool = True,
