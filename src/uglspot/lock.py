@@ -53,6 +53,21 @@ def output_lock(folder: str | Path, command: str) -> Iterator[Path]:
         _remove_if_empty(folder, created)
 
 
+@contextlib.contextmanager
+def new_output(folder: str | Path, command: str, refusal: str) -> Iterator[Path]:
+    """:func:`output_lock` for a command that writes only into a new or
+    empty folder: raises :class:`UserError` with ``refusal`` when ``folder``
+    holds anything, before taking the lock and again once it holds it (two
+    commands started at once would both have found it empty)."""
+    folder = Path(folder)
+    if folder.exists() and (not folder.is_dir() or not holds_nothing_else(folder)):  # a held lock: refused below
+        raise UserError(refusal)
+    with output_lock(folder, command) as path:
+        if not holds_nothing_else(folder):
+            raise UserError(refusal)
+        yield path
+
+
 def holds_nothing_else(folder: str | Path) -> bool:
     """Whether ``folder`` is empty but for its lock file: what a command that
     writes only into a new or empty folder checks once it holds the lock (two

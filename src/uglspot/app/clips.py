@@ -236,7 +236,7 @@ def cut_highlights(events: str | Path, video: str | Path, out: str | Path, *, cl
     ``out`` (a new or empty folder): ``clip_001_<class>_<mm-ss>.mp4`` …,
     ``clips.json``, and with ``reel`` all clips in one ``reel.mp4``."""
     from uglspot.io import safe_name, write_json_atomic
-    from uglspot.lock import holds_nothing_else, output_lock
+    from uglspot.lock import new_output
 
     if mode not in MODES:
         raise UserError(f"mode {mode!r}: choose one of {', '.join(MODES)}")
@@ -254,15 +254,11 @@ def cut_highlights(events: str | Path, video: str | Path, out: str | Path, *, cl
     if late:
         raise UserError(f"{events_file}: event at frame {late[0].frame} ({late[0].frame / spotted.fps:.1f} s) lies "
                         f"past the end of {video} ({source.duration:.1f} s); pass the video these events came from")
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise UserError(f"{out}: already exists and is not empty; pass a new --out (clips never overwrite)")
     outcome = ClipsOutcome([], out / "clips.json", events_file=events_file,
                            left_out=len(spotted.events) - len(chosen))
     if spotted.video not in (video.stem, video.name):
         outcome.notes.append(f"{events_file} names video {spotted.video!r}, cut from {video.name}")
-    with output_lock(out, "clips"):
-        if not holds_nothing_else(out):
-            raise UserError(f"{out}: already exists and is not empty; pass a new --out (clips never overwrite)")
+    with new_output(out, "clips", f"{out}: already exists and is not empty; pass a new --out (clips never overwrite)"):
         spans = clip_spans([e.frame / spotted.fps for e in chosen], before, after, source.duration)
         for number, (start, end, inside) in enumerate(spans, 1):
             members = tuple(chosen[i] for i in inside)

@@ -412,14 +412,11 @@ def run_demo(root: str | Path, profile: DemoProfile = QUICK, report: bool = True
     ``summary.json`` into ``root`` (a new or empty folder: a demo never
     overwrites); return what was measured. ``threads``: torch CPU threads
     to set first (None: leave them as they are)."""
-    from uglspot.lock import holds_nothing_else, output_lock
+    from uglspot.lock import new_output
 
     root = Path(root)
-    if root.exists() and (not root.is_dir() or not holds_nothing_else(root)):  # a held lock: refused below
-        raise UserError(f"{root}: already exists and is not empty; pass a new --out (a demo never overwrites)")
-    with output_lock(root, "demo"):
-        if not holds_nothing_else(root):  # another demo started into it at the same moment
-            raise UserError(f"{root}: already exists and is not empty; pass a new --out (a demo never overwrites)")
+    with new_output(root, "demo", f"{root}: already exists and is not empty; pass a new --out (a demo never "
+                                  "overwrites)"):
         return _run_demo(root, profile, report, threads)
 
 

@@ -20,14 +20,10 @@ def render_dataset(out: str | Path, matches: int | dict[str, int] = 10, minutes:
     or per split (``{"train": 12, "val": 1, "test": 10}``); ``overrides``
     are ``KEY=VALUE`` renderer settings (docs/demo.md). The same seed gives
     the same dataset. Returns each split's videos and events."""
-    from uglspot.lock import holds_nothing_else, output_lock
+    from uglspot.lock import new_output
 
     out = Path(out)
-    if out.exists() and (not out.is_dir() or not holds_nothing_else(out)):  # a held lock: refused below
-        raise UserError(f"{out}: already exists and is not an empty directory; choose a new --out")
-    with output_lock(out, "synth"):
-        if not holds_nothing_else(out):  # another render started into it at the same moment
-            raise UserError(f"{out}: already exists and is not an empty directory; choose a new --out")
+    with new_output(out, "synth", f"{out}: already exists and is not an empty directory; choose a new --out"):
         return _render(out, matches, minutes, seed, width, height, fps, workers, overrides)
 
 
