@@ -14,7 +14,11 @@ boxes kept, seconds). Rules, all on the same weights:
   global-only variant's result without training it;
 - ``pick``: each class from the one head its trained gate weighs most;
 - ``mean``: the plain mean of the heads' logits;
-- ``F`` / ``E``: the fused head alone / the entity classifier alone.
+- ``F`` / ``E``: the fused head alone / the entity classifier alone;
+- ``pickFE``: as ``pick``, but where the gate picks the fused head or the
+  entity classifier the class takes its probability from the mean of
+  their two logits (the entity side as one ensemble); where it picks the
+  global head, exactly as ``pick``.
 
     PYTHONPATH=src python benchmarks/demo_heads.py long 1 OUT [--rules gate,G,mean]
 
@@ -63,6 +67,16 @@ def loader_for(rule: str):
             model.config.head_mix = "mean"
         elif rule in ("gate", "pick"):
             model.config.head_mix = rule
+        elif rule == "pickFE":
+            model.config.head_mix = "pick"
+            mixed = model._mixed
+
+            def entity_side_as_one(global_logits, logits, entity_logits):
+                g, f, e = mixed(global_logits, logits, entity_logits)
+                both = (f + e) / 2
+                return [g, both, both]  # the gate's pick of F or E now reads the ensemble
+
+            model._mixed = entity_side_as_one
         elif rule in HEAD_INDEX:  # a gate of exactly 1 on one head and 0 on the others
             theta = torch.full((model.mixed_heads, model.config.num_classes + 1), -100.0)
             theta[HEAD_INDEX[rule]] = 100.0
