@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from _model_helpers import detector_batch, one_thread  # noqa: F401  (one_thread: autouse fixture)
 from uglspot.entities.batch import EntityBatch
@@ -151,3 +152,31 @@ def test_pick_takes_each_class_from_the_head_the_gate_weighs_most():
     model.train()
     soft = model.head_weights()  # training keeps the soft gate, which is what learns
     assert 0 < soft.min() and soft.max() < 1
+
+
+def test_pick_ensemble_reads_the_entity_side_as_one_head_where_the_gate_picks_it():
+    model = _ugl(global_head=True, head_mix="pick_ensemble").eval()
+    frames, entities, _ = _batch(3)
+    with torch.no_grad():
+        # class 1 to the fused head, 2 to the entity classifier, 3 to the global head
+        model.head_gate.copy_(torch.tensor([[0.1, 0.0, 0.0, 0.05], [0.0, 0.1, 0.0, 0.0], [0.0, 0.0, 0.1, 0.0]]))
+        f_env = model.backbone(frames)[0]
+        g = model.global_head(f_env)
+        env = model.env_proj(f_env)
+        f_ent = model.aam(env, model.entity_tokens(entities), entities.mask)[0]
+        f = model.head(model.fusion([env, f_ent]))
+        e = model.entity_head(f_ent)
+        probs = model.scores(model(frames, entities))
+    both = torch.softmax((f.float() + e.float()) / 2, dim=-1)
+    assert torch.equal(probs[..., 1], both[..., 1]) and torch.equal(probs[..., 2], both[..., 2])
+    assert torch.equal(probs[..., 3], torch.softmax(g.float(), dim=-1)[..., 3])  # the global head's, as pick
+    assert not torch.allclose(probs[..., 1], torch.softmax(f.float(), dim=-1)[..., 1])
+    # training is pick's: the same soft gate learns from the same loss
+    picked = _ugl(global_head=True, head_mix="pick").train()
+    picked.load_state_dict(model.state_dict())
+    model.train()
+    torch.manual_seed(1)
+    a = model.training_loss(model(frames, entities), F.one_hot(torch.zeros(B, T, dtype=torch.long), K + 1).float())
+    torch.manual_seed(1)
+    b = picked.training_loss(picked(frames, entities), F.one_hot(torch.zeros(B, T, dtype=torch.long), K + 1).float())
+    assert torch.equal(a, b)

@@ -47,7 +47,7 @@ from uglspot import __version__
 from uglspot.config import to_dict
 from uglspot.entities.batch import EntityBatch
 from uglspot.errors import UserError, brief
-from uglspot.model.spotter import SpotterConfig, UGLSpotter
+from uglspot.model.spotter import PICK_RULES, SpotterConfig, UGLSpotter
 
 ONNX_FORMAT = "uglspot-onnx"
 ONNX_FORMAT_VERSION = 1
@@ -238,7 +238,7 @@ def onnx_metadata(config: SpotterConfig, settings: Any, size: tuple[int, int], i
     frame rate, clip length, frame size, normalisation, which output is
     what), and the full model config and inference settings that let
     ``uglspot spot`` run the file without its run folder. Values are JSON."""
-    if config.global_head and config.head_mix == "pick" and config.loss != "focal":
+    if config.global_head and config.head_mix in PICK_RULES and config.loss != "focal":
         probs = "each event class from the softmax of the head the model picked for it; 'no event' the rest"
     else:
         probs = "sigmoid(logits) per column" if config.loss == "focal" else "softmax(logits) over the K+1 columns"

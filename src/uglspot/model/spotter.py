@@ -31,6 +31,7 @@ from uglspot.model.release import ReleaseAAM, ReleaseFusion, ReleaseNorm
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 GATE_SCALE = 10.0
+PICK_RULES = ("pick", "pick_ensemble")  # head_mix values that pick one head per class at inference
 SIDE_STREAM_SALT = 0x5EED_B0A7_D1CE
 
 
@@ -81,8 +82,10 @@ class SpotterConfig:
     # logits make the output: "mean"; "gate": per-class weights over the heads (a softmax), learned
     # from the mixed output's loss on the heads' detached logits, so the gate never changes a head;
     # "pick": the same gate in training, and at inference each class takes its probability from the
-    # one head the gate weighs most (with focal loss, its logit).
-    head_mix: Literal["mean", "gate", "pick"] = "mean"
+    # one head the gate weighs most (with focal loss, its logit); "pick_ensemble": as pick, but a class
+    # the gate gives to the fused head or the entity classifier reads the mean of those two heads'
+    # logits (the entity side as one ensemble; with one entity-side head, exactly pick).
+    head_mix: Literal["mean", "gate", "pick", "pick_ensemble"] = "mean"
     attn_heads: int = 8
     attn_ff_mult: int = 2
     attn_dropout: float = 0.1
@@ -123,8 +126,8 @@ class SpotterConfig:
                              "branch (a global-only model already has exactly that head)")
         if self.isolate_global and not self.global_head:
             raise ValueError("isolate_global keeps the global head's path apart: set global_head true")
-        if self.head_mix not in ("mean", "gate", "pick"):
-            raise ValueError(f"head_mix must be mean, gate or pick, got {self.head_mix!r}")
+        if self.head_mix not in ("mean", "gate", *PICK_RULES):
+            raise ValueError(f"head_mix must be mean, gate, pick or pick_ensemble, got {self.head_mix!r}")
         if self.entity_layers not in ("uglspot", "release"):
             raise ValueError(f"entity_layers must be uglspot or release, got {self.entity_layers!r}")
         if self.entity_layers == "release" and (self.entity_selection != "hard" or self.num_entity_classes
@@ -246,7 +249,10 @@ class UGLSpotter(nn.Module):
             return SpotterOutput(logits, attention, entity_logits, global_logits)
         if global_logits is not None:
             heads = self._mixed(global_logits, logits, entity_logits)
-            if self.config.head_mix == "pick" and self.config.loss != "focal":
+            if self.config.head_mix == "pick_ensemble" and len(heads) > 2:
+                entity_side = (heads[1] + heads[2]) / 2
+                heads = [heads[0], entity_side, entity_side]  # picking either entity-side head reads both
+            if self.config.head_mix in PICK_RULES and self.config.loss != "focal":
                 probs = self.picked_probabilities(heads)
                 return SpotterOutput(probs.clamp_min(torch.finfo(probs.dtype).tiny).log(), attention, probs=probs)
             return SpotterOutput(self.mix_heads(heads), attention)
@@ -310,13 +316,13 @@ class UGLSpotter(nn.Module):
 
     def head_weights(self) -> torch.Tensor:
         """(S, K+1) weight of each mixed head per class; columns sum to 1.
-        With ``head_mix: pick`` at inference, 1 for the head the gate weighs most."""
+        With ``head_mix: pick`` (or ``pick_ensemble``) at inference, 1 for the head the gate weighs most."""
         if self.head_gate is None:
             return torch.full((self.mixed_heads, self.config.num_classes + 1), 1 / self.mixed_heads)
         # Scaled so that Adam, at a spotting run's learning rate, can move a weight across its whole
         # range within a few hundred steps (a raw logit moves about lr per step).
         weights = torch.softmax(GATE_SCALE * self.head_gate.float(), dim=0)
-        if self.config.head_mix == "pick" and not self.training:
+        if self.config.head_mix in PICK_RULES and not self.training:
             chosen = weights.argmax(dim=0)  # (K+1,)
             return torch.nn.functional.one_hot(chosen, len(weights)).T.to(weights.dtype)
         return weights
