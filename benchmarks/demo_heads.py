@@ -18,7 +18,9 @@ boxes kept, seconds). Rules, all on the same weights:
 - ``pickFE``: as ``pick``, but where the gate picks the fused head or the
   entity classifier the class takes its probability from the mean of
   their two logits (the entity side as one ensemble); where it picks the
-  global head, exactly as ``pick``.
+  global head, exactly as ``pick``;
+- ``pickFEw``: as ``pickFE``, with the two entity-side logits weighted by
+  the gate's own weights for the class (renormalised over the two).
 
     PYTHONPATH=src python benchmarks/demo_heads.py long 1 OUT [--rules gate,G,mean]
 
@@ -41,6 +43,7 @@ from uglspot.data.labels import read_class_list, read_e2e_labels
 from uglspot.engine import infer
 from uglspot.engine.train import train
 from uglspot.metrics.spotting import frame_map
+from uglspot.model.spotter import GATE_SCALE
 from uglspot.synth import SynthConfig, generate_dataset
 
 VARIANT = "ugl_rny002"
@@ -77,6 +80,18 @@ def loader_for(rule: str):
                 return [g, both, both]  # the gate's pick of F or E now reads the ensemble
 
             model._mixed = entity_side_as_one
+        elif rule == "pickFEw":
+            model.config.head_mix = "pick"
+            mixed, gate = model._mixed, model.head_gate.detach().float()
+
+            def entity_side_weighted(global_logits, logits, entity_logits):
+                g, f, e = mixed(global_logits, logits, entity_logits)
+                w = torch.softmax(GATE_SCALE * gate, dim=0)  # the gate's soft weights (S, K+1)
+                w_f = (w[1] / (w[1] + w[2])).to(f.device)
+                both = w_f * f + (1 - w_f) * e
+                return [g, both, both]
+
+            model._mixed = entity_side_weighted
         elif rule in HEAD_INDEX:  # a gate of exactly 1 on one head and 0 on the others
             theta = torch.full((model.mixed_heads, model.config.num_classes + 1), -100.0)
             theta[HEAD_INDEX[rule]] = 100.0
