@@ -144,7 +144,7 @@ class SpotterConfig:
 # architecture as published (fusion before the GRU, hard selection, one head).
 UGL_RECIPE: MappingProxyType[str, Any] = MappingProxyType({
     "entity_selection": "learned", "entity_aux": 0.5, "entity_aux_output": True,
-    "global_head": True, "isolate_global": True, "head_mix": "pick"})
+    "global_head": True, "isolate_global": True, "head_mix": "pick_ensemble"})
 # The uglr_* variants: the released UGL code's network exactly (docs/model.md, "The released layers"): its
 # GLIP features (256-d) without class embedding, its norms, AAM and fusion, one GRU head, and its focal
 # loss defaults (α 0.25, γ 2). `uglspot import-ugl` turns its checkpoints into these.
