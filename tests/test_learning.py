@@ -12,11 +12,14 @@ selection that cannot learn, features dropped), UGL falls to the global
 model's level and this test fails.
 
 Margins measured on seeds 0-4 with the product's UGL recipe (the isolated
-global head, each class from the head a learned gate picks), the packed
-entity branch, the channels-last GSM gate and the fused AdamW (UGL minus
-global-only, mean AP of Yellow and Red card at δ = 2, points; docs/demo.md):
-+10.8, +41.9, +5.0, +10.0, +35.4, and on seeds 5 and 6 +35.4 and +9.6; so
-the threshold is 3 points. Seed 2's test match holds 6 card events, so its
+global head; each class from the head a learned gate picks, the fused head
+and the entity classifier read as one ensemble: ``head_mix:
+pick_ensemble``), the packed entity branch, the channels-last GSM gate and
+the fused AdamW (UGL minus global-only, mean AP of Yellow and Red card at
+δ = 2, points; docs/demo.md): +14.7, +50.2, +6.0, +9.0, +28.2. With the gate's plain pick
+(``head_mix: pick``, the recipe before) the same weights gave +10.8, +41.9,
++5.0, +10.0, +35.4, and on seeds 5 and 6 +35.4 and +9.6; so the threshold
+is 3 points. Seed 2's test match holds 6 card events, so its
 margin rests on a handful of detections. Before the gate and the fused
 optimiser (other rounding) the five were +7.8, +25.9, +12.5, +14.9, +12.8
 and, on seeds 5 and 6, +13.4 and +28.8; before the entity branch was packed
