@@ -127,17 +127,22 @@ def test_options_need_what_they_act_on():
     assert _ugl().global_head is None and _ugl().head_gate is None
 
 
+def _three_heads(model, frames, entities) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Set the gate to give class 1 to the fused head, 2 to the entity
+    classifier, 3 and "no event" to the global head; return the global,
+    fused and entity heads' logits, each computed by hand."""
+    model.head_gate.copy_(torch.tensor([[0.1, 0.0, 0.0, 0.05], [0.0, 0.1, 0.0, 0.0], [0.0, 0.0, 0.1, 0.0]]))
+    f_env = model.backbone(frames)[0]
+    env = model.env_proj(f_env)
+    f_ent = model.aam(env, model.entity_tokens(entities), entities.mask)[0]
+    return model.global_head(f_env), model.head(model.fusion([env, f_ent])), model.entity_head(f_ent)
+
+
 def test_pick_takes_each_class_from_the_head_the_gate_weighs_most():
     model = _ugl(global_head=True, head_mix="pick").eval()
     frames, entities, _ = _batch(2)
     with torch.no_grad():
-        model.head_gate.copy_(torch.tensor([[0.1, 0.0, 0.0, 0.05], [0.0, 0.1, 0.0, 0.0], [0.0, 0.0, 0.1, 0.0]]))
-        f_env = model.backbone(frames)[0]
-        g = model.global_head(f_env)
-        env = model.env_proj(f_env)
-        f_ent = model.aam(env, model.entity_tokens(entities), entities.mask)[0]
-        f = model.head(model.fusion([env, f_ent]))
-        e = model.entity_head(f_ent)
+        g, f, e = _three_heads(model, frames, entities)
         output = model(frames, entities)
     picked = model.head_weights()
     assert torch.equal(picked, torch.tensor([[1.0, 0, 0, 1], [0, 1, 0, 0], [0, 0, 1, 0]]))
@@ -158,14 +163,7 @@ def test_pick_ensemble_reads_the_entity_side_as_one_head_where_the_gate_picks_it
     model = _ugl(global_head=True, head_mix="pick_ensemble").eval()
     frames, entities, _ = _batch(3)
     with torch.no_grad():
-        # class 1 to the fused head, 2 to the entity classifier, 3 to the global head
-        model.head_gate.copy_(torch.tensor([[0.1, 0.0, 0.0, 0.05], [0.0, 0.1, 0.0, 0.0], [0.0, 0.0, 0.1, 0.0]]))
-        f_env = model.backbone(frames)[0]
-        g = model.global_head(f_env)
-        env = model.env_proj(f_env)
-        f_ent = model.aam(env, model.entity_tokens(entities), entities.mask)[0]
-        f = model.head(model.fusion([env, f_ent]))
-        e = model.entity_head(f_ent)
+        g, f, e = _three_heads(model, frames, entities)
         probs = model.scores(model(frames, entities))
     both = torch.softmax((f.float() + e.float()) / 2, dim=-1)
     assert torch.equal(probs[..., 1], both[..., 1]) and torch.equal(probs[..., 2], both[..., 2])
