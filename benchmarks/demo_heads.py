@@ -15,10 +15,10 @@ boxes kept, seconds). Rules, all on the same weights:
 - ``pick``: each class from the one head its trained gate weighs most;
 - ``mean``: the plain mean of the heads' logits;
 - ``F`` / ``E``: the fused head alone / the entity classifier alone;
-- ``pickFE``: as ``pick``, but where the gate picks the fused head or the
-  entity classifier the class takes its probability from the mean of
-  their two logits (the entity side as one ensemble); where it picks the
-  global head, exactly as ``pick``;
+- ``pickFE``: ``head_mix: pick_ensemble`` (the recipe): as ``pick``, but
+  where the gate picks the fused head or the entity classifier the class
+  takes its probability from the mean of their two logits; where it picks
+  the global head, exactly as ``pick``;
 - ``pickFEw``: as ``pickFE``, with the two entity-side logits weighted by
   the gate's own weights for the class (renormalised over the two).
 
@@ -70,16 +70,8 @@ def loader_for(rule: str):
             model.config.head_mix = "mean"
         elif rule in ("gate", "pick"):
             model.config.head_mix = rule
-        elif rule == "pickFE":
-            model.config.head_mix = "pick"
-            mixed = model._mixed
-
-            def entity_side_as_one(global_logits, logits, entity_logits):
-                g, f, e = mixed(global_logits, logits, entity_logits)
-                both = (f + e) / 2
-                return [g, both, both]  # the gate's pick of F or E now reads the ensemble
-
-            model._mixed = entity_side_as_one
+        elif rule == "pickFE":  # the product's rule, by the name the docs' tables use
+            model.config.head_mix = "pick_ensemble"
         elif rule == "pickFEw":
             model.config.head_mix = "pick"
             mixed, gate = model._mixed, model.head_gate.detach().float()
