@@ -29,7 +29,9 @@ def test_quick_demo_trains_both_variants_and_reports(tmp_path, capsys):
                 assert any(e["entities"] for e in events["events"])
     for label in classes:
         assert label in printed
-    for step in ("render", "train e2e_rny002", "train ugl_rny002", "spot ugl_rny002", "total"):
+    # One training gives both variants: the global-only run is the UGL run's isolated global path.
+    assert summary["global_only_from_ugl"] is True and "train e2e_rny002" not in summary["seconds"]
+    for step in ("render", "train ugl_rny002", "derive e2e_rny002", "spot e2e_rny002", "spot ugl_rny002", "total"):
         assert summary["seconds"][step] > 0
     report = (out / "report.html").read_text()
     assert report.count('class="ap-row"') == len(classes) and 'class="gallery-item"' in report
@@ -37,6 +39,7 @@ def test_quick_demo_trains_both_variants_and_reports(tmp_path, capsys):
     assert summary["smoke_test"] is True and summary["steps"] == 20
     for text in (printed, report):
         assert "Smoke test: 20 steps" in text and "trained 20 steps on 1,280 frames" in text
+        assert "isolated backbone and global head, trained once" in text
     # A second run never overwrites the first.
     assert main(["demo", "--quick", "--out", str(out)]) == 1
 
@@ -75,20 +78,29 @@ def test_a_gpu_demo_without_cuda_says_so_before_anything_is_written(tmp_path, ca
     assert not out.exists()
 
 
+def _tiny_profile(**changes):
+    from dataclasses import replace
+
+    from uglspot.app.demo import QUICK
+
+    return replace(QUICK, width=64, height=36, matches={"train": 1, "val": 1, "test": 3},
+                   minutes={"train": 0.25, "val": 0.25, "test": 0.25}, clip_len=8, batch_size=2, epochs=1,
+                   epoch_frames=64, **changes)
+
+
 @pytest.mark.slow
 def test_side_by_side_spots_every_video_as_one_process_alone_would(tmp_path):
-    """Two processes share the spotting of both variants' test videos (a
-    video goes to whichever is free): each variant's predictions must still
-    be those of training and spotting it alone on one thread."""
+    """Two processes train both variants and share the spotting of their
+    test videos (a video goes to whichever is free): each variant's
+    predictions must still be those of training and spotting it alone on
+    one thread."""
     from dataclasses import replace
 
     import torch
 
-    from uglspot.app.demo import QUICK, VARIANTS, run_demo
+    from uglspot.app.demo import VARIANTS, run_demo
 
-    tiny = replace(QUICK, width=64, height=36, matches={"train": 1, "val": 1, "test": 3},
-                   minutes={"train": 0.25, "val": 0.25, "test": 0.25}, clip_len=8, batch_size=2, epochs=1,
-                   epoch_frames=64)
+    tiny = _tiny_profile(global_from_ugl=False)  # both variants trained, each as a job of the pool
     threads = torch.get_num_threads()
     try:
         shared = run_demo(tmp_path / "shared", tiny, report=False, threads=2)
@@ -104,3 +116,39 @@ def test_side_by_side_spots_every_video_as_one_process_alone_would(tmp_path):
         for path in written:
             assert (tmp_path / "shared" / path).read_bytes() == (tmp_path / "alone" / path).read_bytes(), path
     assert shared.kept["ugl_rny002"] == alone.kept["ugl_rny002"] and shared.kept["ugl_rny002"].true_total > 0
+
+
+@pytest.mark.slow
+def test_the_global_only_run_taken_from_the_ugl_run_is_the_one_training_it_alone_gives(tmp_path):
+    """The demo trains the UGL variant once and writes the global-only run
+    from its isolated backbone and global head: its weights, config and
+    class thresholds (its own validation pass) must be, byte for byte,
+    those of training the global-only variant alone with the same seed on
+    as many threads. A recipe whose entity branch reaches the backbone, a
+    wrong key mapping, or thresholds copied from the UGL run fail here."""
+    from dataclasses import replace
+
+    import torch
+    from safetensors.torch import load_file
+
+    from uglspot.app.demo import GLOBAL, _train_config, run_demo
+    from uglspot.engine.infer import model_directory
+    from uglspot.engine.train import train
+
+    tiny = _tiny_profile()
+    threads = torch.get_num_threads()
+    try:
+        outcome = run_demo(tmp_path / "demo", tiny, report=False, threads=2)
+        train(replace(_train_config(tmp_path / "demo", GLOBAL, tiny), out=str(tmp_path / "alone")))
+    finally:
+        torch.set_num_threads(threads)
+    assert outcome.seconds[f"derive {GLOBAL}"] > 0 and f"train {GLOBAL}" not in outcome.seconds
+    derived, trained = model_directory(tmp_path / "demo" / "runs" / GLOBAL), model_directory(tmp_path / "alone")
+    assert derived.name == trained.name  # the same epoch and step
+    for name in ("config.json", "inference.json"):
+        assert (derived / name).read_bytes() == (trained / name).read_bytes(), name
+    mine, theirs = (load_file(folder / "model.safetensors") for folder in (derived, trained))
+    assert mine.keys() == theirs.keys()
+    differ = [k for k, v in theirs.items() if not torch.equal(mine[k], v)]  # (the header's key order may differ)
+    assert not differ, f"the derived weights differ from the trained ones: {differ[:3]}"
+    assert json.loads((trained / "inference.json").read_text())["class_thresholds"]  # validation chose some

@@ -51,7 +51,7 @@ from uglspot.app.demo import CARD_CLASSES, QUICK, class_group_ap, run_demo
 SLICE = replace(QUICK, name="learning-test", width=64, height=36,
                 matches={"train": 3, "val": 1, "test": 1}, minutes={"train": 1.0, "val": 0.5, "test": 1.5},
                 incidents={"foul": 1.0}, clip_len=16, batch_size=8, epochs=2, epoch_frames=5120, lr=3e-3,
-                foreground=0.75)
+                foreground=0.75, global_from_ugl=False)  # two trainings: the second test compares their weights
 MARGIN = 0.03  # see the module docstring: seven measured margins, and 0 with the entity path broken
 
 

@@ -17,6 +17,7 @@ from typing import Any, Callable, Sequence
 from uglspot.errors import UserError
 
 VARIANTS = ("e2e_rny002", "ugl_rny002")
+GLOBAL, UGL = VARIANTS
 TOLERANCES = (1, 2)
 
 
@@ -59,6 +60,10 @@ class DemoProfile:
     # Train and spot the two variants at once, one process each on half the cores (when there are
     # two or more): about 1.3x faster on 2 cores than one after the other.
     side_by_side: bool = True
+    # With the UGL recipe's isolated global path, train the UGL variant alone (on all the threads) and take
+    # the global-only run from its backbone and global head: the weights training the global-only variant
+    # would give, bit for bit (uglspot.engine.global_only). False trains both, as for any other recipe.
+    global_from_ugl: bool = True
     infer_batch: int = 4
     # bf16 autocast for training and spotting on a CPU that runs it natively (AVX512-BF16, AMX):
     # about 1.4x faster here; fp32 elsewhere (docs/demo.md).
@@ -81,6 +86,15 @@ class DemoProfile:
         return self.epochs * self.epoch_frames
 
     @property
+    def derives_global(self) -> bool:
+        """Whether the global-only run is taken from the UGL run (``global_from_ugl`` and a UGL model
+        whose global path trains apart from its entity branch)."""
+        from uglspot.model.spotter import build_config
+
+        options = {**self.shared_options, **self.model_options, "loss": self.loss}
+        return self.global_from_ugl and build_config(UGL, 1, **options).isolate_global
+
+    @property
     def steps(self) -> int:
         """Optimiser steps per variant."""
         return self.epochs * (self.epoch_frames // (self.clip_len * self.batch_size))
@@ -91,6 +105,9 @@ class DemoProfile:
         notes = [f"Profile {self.name}, seed {self.seed}: each variant trained {self.steps} steps on "
                  f"{self.budget_frames:,} frames (clips of {self.clip_len} × batch {self.batch_size}, "
                  f"{self.width}×{self.height} px at {self.fps:g} fps)."]
+        if self.derives_global:
+            notes.append(f"The global-only model is the UGL model's isolated backbone and global head, trained "
+                         f"once: the weights {GLOBAL} trained alone with this seed would have, bit for bit.")
         if self.smoke_test:
             notes.append(f"Smoke test: {self.steps} steps check that the pipeline runs end to end; at this size the "
                          "AP figures are noise and say nothing about the variants. Compare them with the default "
@@ -295,17 +312,34 @@ class VariantOutcome:
     seconds: dict[str, float]
 
 
-def _run_variant(root: Path, variant: str, profile: DemoProfile, test: list) -> VariantOutcome:
-    """Train ``variant`` and spot the test split with it, in this process."""
-    from uglspot.engine.train import train
-
-    t = time.perf_counter()
-    train(_train_config(root, variant, profile))
-    seconds = {f"train {variant}": time.perf_counter() - t}
+def _run_variant(root: Path, variant: str, profile: DemoProfile, test: list, train: bool = True) -> VariantOutcome:
+    """Train ``variant`` (unless ``train`` is false: its run is there) and
+    spot the test split with it, in this process."""
+    seconds = {f"train {variant}": _train(root, variant, profile)} if train else {}
     t = time.perf_counter()
     predictions, kept = _spot_split(root, variant, test, profile)
     seconds[f"spot {variant}"] = time.perf_counter() - t
     return VariantOutcome(predictions, kept, seconds)
+
+
+def _train(root: Path, variant: str, profile: DemoProfile, hooks: Sequence[Any] = ()) -> float:
+    """Train ``variant`` into runs/<variant>; return the seconds it took."""
+    from uglspot.engine.train import train
+
+    t = time.perf_counter()
+    train(_train_config(root, variant, profile), hooks=hooks)
+    return time.perf_counter() - t
+
+
+def _derive_global(root: Path, profile: DemoProfile) -> float:
+    """Write the global-only variant's run from the trained UGL run's
+    isolated global path (``uglspot.engine.global_only``); return the
+    seconds it took (its validation pass)."""
+    from uglspot.engine.global_only import write_global_only_run
+
+    t = time.perf_counter()
+    write_global_only_run(_train_config(root, UGL, profile), _train_config(root, GLOBAL, profile))
+    return time.perf_counter() - t
 
 
 def _quiet_worker(threads: int) -> None:
@@ -331,11 +365,7 @@ def _quiet_worker(threads: int) -> None:
 def _train_job(root: Path, variant: str, profile: DemoProfile, queue: Any) -> float:
     """Train ``variant`` in a worker process, putting (variant, steps done)
     on ``queue``; return the seconds it took."""
-    from uglspot.engine.train import train
-
-    t = time.perf_counter()
-    train(_train_config(root, variant, profile), hooks=[lambda progress, after: queue.put((variant, progress.step))])
-    return time.perf_counter() - t
+    return _train(root, variant, profile, [lambda progress, after: queue.put((variant, progress.step))])
 
 
 _WORKER_SPOTTERS: dict[tuple[str, str], Any] = {}  # a worker process's loaded variants, by (root, variant)
@@ -355,47 +385,54 @@ def _spot_job(root: Path, variant: str, video: Any, profile: DemoProfile, queue:
     return predictions, kept, time.perf_counter() - t
 
 
-def _side_by_side(root: Path, profile: DemoProfile, test: list, threads: int) -> dict[str, VariantOutcome]:
+def _side_by_side(root: Path, profile: DemoProfile, test: list, threads: int,
+                  train: Sequence[str] = VARIANTS) -> dict[str, VariantOutcome]:
     """Both variants at once in two processes, each on half of the
     ``threads``: the demo's small models use two cores better as two runs
-    of one thread than as one run of two (docs/demo.md). Each variant's
-    training is one job; when it ends, each of its test videos becomes a
-    job of its own, so the process that is free first spots the other
-    variant's videos too instead of idling. Every job runs on the same
-    number of threads and each run is seeded alike, so what a variant
-    learns and spots depends neither on the other nor on which process
-    took a video."""
+    of one thread than as one run of two (docs/demo.md). Each variant of
+    ``train`` is trained as one job (the others' runs are there already);
+    when it ends, each of its test videos becomes a job of its own, so the
+    process that is free first spots the other variant's videos too
+    instead of idling. Every job runs on the same number of threads and
+    each run is seeded alike, so what a variant learns and spots depends
+    neither on the other nor on which process took a video."""
     from uglspot.app.pool import run_in_processes
     from uglspot.data.labels import write_predictions
     from uglspot.progress import progress_bar
 
-    bars = {v: progress_bar(f"train {v}", profile.steps, "step", position=i) for i, v in enumerate(VARIANTS)}
+    bars = {v: progress_bar(f"train {v}", profile.steps, "step", position=i) for i, v in enumerate(train)}
     predictions: dict[str, list] = {v: [None] * len(test) for v in VARIANTS}
     kept: dict[str, Any] = dict.fromkeys(VARIANTS)
     seconds: dict[str, float] = {f"spot {v}": 0.0 for v in VARIANTS}
-    videos: list[tuple[str, int]] = []  # (variant, index into test) of each spotting job, in job order
+    order: list[tuple[str, int | None]] = [(v, None) for v in train]  # each job's variant and test video, or
+    # None for its training, in job order
+
+    def spot_jobs(*variants: str) -> list:  # the videos of several variants taken in turn, so their bars move together
+        for variant in variants:
+            bars[variant] = progress_bar(f"spot {variant} test", len(test), "video",
+                                         position=VARIANTS.index(variant))
+        order.extend((variant, i) for i in range(len(test)) for variant in variants)
+        return [(_spot_job, (root, variant, video, profile)) for video in test for variant in variants]
 
     def trained(message: tuple[str, int]) -> None:
         variant, steps = message
         bars[variant].update(steps - bars[variant].n)
 
     def ended(index: int, result: Any) -> list | None:
-        if index < len(VARIANTS):  # a variant's training: its test videos join the queue
-            variant = VARIANTS[index]
+        variant, i = order[index]
+        if i is None:  # a variant's training: its test videos join the queue
             seconds[f"train {variant}"] = result
             bars[variant].close()
-            bars[variant] = progress_bar(f"spot {variant} test", len(test), "video", position=index)
-            videos.extend((variant, i) for i in range(len(test)))
-            return [(_spot_job, (root, variant, video, profile)) for video in test]
-        variant, i = videos[index - len(VARIANTS)]
+            return spot_jobs(variant)
         predictions[variant][i], share, took = result
         kept[variant] = share if kept[variant] is None else kept[variant].add(share)
         seconds[f"spot {variant}"] += took
         bars[variant].update(1)
         return None
 
+    jobs = [(_train_job, (root, v, profile)) for v in train] + spot_jobs(*(v for v in VARIANTS if v not in train))
     try:
-        run_in_processes([(_train_job, (root, v, profile)) for v in VARIANTS], len(VARIANTS), trained, ended,
+        run_in_processes(jobs, len(VARIANTS), trained, ended,
                          initializer=_quiet_worker, initargs=(max(1, threads // len(VARIANTS)),))
     finally:
         for bar in bars.values():
@@ -445,10 +482,15 @@ def _run_demo(root: Path, profile: DemoProfile, report: bool, threads: int | Non
     classes = read_class_list(data / "class.txt")
     test = read_e2e_labels(data / "test.json", classes)
     threads = torch.get_num_threads()
+    train: tuple[str, ...] = VARIANTS
+    if profile.derives_global:  # one training on every thread gives both variants
+        timings[f"train {UGL}"] = _train(root, UGL, profile)
+        timings[f"derive {GLOBAL}"] = _derive_global(root, profile)
+        train = ()
     if profile.side_by_side and threads >= 2 and _on_cpu(profile):
-        variants = _side_by_side(root, profile, test, threads)
+        variants = _side_by_side(root, profile, test, threads, train)
     else:
-        variants = {v: _run_variant(root, v, profile, test) for v in VARIANTS}
+        variants = {v: _run_variant(root, v, profile, test, train=v in train) for v in VARIANTS}
     results = {v: frame_map(test, o.predictions, classes, TOLERANCES) for v, o in variants.items()}
     kept = {v: o.kept for v, o in variants.items()}
     for o in variants.values():
@@ -473,7 +515,7 @@ def _run_demo(root: Path, profile: DemoProfile, report: bool, threads: int | Non
                           card_sentence(results, kept), timings)
     write_json_atomic(root / "summary.json", {
         "profile": profile.name, "seed": profile.seed, "budget_frames": profile.budget_frames,
-        "steps": profile.steps, "smoke_test": profile.smoke_test,
+        "steps": profile.steps, "smoke_test": profile.smoke_test, "global_only_from_ugl": profile.derives_global,
         "tolerances": list(TOLERANCES), "seconds": {k: round(v, 1) for k, v in timings.items()},
         "events": counts, "results": {v: r.to_json() for v, r in results.items()},
         "card_boxes_kept": {v: k.to_json() for v, k in kept.items() if k is not None},

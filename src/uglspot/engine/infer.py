@@ -351,3 +351,13 @@ def spot_videos(
                 continue
             result.source = video
             yield result
+
+
+def validation_predictions(spotter: InferenceModel, videos: Sequence[Video], frames: FrameSource,
+                           entities: EntityWindows | None, device: torch.device,
+                           desc: str | None = None) -> list[Any]:
+    """Each video's predictions as a validation scores them: no explanations,
+    at the precision ``predict`` and ``spot`` will run the model in."""
+    precision = inference_dtype(spotter.settings.precision, device)
+    return [result.record.as_predictions()
+            for result in spot_videos(spotter, videos, frames, entities, precision, explain=False, desc=desc)]

@@ -32,7 +32,7 @@ from uglspot.data.augment import ClipAugment, normalize
 from uglspot.data.clips import epoch_clips
 from uglspot.data.dataset import ClipDataset, EntityWindows, FrameSource, entity_batch
 from uglspot.engine.config import RunConfig, check_run_config, saved_config_text
-from uglspot.engine.infer import InferenceModel, InferenceSettings, inference_dtype, inference_settings, spot_videos
+from uglspot.engine.infer import InferenceModel, InferenceSettings, inference_settings, validation_predictions
 from uglspot.engine.log import RunLog, StepMeter
 from uglspot.engine.preflight import check_training
 from uglspot.engine.checkpoints import checkpoint_last, restore, save_checkpoint, start_messages
@@ -332,13 +332,10 @@ def validate(run: Run) -> float:
     """The dataset's metric on the validation videos; videos split across ranks, predictions gathered."""
     from uglspot.engine.evaluate import choose_class_thresholds, score_predictions
 
-    spotter = InferenceModel(unwrap(run.ddp), run.settings)
-    precision = inference_dtype(run.settings.precision, run.device)  # as predict and spot will run it
     mine = shard(run.splits.val, run.dist.rank, run.dist.world_size)
     label = f"validate {run.config.model.name} epoch {run.progress.epoch + 1}/{run.config.train.epochs}"
-    predictions = [result.record.as_predictions()
-                   for result in spot_videos(spotter, mine, run.frames, run.entities, precision, explain=False,
-                                             desc=label if run.dist.is_main else None)]
+    predictions = validation_predictions(InferenceModel(unwrap(run.ddp), run.settings), mine, run.frames,
+                                         run.entities, run.device, label if run.dist.is_main else None)
     if run.dist.enabled:
         gathered: list[Any] = [None] * run.dist.world_size
         torch_dist.all_gather_object(gathered, predictions)
