@@ -19,15 +19,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "demo", help="render a synthetic benchmark, train global-only and UGL, compare them, write a report",
         description=(
             "Run the whole system offline, on a CPU or a GPU: render synthetic football matches (uglspot synth), "
-            "train the global-only variant (e2e_rny002) and the UGL variant (ugl_rny002) with the same "
-            "budget, spot the test matches with both, print AP per class at δ = 1 and 2 frames, and write "
-            "DIR/report.html. About 18-20 CPU-minutes: 10-16 minutes on 2 cores, depending on the CPU "
-            "(--profile long: about 77 CPU-minutes, 35-50 minutes on 2 cores; --quick: about 1 minute). "
-            "See docs/demo.md."))
+            "train the UGL variant (ugl_rny002) and take the global-only variant (e2e_rny002) from its "
+            "isolated backbone and global head (the same weights a training of its own gives), spot the test "
+            "matches with both, print AP per class at δ = 1 and 2 frames, and write DIR/report.html. About "
+            "16-17 CPU-minutes: 9-10 minutes on 2 cores (--profile long: about 60 CPU-minutes, 33 minutes "
+            "on 2 cores; --quick: about 1 minute). See docs/demo.md."))
     parser.add_argument("--out", type=Path, default=Path("demo-run"), help="new output directory (default demo-run)")
     parser.add_argument("--profile", choices=sorted(PROFILES), default=None,
-                        help="default (10-16 minutes on 2 cores), long (3.3 times the matches, 5.3 times the "
-                             "training; 35-50 minutes on 2 cores) or quick")
+                        help="default (9-10 minutes on 2 cores), long (3.3 times the matches, 5.3 times the "
+                             "training; about 33 minutes on 2 cores) or quick")
     parser.add_argument("--quick", action="store_true", help="the quick profile: a smaller run for CI (about 1 minute)")
     parser.add_argument("--seed", type=non_negative_int, default=None, help="dataset and training seed (default 0)")
     parser.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: all cores)")
