@@ -1,9 +1,10 @@
 """The demo: the whole system on a synthetic benchmark, offline, on a CPU.
 
-Render train/val/test matches, train the global-only variant and the UGL
-variant with the same budget, spot the test matches with both, score them
-(frames mAP at δ = 1 and 2) and write the HTML report. :func:`run_demo`
-returns what it measured (``uglspot demo`` prints it).
+Render train/val/test matches, train the UGL variant and take the
+global-only variant from its isolated global path (or, for a recipe without
+one, train both with the same budget), spot the test matches with both,
+score them (frames mAP at δ = 1 and 2) and write the HTML report.
+:func:`run_demo` returns what it measured (``uglspot demo`` prints it).
 """
 
 from __future__ import annotations
@@ -57,12 +58,12 @@ class DemoProfile:
     # only slow learning down (and cost time), so the demo trains on clean clips (flips stay).
     augment: dict[str, Any] = field(default_factory=lambda: {"mixup": False, "jitter_p": 0.0, "blur_p": 0.0})
     entity_slots: int = 16
-    # Train and spot the two variants at once, one process each on half the cores (when there are
-    # two or more): about 1.3x faster on 2 cores than one after the other.
+    # Spot the two variants (and train both, when both are trained) at once, one process each on half the
+    # cores (when there are two or more): about 1.3x faster on 2 cores than one after the other.
     side_by_side: bool = True
     # With the UGL recipe's isolated global path, train the UGL variant alone (on all the threads) and take
     # the global-only run from its backbone and global head: the weights training the global-only variant
-    # would give, bit for bit (uglspot.engine.global_only). False trains both, as for any other recipe.
+    # on as many threads would give, bit for bit (uglspot.engine.global_only). False trains both.
     global_from_ugl: bool = True
     infer_batch: int = 4
     # bf16 autocast for training and spotting on a CPU that runs it natively (AVX512-BF16, AMX):
