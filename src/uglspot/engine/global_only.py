@@ -83,6 +83,10 @@ def write_global_only_run(ugl_config: RunConfig, config: RunConfig) -> Path:
     if not ugl.config.isolate_global:
         raise UserError(f"{last}: model {ugl.config.name!r} trains without isolate_global, so its global head "
                         "is not the global-only model's; train the global-only model instead")
+    progress = RunPosition(**load_state(last)["progress"])
+    if progress.epoch < config.train.epochs:
+        raise UserError(f"{last}: the UGL run stopped after epoch {progress.epoch} of {config.train.epochs}; "
+                        f"finish it first (uglspot train --resume {ugl_config.out})")
     splits = load_splits(config)
     model = build_model(config, len(splits.classes))
     differ = [k for k in GLOBAL_PATH_OPTIONS if getattr(model.config, k) != getattr(ugl.config, k)]
@@ -98,10 +102,6 @@ def write_global_only_run(ugl_config: RunConfig, config: RunConfig) -> Path:
         predictions = validation_predictions(InferenceModel(model, settings), splits.val, frames, None, device,
                                              f"validate {config.model.name} (from the UGL run)")
         choose_class_thresholds(settings, splits.val, predictions, splits.classes)
-    progress = RunPosition(**load_state(last)["progress"])
-    if progress.epoch < config.train.epochs:
-        raise UserError(f"{last}: the UGL run stopped after epoch {progress.epoch} of {config.train.epochs}; "
-                        f"finish it first (uglspot train --resume {ugl_config.out})")
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "config.yaml", saved_config_text(config))

@@ -238,11 +238,12 @@ def onnx_metadata(config: SpotterConfig, settings: Any, size: tuple[int, int], i
     frame rate, clip length, frame size, normalisation, which output is
     what), and the full model config and inference settings that let
     ``uglspot spot`` run the file without its run folder. Values are JSON."""
-    if config.global_head and config.head_mix in PICK_RULES and config.loss != "focal":
+    picked = config.global_head and config.head_mix in PICK_RULES and config.loss != "focal"
+    if picked and config.head_mix == "pick_ensemble" and config.entity_aux_output:
+        probs = ("each event class from the softmax of the head the model picked for it, the fused head and "
+                 "the entity classifier read as one (the mean of their logits); 'no event' the rest")
+    elif picked:
         probs = "each event class from the softmax of the head the model picked for it; 'no event' the rest"
-        if config.head_mix == "pick_ensemble" and config.entity_aux_output:
-            probs = ("each event class from the softmax of the head the model picked for it, the fused head and "
-                     "the entity classifier read as one (the mean of their logits); 'no event' the rest")
     else:
         probs = "sigmoid(logits) per column" if config.loss == "focal" else "softmax(logits) over the K+1 columns"
     plain = {
