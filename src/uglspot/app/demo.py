@@ -116,9 +116,10 @@ class DemoProfile:
         return notes
 
 
-DEFAULT = DemoProfile("default", matches={"train": 12, "val": 1, "test": 10},
-                      minutes={"train": 3.0, "val": 0.5, "test": 3.0})
-LONG = replace(DEFAULT, name="long", matches={"train": 40, "val": 1, "test": 16}, epochs=16, batch_size=8,
+# The validation matches are where the UGL variant chooses each class's head (engine.head_choice).
+DEFAULT = DemoProfile("default", matches={"train": 12, "val": 2, "test": 10},
+                      minutes={"train": 3.0, "val": 3.0, "test": 3.0})
+LONG = replace(DEFAULT, name="long", matches={"train": 40, "val": 3, "test": 16}, epochs=16, batch_size=8,
                epoch_frames=7680)
 QUICK = replace(DEFAULT, name="quick", matches={"train": 2, "val": 1, "test": 1},
                 minutes={"train": 1.0, "val": 0.5, "test": 1.5}, batch_size=2, epochs=2, epoch_frames=640,

@@ -38,8 +38,9 @@ def export_model(run: str | Path, out: str | Path | None = None, format: str = "
     (width, height) is needed when the model keeps each video's aspect
     ratio. With ``check``, ONNX Runtime and PyTorch score one random window
     and the outcome holds their largest differences."""
+    from uglspot.engine.head_choice import apply_head_choice
     from uglspot.engine.model_folder import load_model
-    from uglspot.engine.infer import model_directory, read_inference_settings
+    from uglspot.engine.infer import INFERENCE_JSON, model_directory, read_inference_settings
     from uglspot.engine.onnx_export import export_onnx, require
     from uglspot.engine.onnx_runtime import ONNX_FILE, compare_with_torch
     from uglspot.errors import UserError
@@ -60,6 +61,7 @@ def export_model(run: str | Path, out: str | Path | None = None, format: str = "
     directory = model_directory(run)
     settings = read_inference_settings(directory)
     model = load_model(directory)
+    apply_head_choice(model, settings.head_choice, settings.classes, directory / INFERENCE_JSON)  # the graph's heads
     written = export_onnx(model, settings, out, frame_size, exporter, source=directory.name)
     difference = compare_with_torch(model, out, batch=1) if check else {}
     return ExportOutcome(out=out, model=model.config.name, classes=list(settings.classes), inputs=written.inputs,

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-import torch.distributed as torch_dist
 
 from uglspot.engine.infer import InferenceSettings, write_inference_settings
 from uglspot.engine.runtime import unwrap
@@ -64,11 +63,7 @@ def save_checkpoint(run: Path, name: str, model: torch.nn.Module, progress: Any,
 
 def checkpoint_last(run: Run) -> None:
     """Save ``last`` with the full training state (collective: every rank takes part)."""
-    states = [rng_state(run.augment_rng, run.device)]
-    if run.dist.enabled:  # every rank's generators, so each resumes its own stream
-        gathered: list[Any] = [None] * run.dist.world_size
-        torch_dist.all_gather_object(gathered, states[0])
-        states = gathered
+    states = run.dist.gather(rng_state(run.augment_rng, run.device))  # every rank's, so each resumes its own
     state = {"optimizer": run.optimizer.state_dict(), "scaler": run.scaler.state_dict(),
              "progress": asdict(run.progress), "rng": states, "world_size": run.dist.world_size,
              "schedule": schedule_record(run.config, run.steps_per_epoch)}

@@ -66,6 +66,9 @@ class InferenceSettings:
     # (engine.evaluate.class_thresholds); what `spot` keeps by default. None: the run had no validation.
     class_thresholds: dict[str, float] | None = None
     threshold_tolerance: int | None = None
+    # Per class, the head it reads ("global", "fused": the entity side, "entity"), chosen on the validation
+    # videos (engine.head_choice; model option head_choice: validation). None: the gate's pick.
+    head_choice: dict[str, str] | None = None
 
     @property
     def frame_size(self) -> int | tuple[int, int] | None:
@@ -292,9 +295,12 @@ def model_directory(path: str | Path) -> Path:
 def load_spotter(path: str | Path, device: torch.device | str = "cpu") -> InferenceModel:
     from uglspot.engine.model_folder import load_model
 
+    from uglspot.engine.head_choice import apply_head_choice
+
     directory = model_directory(path)
     settings = read_inference_settings(directory)
     model = load_model(directory, map_location="cpu").to(device).eval()
+    apply_head_choice(model, settings.head_choice, settings.classes, directory / INFERENCE_JSON)
     return InferenceModel(model=model, settings=settings, directory=directory)
 
 

@@ -17,7 +17,7 @@ from uglspot.config import from_dict, to_dict
 from uglspot.engine.runtime import unwrap
 from uglspot.errors import UserError, brief
 from uglspot.io import load_tensors, read_json, save_tensors, write_json_atomic
-from uglspot.model.spotter import SpotterConfig, UGLSpotter
+from uglspot.model.spotter import HEAD_NAMES, SpotterConfig, UGLSpotter
 
 MODEL_FORMAT = "uglspot-model"
 FORMAT_VERSION = 1
@@ -197,4 +197,7 @@ def check_inference_settings(settings: Any, where: str | Path) -> dict[str, Any]
             k in classes and isinstance(x, (int, float)) and not isinstance(x, bool) and 0 <= x <= 1
             for k, x in v.items()), "{class: a number in [0, 1]} over the model's classes")
         need("threshold_tolerance", whole(1), "an integer >= 1")
+    if settings.get("head_choice") is not None:  # absent before validation chose the heads
+        need("head_choice", lambda v, n: isinstance(v, dict) and set(v) == set(classes) and all(
+            h in HEAD_NAMES for h in v.values()), f"{{class: one of {', '.join(HEAD_NAMES)}}} for every class")
     return settings

@@ -8,7 +8,7 @@ import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import torch
 import torch.distributed as torch_dist
@@ -30,6 +30,14 @@ class Distributed:
     @property
     def is_main(self) -> bool:
         return self.rank == 0
+
+    def gather(self, item: Any) -> list[Any]:
+        """Every rank's ``item``, in rank order (collective; ``[item]`` in one process)."""
+        if not self.enabled:
+            return [item]
+        gathered: list[Any] = [None] * self.world_size
+        torch_dist.all_gather_object(gathered, item)
+        return gathered
 
     @staticmethod
     def from_env() -> "Distributed":

@@ -329,17 +329,20 @@ def end_epoch(run: Run, epoch: int, frames_per_s: float, seconds: float, hooks: 
 
 
 def validate(run: Run) -> float:
-    """The dataset's metric on the validation videos; videos split across ranks, predictions gathered."""
+    """The dataset's metric on the validation videos (split across ranks, predictions gathered), spotted
+    once per head by a model that chooses its heads there (engine.head_choice)."""
     from uglspot.engine.evaluate import choose_class_thresholds, score_predictions
+    from uglspot.engine.head_choice import choose_heads
 
-    mine = shard(run.splits.val, run.dist.rank, run.dist.world_size)
+    mine, model = shard(run.splits.val, run.dist.rank, run.dist.world_size), unwrap(run.ddp)
     label = f"validate {run.config.model.name} epoch {run.progress.epoch + 1}/{run.config.train.epochs}"
-    predictions = validation_predictions(InferenceModel(unwrap(run.ddp), run.settings), mine, run.frames,
-                                         run.entities, run.device, label if run.dist.is_main else None)
-    if run.dist.enabled:
-        gathered: list[Any] = [None] * run.dist.world_size
-        torch_dist.all_gather_object(gathered, predictions)
-        predictions = [p for part in gathered for p in part]
+
+    def predict(what: str) -> list[Any]:
+        predictions = validation_predictions(InferenceModel(model, run.settings), mine, run.frames, run.entities,
+                                             run.device, label + what if run.dist.is_main else None)
+        return [p for part in run.dist.gather(predictions) for p in part]
+
+    predictions, run.settings.head_choice = choose_heads(model, run.splits.val, run.splits.classes, predict)
     run.model.train()
     choose_class_thresholds(run.settings, run.splits.val, predictions, run.splits.classes)  # what spot keeps
     return score_predictions(run.config.train.metric, run.splits.val, predictions, run.splits.classes)

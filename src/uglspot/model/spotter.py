@@ -12,7 +12,7 @@ import contextlib
 import math
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Iterator, Literal, NamedTuple
+from typing import Any, Iterator, Literal, NamedTuple, Sequence
 
 import torch
 from torch import nn
@@ -32,6 +32,7 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 GATE_SCALE = 10.0
 PICK_RULES = ("pick", "pick_ensemble")  # head_mix values that pick one head per class at inference
+HEAD_NAMES = ("global", "fused", "entity")  # the mixed heads, in the order of the gate's rows
 SIDE_STREAM_SALT = 0x5EED_B0A7_D1CE
 
 
@@ -86,6 +87,11 @@ class SpotterConfig:
     # the gate gives to the fused head or the entity classifier reads the mean of those two heads'
     # logits (the entity side as one ensemble; with one entity-side head, exactly pick).
     head_mix: Literal["mean", "gate", "pick", "pick_ensemble"] = "mean"
+    # With a pick rule, who picks each class's head: "gate", the trained gate (it learns from training
+    # clips); "validation", each validation pass spots the validation videos once per head and keeps the
+    # global head for a class unless another head is better there beyond doubt (engine.head_choice);
+    # inference.json keeps the choice. Without a pick rule (or without validation videos), the gate.
+    head_choice: Literal["gate", "validation"] = "gate"
     attn_heads: int = 8
     attn_ff_mult: int = 2
     attn_dropout: float = 0.1
@@ -128,6 +134,8 @@ class SpotterConfig:
             raise ValueError("isolate_global keeps the global head's path apart: set global_head true")
         if self.head_mix not in ("mean", "gate", *PICK_RULES):
             raise ValueError(f"head_mix must be mean, gate, pick or pick_ensemble, got {self.head_mix!r}")
+        if self.head_choice not in ("gate", "validation"):
+            raise ValueError(f"head_choice must be gate or validation, got {self.head_choice!r}")
         if self.entity_layers not in ("uglspot", "release"):
             raise ValueError(f"entity_layers must be uglspot or release, got {self.entity_layers!r}")
         if self.entity_layers == "release" and (self.entity_selection != "hard" or self.num_entity_classes
@@ -144,7 +152,7 @@ class SpotterConfig:
 # architecture as published (fusion before the GRU, hard selection, one head).
 UGL_RECIPE: MappingProxyType[str, Any] = MappingProxyType({
     "entity_selection": "learned", "entity_aux": 0.5, "entity_aux_output": True,
-    "global_head": True, "isolate_global": True, "head_mix": "pick_ensemble"})
+    "global_head": True, "isolate_global": True, "head_mix": "pick_ensemble", "head_choice": "validation"})
 # The uglr_* variants: the released UGL code's network exactly (docs/model.md, "The released layers"): its
 # GLIP features (256-d) without class embedding, its norms, AAM and fusion, one GRU head, and its focal
 # loss defaults (α 0.25, γ 2). `uglspot import-ugl` turns its checkpoints into these.
@@ -219,12 +227,45 @@ class UGLSpotter(nn.Module):
         # Per-class mixing logits over the mixed heads (zeros: the plain mean at the start).
         self.head_gate = (nn.Parameter(torch.zeros(self.mixed_heads, config.num_classes + 1))
                           if config.global_head and config.head_mix != "mean" else None)
+        # The head each class reads at inference (K+1,), when chosen on held-out videos (choose_heads);
+        # None: the gate's pick. Not a weight: inference.json keeps it (InferenceSettings.head_choice).
+        self.head_choice: torch.Tensor | None = None
 
     @property
     def mixed_heads(self) -> int:
         """How many heads' logits make the output: global, fused and, with
         entity_aux_output, the entity classifier."""
         return 2 + int(self.config.entity_aux_output) if self.config.global_head else 1
+
+    @property
+    def pick_candidates(self) -> tuple[int, ...]:
+        """The heads a class can be given under a pick rule, as indices into
+        HEAD_NAMES; with pick_ensemble the fused head stands for the entity side."""
+        if self.head_gate is None or self.config.head_mix not in PICK_RULES:
+            return ()
+        ensemble = self.config.head_mix == "pick_ensemble" and self.mixed_heads > 2
+        return (0, 1) if ensemble else tuple(range(self.mixed_heads))
+
+    def gate_choice(self) -> list[int]:
+        """The head the trained gate weighs most for each column (K+1), as a
+        candidate (the entity classifier counts as the fused head under
+        pick_ensemble, where both read the entity side)."""
+        chosen = torch.softmax(GATE_SCALE * self.head_gate.float(), dim=0).argmax(dim=0).tolist()
+        return [min(h, max(self.pick_candidates)) for h in chosen]
+
+    def choose_heads(self, heads: Sequence[int] | None) -> None:
+        """Make column i read head ``heads[i]`` at inference (a candidate of
+        pick_candidates, one per column of the K+1), or the gate's pick (None)."""
+        if heads is not None:
+            if not self.pick_candidates:
+                raise ValueError(f"model {self.config.name} has no heads to choose between (it needs "
+                                 "global_head and head_mix pick or pick_ensemble)")
+            if len(heads) != self.config.num_classes + 1 or not set(heads) <= set(self.pick_candidates):
+                raise ValueError(f"a head choice needs {self.config.num_classes + 1} heads out of "
+                                 f"{self.pick_candidates}, got {list(heads)}")
+            self.head_choice = torch.tensor(list(heads), dtype=torch.long)
+        else:
+            self.head_choice = None
 
     @property
     def feat_dim(self) -> int:
@@ -323,7 +364,7 @@ class UGLSpotter(nn.Module):
         # range within a few hundred steps (a raw logit moves about lr per step).
         weights = torch.softmax(GATE_SCALE * self.head_gate.float(), dim=0)
         if self.config.head_mix in PICK_RULES and not self.training:
-            chosen = weights.argmax(dim=0)  # (K+1,)
+            chosen = weights.argmax(dim=0) if self.head_choice is None else self.head_choice  # (K+1,)
             return torch.nn.functional.one_hot(chosen, len(weights)).T.to(weights.dtype)
         return weights
 
