@@ -34,22 +34,28 @@ def _guesses(video: str, throw_in: list[int], card: list[int]) -> VideoPredictio
     return VideoPredictions(video=video, events=events)
 
 
-def test_a_head_replaces_the_global_one_only_where_it_wins_on_nearly_every_resample_of_the_videos():
+def test_a_head_replaces_the_gates_pick_where_it_wins_on_nearly_every_resample_of_the_videos():
     videos = _videos(4)
     # the global head: Throw-ins well ranked in every video, the Card ranked below a false one
     glob = [_guesses(v.video, [10, 30], [20, 50]) for v in videos]
-    # the entity side: the Card first everywhere, Throw-ins better in one video only and worse in the others
+    # the entity side: the Card first everywhere; Throw-ins as well as the global head in one video, worse in three
     side = [_guesses("v0", [10, 30], [50]), *(_guesses(v.video, [20, 10, 30], [50]) for v in videos[1:])]
-    choice = head_per_class(videos, {0: glob, 1: side}, CLASSES, fallback=[0, 1, 0, 1])
-    assert choice[1:] == [0, 1, 1]  # Throw-in stays global; Card moves; Rare (no true event) keeps the gate's
+    # the gate gave Throw-in to the entity side and the Card to the global head: validation overrules both
+    choice = head_per_class(videos, {0: glob, 1: side}, CLASSES, gate=[0, 1, 0, 1])
+    assert choice[1:] == [0, 1, 1]  # Rare (no true event in the videos) keeps the gate's pick
+    assert head_per_class(videos, {0: glob, 1: side}, CLASSES, gate=[0, 0, 1, 0])[1:] == [0, 1, 0]
 
 
-def test_a_small_lead_on_a_few_videos_is_not_enough():
+def test_a_lead_on_all_the_videos_together_is_not_enough_when_one_video_says_otherwise():
+    from uglspot.metrics.spotting import frame_map
+
     videos = _videos(4)
     glob = [_guesses(v.video, [10, 30], [20, 50]) for v in videos]
-    # the entity side ranks the Card first in three videos of four, worse than the global head in the fourth
+    # the entity side ranks the Card first in three videos of four, below two false ones in the fourth
     side = [*(_guesses(v.video, [10, 30], [50]) for v in videos[:3]), _guesses("v3", [10, 30], [20, 40, 50])]
-    assert head_per_class(videos, {0: glob, 1: side}, CLASSES, fallback=[0, 1, 1, 1])[2] == 0
+    card_ap = [frame_map(videos, p, CLASSES, (1,)).per_class[1]["Card"] for p in (glob, side)]
+    assert card_ap[1] > card_ap[0]  # the best AP on all four videos: the entity side
+    assert head_per_class(videos, {0: glob, 1: side}, CLASSES, gate=[0, 0, 0, 0])[2] == 0
 
 
 def test_the_merged_predictions_are_those_of_spotting_with_the_choice():

@@ -8,12 +8,16 @@ the heads that see the entities fit a scene class about as well as the
 global head does, and a pick decided by a few thousandths can then give a
 scene class to the side that does worse on new matches (docs/demo.md, long
 profile seed 1, Throw-in). Here the validation pass spots the validation
-videos once per head and gives each class the head whose AP there is
-highest (mean over δ = 1, 2, 4 frames, the selection metric of
-``frame_map``); a class the validation videos cannot decide (no true
-event, or equal APs) keeps the gate's pick. The predictions of the chosen
-heads are merged class by class: they are exactly what spotting with the
-choice gives, since scoring, NMS and thresholds treat each class apart.
+videos once per head, and a class keeps the gate's pick unless another
+head's AP (mean over δ = 1, 2, 4 frames, the selection metric of
+``frame_map``) beats it on at least 95 % of 1,000 bootstrap resamples of
+the validation videos: a paired test over videos, the unit a new match
+varies by, so that a lead made by one or two videos does not move a pick
+(on few videos a plain argmax moved as many picks the wrong way as the
+right one). A class without a true event in the validation videos keeps
+the gate's pick. The predictions of the chosen heads are merged class by
+class: they are exactly what spotting with the choice gives, since
+scoring, NMS and thresholds treat each class apart.
 """
 
 from __future__ import annotations
