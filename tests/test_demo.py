@@ -40,6 +40,13 @@ def test_quick_demo_trains_both_variants_and_reports(tmp_path, capsys):
     for text in (printed, report):
         assert "Smoke test: 20 steps" in text and "trained 20 steps on 1,280 frames" in text
         assert "isolated backbone and global head, trained once" in text
+    # The heads the UGL variant's validation chose: in summary.json, the run's inference.json and the notes.
+    heads = summary["ugl_heads"]
+    assert set(heads) == set(classes) and set(heads.values()) <= {"global", "fused"}
+    chosen = json.loads(next((out / "runs" / "ugl_rny002" / "checkpoints").glob("best-*/inference.json")).read_text())
+    assert chosen["head_choice"] == heads
+    for text in (printed, report):
+        assert "The UGL variant reads " in text and "the heads its validation matches chose" in text
     # A second run never overwrites the first.
     assert main(["demo", "--quick", "--out", str(out)]) == 1
 

@@ -302,6 +302,7 @@ class DemoOutcome:
     table: str
     finding: str
     seconds: dict[str, float]
+    notes: list[str]  # what a reader must know (the profile's notes, the UGL variant's heads)
 
 
 @dataclass
@@ -498,6 +499,8 @@ def _run_demo(root: Path, profile: DemoProfile, report: bool, threads: int | Non
     for o in variants.values():
         timings.update(o.seconds)
 
+    heads = _chosen_heads(root)
+    notes = profile.notes() + ([heads_sentence(heads)] if heads else [])
     if report:
         from uglspot.report import build_report, load_inputs
 
@@ -506,7 +509,7 @@ def _run_demo(root: Path, profile: DemoProfile, report: bool, threads: int | Non
                                                          "classes": "dataset/class.txt", "videos": "dataset/videos"})
         inputs = load_inputs(root, title="uglspot demo: global-only (e2e_rny002) vs UGL (ugl_rny002), "
                                          "synthetic test")
-        inputs.notes = profile.notes()
+        inputs.notes = notes
         document, _ = build_report(inputs, tolerances=TOLERANCES)
         write_text_atomic(root / "report.html", document)
         timings["report"] = time.perf_counter() - t
@@ -514,12 +517,27 @@ def _run_demo(root: Path, profile: DemoProfile, report: bool, threads: int | Non
 
     counts = {c: sum(1 for v in test for e in v.events if e.label == c) for c in classes}
     outcome = DemoOutcome(results, kept, counts, len(test), summary_table(classes, results, counts),
-                          card_sentence(results, kept), timings)
+                          card_sentence(results, kept), timings, notes)
     write_json_atomic(root / "summary.json", {
         "profile": profile.name, "seed": profile.seed, "budget_frames": profile.budget_frames,
         "steps": profile.steps, "smoke_test": profile.smoke_test, "global_only_from_ugl": profile.derives_global,
         "tolerances": list(TOLERANCES), "seconds": {k: round(v, 1) for k, v in timings.items()},
         "events": counts, "results": {v: r.to_json() for v, r in results.items()},
         "card_boxes_kept": {v: k.to_json() for v, k in kept.items() if k is not None},
-        "finding": outcome.finding})
+        "ugl_heads": heads, "finding": outcome.finding})
     return outcome
+
+
+def _chosen_heads(root: Path) -> dict[str, str] | None:
+    """The heads the UGL variant's validation chose per class (None: its gate's picks)."""
+    from uglspot.engine.infer import model_directory, read_inference_settings
+
+    return read_inference_settings(model_directory(root / "runs" / UGL)).head_choice
+
+
+def heads_sentence(heads: dict[str, str]) -> str:
+    """Which classes the UGL variant reads from which head, in one sentence."""
+    side = {"global": "the global head", "fused": "the entity side", "entity": "the entity classifier"}
+    parts = [f"{', '.join(c for c, h in heads.items() if h == head)} from {name}"
+             for head, name in side.items() if head in heads.values()]
+    return f"The UGL variant reads {'; '.join(parts)}: the heads its validation matches chose (head_choice)."

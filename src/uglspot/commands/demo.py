@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     outcome = run_demo(root, profile, threads=args.threads or os.cpu_count() or 1)
     print()
     print(f"Test split: {outcome.test_videos} matches, {sum(outcome.counts.values())} events.")
-    print("\n".join(profile.notes()))
+    print("\n".join(outcome.notes))
     print("AP (%) per class, E2E-Spot frame mAP at δ frames (Δ: UGL minus global-only):")
     print(outcome.table)
     print(f"\n{outcome.finding}")
