@@ -44,6 +44,8 @@ def test_a_head_replaces_the_gates_pick_where_it_wins_on_nearly_every_resample_o
     choice = head_per_class(videos, {0: glob, 1: side}, CLASSES, gate=[0, 1, 0, 1])
     assert choice[1:] == [0, 1, 1]  # Rare (no true event in the videos) keeps the gate's pick
     assert head_per_class(videos, {0: glob, 1: side}, CLASSES, gate=[0, 0, 1, 0])[1:] == [0, 1, 0]
+    # one validation video says nothing about how a new match varies: the gate's picks stay
+    assert head_per_class(videos[1:2], {0: glob[1:2], 1: side[1:2]}, CLASSES, gate=[0, 1, 0, 1]) == [0, 1, 0, 1]
 
 
 def test_a_lead_on_all_the_videos_together_is_not_enough_when_one_video_says_otherwise():

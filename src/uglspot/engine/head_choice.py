@@ -15,7 +15,9 @@ the validation videos: a paired test over videos, the unit a new match
 varies by, so that a lead made by one or two videos does not move a pick
 (on few videos a plain argmax moved as many picks the wrong way as the
 right one). A class without a true event in the validation videos keeps
-the gate's pick. The predictions of the chosen heads are merged class by
+the gate's pick, and so does every class when there is one validation
+video only (a resample of one video is that video: no evidence of how a
+new match varies). The predictions of the chosen heads are merged class by
 class: they are exactly what spotting with the choice gives, since
 scoring, NMS and thresholds treat each class apart.
 """
@@ -33,6 +35,7 @@ from uglspot.model.spotter import HEAD_NAMES, UGLSpotter
 
 SELECTION_TOLERANCES = (1, 2, 4)
 BOOTSTRAP_RESAMPLES = 1000
+MIN_VIDEOS = 2  # on fewer, resampling says nothing about how a new match varies: the gate's picks stay
 CONFIDENCE = 0.95  # the share of resamples on which a head must beat the gate's pick to replace it
 
 
@@ -61,9 +64,12 @@ def head_per_class(videos: Sequence[Video], per_head: dict[int, list[VideoPredic
     """Per column (K+1), the head a class reads: the gate's pick (``gate``)
     unless another head's AP beats it on at least ``CONFIDENCE`` of the
     bootstrap resamples of the videos (then the best such head by AP on all
-    videos). A class without a true event in ``videos`` keeps the gate's pick."""
+    videos). A class without a true event in ``videos``, and every class
+    when there are fewer than ``MIN_VIDEOS`` videos, keeps the gate's pick."""
     import numpy as np
 
+    if len(videos) < MIN_VIDEOS:
+        return list(gate)
     parts = {head: video_matches(videos, predictions, classes) for head, predictions in per_head.items()}
     rng = np.random.default_rng(0)  # the same draws for every head: a paired comparison
     draws = [np.arange(len(videos))] + [rng.integers(0, len(videos), len(videos)) for _ in range(resamples)]
