@@ -51,10 +51,11 @@ def _train(model, steps: int = 4) -> None:
 
 
 def _global_path(model) -> dict[str, torch.Tensor]:
-    """The backbone's and the global head's weights, named as in the global-only model."""
-    head = model.global_head if model.config.use_entities else model.head
-    return {**{f"backbone.{k}": v.clone() for k, v in model.backbone.state_dict().items()},
-            **{f"head.{k}": v.clone() for k, v in head.state_dict().items()}}
+    """A copy of the backbone's and the global head's weights, named as in the global-only model."""
+    from uglspot.engine.global_only import global_path_state
+
+    state = global_path_state(model) if model.config.use_entities else model.state_dict()
+    return {k: v.clone() for k, v in state.items()}
 
 
 def test_isolated_ugl_trains_its_global_path_exactly_as_the_global_only_model():
