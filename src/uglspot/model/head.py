@@ -6,6 +6,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from uglspot.model.gru import run_gru
+
 
 class GRUHead(nn.Module):
     def __init__(self, in_dim: int, num_outputs: int, hidden_dim: int, dropout: float = 0.5):
@@ -19,5 +21,5 @@ class GRUHead(nn.Module):
         B, T, D = x.shape
         # CPU autocast has no GRU kernel for reduced precision; CUDA autocast
         # casts back down itself.
-        y, _ = self.gru(x.to(self.gru.weight_ih_l0.dtype))  # (B, T, 2·hidden)
+        y = run_gru(self.gru, x.to(self.gru.weight_ih_l0.dtype))  # (B, T, 2·hidden)
         return self.fc(self.dropout(y))
