@@ -52,8 +52,7 @@ def choose_heads(model: torch.nn.Module, videos: Sequence[Video], classes: Seque
     per_head: dict[int, list[VideoPredictions]] = {}
     for head in model.pick_candidates:
         model.choose_heads([head] * (len(classes) + 1))
-        side = head == 1 and model.config.head_mix == "pick_ensemble" and model.mixed_heads > 2
-        per_head[head] = predict(f", {'entity side' if side else HEAD_NAMES[head] + ' head'}")
+        per_head[head] = predict(f", {model.head_label(head)}")
     choice = head_per_class(videos, per_head, classes, model.gate_choice())
     model.choose_heads(choice)
     return merge_by_class(per_head, choice, classes), {name: HEAD_NAMES[choice[i]] for i, name in enumerate(classes, 1)}

@@ -293,9 +293,8 @@ def model_directory(path: str | Path) -> Path:
 
 
 def load_spotter(path: str | Path, device: torch.device | str = "cpu") -> InferenceModel:
-    from uglspot.engine.model_folder import load_model
-
     from uglspot.engine.head_choice import apply_head_choice
+    from uglspot.engine.model_folder import load_model
 
     directory = model_directory(path)
     settings = read_inference_settings(directory)

@@ -246,6 +246,13 @@ class UGLSpotter(nn.Module):
         ensemble = self.config.head_mix == "pick_ensemble" and self.mixed_heads > 2
         return (0, 1) if ensemble else tuple(range(self.mixed_heads))
 
+    def head_label(self, head: int) -> str:
+        """What a candidate head is called on a progress bar: "global head",
+        or "entity side" for the fused head under pick_ensemble, where it
+        stands for the fused head and the entity classifier together."""
+        ensemble = self.config.head_mix == "pick_ensemble" and self.mixed_heads > 2
+        return "entity side" if ensemble and head == 1 else f"{HEAD_NAMES[head]} head"
+
     def gate_choice(self) -> list[int]:
         """The head the trained gate weighs most for each column (K+1), as a
         candidate (the entity classifier counts as the fused head under
