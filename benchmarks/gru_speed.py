@@ -14,12 +14,11 @@ RegNet-Y 800MF (768) and 200MF (368).
 from __future__ import annotations
 
 import argparse
-import json
-import time
 
 import torch
 from torch import nn
 
+from model_speed import emit, median, timed
 from uglspot.model.gru import by_clip, run_gru
 
 SHAPES = [(768, 1, 16), (768, 4, 32), (368, 1, 16), (368, 4, 32)]
@@ -38,21 +37,22 @@ def main(argv: list[str] | None = None) -> int:
         grad_out = torch.randn(batch, frames, 2 * width)
         assert by_clip(gru, x)
         ways = {"per_clip": lambda: run_gru(gru, x), "pytorch": lambda: gru(x)[0]}
+
+        def step(forward) -> None:
+            gru.zero_grad(set_to_none=True)
+            x.grad = None
+            forward().backward(grad_out)
+
         seconds: dict[str, list[float]] = {way: [] for way in ways}
-        for _ in range(args.rounds + 1):  # the first round allocates: not timed
+        for round_index in range(args.rounds + 1):  # the first round allocates: not timed
             for way, forward in ways.items():
-                gru.zero_grad(set_to_none=True)
-                x.grad = None
-                start = time.perf_counter()
-                forward().backward(grad_out)
-                seconds[way].append(time.perf_counter() - start)
-        medians = {way: sorted(times[1:])[len(times[1:]) // 2] for way, times in seconds.items()}
-        print(json.dumps(dict(figure="gru_train_step_ms", width=width, batch=batch, frames=frames,
-                              per_clip=round(medians["per_clip"] * 1000, 1),
-                              pytorch=round(medians["pytorch"] * 1000, 1),
-                              speedup=round(medians["pytorch"] / medians["per_clip"], 2),
-                              threads=args.threads, rounds=args.rounds, unit="ms (median over rounds)")),
-              flush=True)
+                elapsed = timed(lambda: step(forward), torch.device("cpu"))
+                if round_index:
+                    seconds[way].append(elapsed)
+        ms = {way: median(times) * 1000 for way, times in seconds.items()}
+        emit(figure="gru_train_step_ms", width=width, batch=batch, frames=frames, per_clip=round(ms["per_clip"], 1),
+             pytorch=round(ms["pytorch"], 1), speedup=round(ms["pytorch"] / ms["per_clip"], 2),
+             threads=args.threads, rounds=args.rounds, unit="ms (median over rounds)")
     return 0
 
 
