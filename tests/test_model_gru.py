@@ -82,6 +82,22 @@ def test_without_an_input_gradient_the_weights_still_learn():
         assert torch.allclose(grad, p.grad, atol=1e-5, rtol=1e-5)
 
 
+def test_a_frozen_weight_gets_no_gradient_and_the_others_theirs():
+    gru, x, grad_out = gru_and_input(12, 8, 2, 3)
+    gru.weight_ih_l0_reverse.requires_grad_(False)
+    found = []
+    for forward in (pytorch_gru, run_gru):
+        gru.zero_grad(set_to_none=True)
+        x.grad = None
+        forward(gru, x).backward(grad_out)
+        found.append([x.grad] + [p.grad for p in gru.parameters()])
+    assert gru.weight_ih_l0_reverse.grad is None
+    for grad, ref in zip(found[1], found[0]):
+        assert (grad is None) == (ref is None)
+        if ref is not None:
+            assert torch.allclose(grad, ref, atol=1e-5, rtol=1e-5)
+
+
 def test_a_head_trains_as_with_pytorchs_gru():
     """Five AdamW steps of a GRU head, once through each GRU: the same
     weights within 1e-5."""

@@ -81,12 +81,15 @@ class _BidirectionalGRU(torch.autograd.Function):
             order = range(T - 1, -1, -1) if direction == 0 else range(T)  # the forward's order, reversed
             grad_input_gates, grad_hidden_gates, previous = _back_direction(
                 grad_steps[..., direction * H:(direction + 1) * H], gates, w_hh, order)  # each (T·B, ·)
-            part = grad_input_gates @ w_ih  # (T·B, D)
-            grad_x = part if grad_x is None else grad_x + part
-            grads += [grad_input_gates.t() @ steps, grad_hidden_gates.t() @ previous,
-                      grad_input_gates.sum(dim=0), grad_hidden_gates.sum(dim=0)]
-        grad_x = grad_x.view(T, B, D).transpose(0, 1) if ctx.needs_input_grad[0] else None
-        return (grad_x, *(g if needed else None for g, needed in zip(grads, ctx.needs_input_grad[1:])))
+            if ctx.needs_input_grad[0]:
+                part = grad_input_gates @ w_ih  # (T·B, D)
+                grad_x = part if grad_x is None else grad_x + part
+            needed = ctx.needs_input_grad[1 + 4 * direction:5 + 4 * direction]
+            grads += [grad_input_gates.t() @ steps if needed[0] else None,  # (3H, D)
+                      grad_hidden_gates.t() @ previous if needed[1] else None,  # (3H, H)
+                      grad_input_gates.sum(dim=0) if needed[2] else None,
+                      grad_hidden_gates.sum(dim=0) if needed[3] else None]
+        return (None if grad_x is None else grad_x.view(T, B, D).transpose(0, 1), *grads)
 
 
 def _run_direction(input_gates: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tensor,
