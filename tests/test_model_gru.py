@@ -57,6 +57,22 @@ def test_same_outputs_bit_for_bit_and_gradients_within_1e5(D, H, B, T):
         assert ((grad - ref).abs().max() / scale).item() < 1e-5, name
 
 
+def test_an_input_not_laid_out_batch_first_gives_the_same_bits():
+    """Heads read views (a rearranged f_env, a slice): the layout must not
+    change the outputs."""
+    gru, _, _ = gru_and_input(40, 24, 3, 7)
+    base = torch.randn(7, 3, 80)
+    for x in (base[..., :40].transpose(0, 1), base[..., ::2].transpose(0, 1)):
+        x = x.detach().requires_grad_()
+        assert not x.is_contiguous()
+        grad_out = torch.randn(3, 7, 48)
+        y_ref, grads_ref = outputs_and_grads(gru, x, grad_out, pytorch_gru)
+        y, grads = outputs_and_grads(gru, x, grad_out, run_gru)
+        assert torch.equal(y, y_ref)
+        for grad, ref in zip(grads, grads_ref):
+            assert torch.allclose(grad, ref, atol=1e-5, rtol=1e-5)
+
+
 def test_fp64_gradients_agree_to_1e12_and_pass_a_numerical_check():
     gru, x, grad_out = gru_and_input(7, 5, 2, 4, dtype=torch.float64)
     assert by_clip(gru, x)
