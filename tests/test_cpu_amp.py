@@ -35,6 +35,10 @@ def test_fp16_on_cpu_is_an_error_naming_the_modes_that_work() -> None:
 @pytest.mark.slow
 @pytest.mark.skipif(not runtime.cpu_has_bf16(), reason="this CPU has no native bf16")
 def test_a_bf16_run_on_cpu_trains_and_its_loss_falls(tmp_path: Path) -> None:
+    """Six epochs: the mean loss of the last third of the steps over that of
+    the first third was 0.24-0.58 on seeds 0-4. Three epochs were too few
+    (0.91 on seed 0, 1.35 on seed 1), and a fresh clone's run, rounding a
+    little differently, failed there."""
     import csv
 
     from _engine_helpers import make_dataset, tiny_config
@@ -44,7 +48,7 @@ def test_a_bf16_run_on_cpu_trains_and_its_loss_falls(tmp_path: Path) -> None:
     torch.set_num_threads(1)
     data = make_dataset(tmp_path / "data")
     out = tmp_path / "run"
-    train(tiny_config(data, out, amp="bf16", epochs=3, epoch_frames=96, val_every=3))
+    train(tiny_config(data, out, amp="bf16", epochs=6, epoch_frames=96, val_every=6))
     with open(out / "steps.csv", newline="") as handle:
         losses = [float(row["loss"]) for row in csv.DictReader(handle)]
     assert all(math.isfinite(v) for v in losses)
