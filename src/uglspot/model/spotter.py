@@ -243,15 +243,19 @@ class UGLSpotter(nn.Module):
         HEAD_NAMES; with pick_ensemble the fused head stands for the entity side."""
         if self.head_gate is None or self.config.head_mix not in PICK_RULES:
             return ()
-        ensemble = self.config.head_mix == "pick_ensemble" and self.mixed_heads > 2
-        return (0, 1) if ensemble else tuple(range(self.mixed_heads))
+        return (0, 1) if self.entity_side_ensemble else tuple(range(self.mixed_heads))
+
+    @property
+    def entity_side_ensemble(self) -> bool:
+        """Whether the fused head and the entity classifier are picked as one
+        (pick_ensemble with both heads present)."""
+        return self.config.head_mix == "pick_ensemble" and self.mixed_heads > 2
 
     def head_label(self, head: int) -> str:
         """What a candidate head is called on a progress bar: "global head",
         or "entity side" for the fused head under pick_ensemble, where it
         stands for the fused head and the entity classifier together."""
-        ensemble = self.config.head_mix == "pick_ensemble" and self.mixed_heads > 2
-        return "entity side" if ensemble and head == 1 else f"{HEAD_NAMES[head]} head"
+        return "entity side" if self.entity_side_ensemble and head == 1 else f"{HEAD_NAMES[head]} head"
 
     def gate_choice(self) -> list[int]:
         """The head the trained gate weighs most for each column (K+1), as a
