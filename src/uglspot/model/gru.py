@@ -20,6 +20,8 @@ Letters: B batch, T frames, D input width, H hidden width.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -58,8 +60,8 @@ class _BidirectionalGRU(torch.autograd.Function):
         outputs, kept = [], []
         for direction in range(2):
             w_ih, w_hh, b_ih, b_hh = weights[4 * direction:4 * direction + 4]
-            order = range(T) if direction == 0 else range(T - 1, -1, -1)
-            out, gates = _run_direction(F.linear(steps, w_ih, b_ih), w_hh, b_hh, order)  # (T, B, H), 5 × (T, B, H)
+            input_gates = F.linear(steps, w_ih, b_ih)  # (T, B, 3H)
+            out, gates = _run_direction(input_gates, w_hh, b_hh, _frames(T, direction))  # (T, B, H), 5 × (T, B, H)
             outputs.append(out)
             kept.extend(gates)
         ctx.save_for_backward(x, *weights, *kept)
@@ -78,9 +80,9 @@ class _BidirectionalGRU(torch.autograd.Function):
             w_ih, w_hh, _, _ = weights[4 * direction:4 * direction + 4]
             H = w_hh.shape[1]
             gates = kept[5 * direction:5 * direction + 5]
-            order = range(T - 1, -1, -1) if direction == 0 else range(T)  # the forward's order, reversed
             grad_input_gates, grad_hidden_gates, previous = _back_direction(
-                grad_steps[..., direction * H:(direction + 1) * H], gates, w_hh, order)  # each (T·B, ·)
+                grad_steps[..., direction * H:(direction + 1) * H], gates, w_hh,
+                reversed(_frames(T, direction)))  # each (T·B, ·)
             if ctx.needs_input_grad[0]:
                 part = grad_input_gates @ w_ih  # (T·B, D)
                 grad_x = part if grad_x is None else grad_x + part
@@ -90,6 +92,11 @@ class _BidirectionalGRU(torch.autograd.Function):
                       grad_input_gates.sum(dim=0) if needed[2] else None,
                       grad_hidden_gates.sum(dim=0) if needed[3] else None]
         return (None if grad_x is None else grad_x.view(T, B, D).transpose(0, 1), *grads)
+
+
+def _frames(T: int, direction: int) -> range:
+    """The frames in the order direction 0 (forward) or 1 (reverse) runs them."""
+    return range(T) if direction == 0 else range(T - 1, -1, -1)
 
 
 def _run_direction(input_gates: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tensor,
@@ -118,7 +125,7 @@ def _run_direction(input_gates: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Te
 
 
 def _back_direction(grad_out: torch.Tensor, gates: list[torch.Tensor], w_hh: torch.Tensor,
-                    order: range) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                    order: Iterable[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """grad_out (T, B, H) of one direction's outputs, its kept gates, and
     ``order``, the frames latest first in the forward's sense → the
     gradients of the input gates' and the recurrent gates' pre-activations
