@@ -44,6 +44,7 @@ import torch
 
 from model_speed import emit, make_batch, median, sync, timed
 from uglspot.engine.schedule import adamw
+from uglspot.memory import keep_freed_memory
 from uglspot.model import create_model
 from uglspot.model.shift import to_channels_last
 from uglspot.model.spotter import UGLSpotter
@@ -83,6 +84,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, help="timed rounds (GPU 5, CPU 3)")
     parser.add_argument("--amp-dtype", choices=["bf16", "fp16"], default="bf16", help="GPU autocast dtype")
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    parser.add_argument("--default-malloc", action="store_true",
+                        help="keep glibc's default malloc settings instead of those the uglspot command sets "
+                             "(uglspot.memory.keep_freed_memory)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     return parser.parse_args(argv)
 
@@ -179,6 +183,7 @@ def replay(call: Call, train: bool) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    malloc = "default" if args.default_malloc or not keep_freed_memory() else "keep_freed"
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -194,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
         torch.backends.cudnn.benchmark = True
     common = dict(device=str(torch.cuda.get_device_name(device) if gpu else "cpu"), batch=args.batch,
                   frames=args.frames, height=args.height, width=args.width, slots=args.slots, valid=args.valid,
-                  amp=args.amp_dtype if gpu else "fp32", threads=torch.get_num_threads(), rounds=args.rounds)
+                  amp=args.amp_dtype if gpu else "fp32", threads=torch.get_num_threads(), malloc=malloc,
+                  rounds=args.rounds)
     frames, entities, targets = make_batch(args, args.batch, device, feat_dim=args.feat_dim)
 
     runners: list[Runner] = []

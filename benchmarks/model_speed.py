@@ -30,6 +30,7 @@ import torch.nn.functional as F
 
 from uglspot.engine.schedule import adamw
 from uglspot.entities.batch import EntityBatch
+from uglspot.memory import keep_freed_memory
 from uglspot.model import create_model
 from uglspot.model.shift import to_channels_last
 
@@ -56,6 +57,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--compile-backend", default="inductor",
                         help="torch.compile backend; 'none' runs the compiled phases uncompiled (dry runs)")
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    parser.add_argument("--default-malloc", action="store_true",
+                        help="keep glibc's default malloc settings instead of those the uglspot command sets "
+                             "(uglspot.memory.keep_freed_memory)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     return parser.parse_args(argv)
 
@@ -115,6 +119,7 @@ def timed(step, device: torch.device) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    malloc = "default" if args.default_malloc or not keep_freed_memory() else "keep_freed"
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -133,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     common = dict(device=str(torch.cuda.get_device_name(device) if gpu else "cpu"),
                   frames=args.frames, height=args.height, width=args.width, slots=args.slots,
                   valid=args.valid, amp=args.amp_dtype if gpu else "fp32", threads=torch.get_num_threads(),
-                  steps=args.iters)
+                  malloc=malloc, steps=args.iters)
     memory_unit = "GiB" if gpu else "GiB (process max RSS so far)"
     batches: dict[int, tuple] = {}
 

@@ -34,7 +34,8 @@ def files(package: str) -> list[Path]:
 STAGES: list[tuple[str, ...]] = [("video",), ("entities",), ("data",), ("model",), ("post", "metrics"),
                                  ("engine",), ("report", "synth"), ("app",), ("commands",), ("cli",)]
 ENTRY_POINT = "__main__"  # `python -m uglspot`: calls the CLI
-SHARED = {"uglspot", "__init__", "__version__", "errors", "io", "config", "hub", "progress", "lock", "limits"}
+SHARED = {"uglspot", "__init__", "__version__", "errors", "io", "config", "hub", "progress", "lock", "limits",
+          "memory"}
 # What a command may import: use cases, the argument helpers of commands/__init__.py, errors and
 # the limits its number options are checked against.
 COMMAND_IMPORTS = ("uglspot.app", "uglspot.errors", "uglspot.limits")

@@ -20,6 +20,7 @@ import sys
 from uglspot import __version__
 from uglspot.commands import command_modules
 from uglspot.errors import UserError, brief
+from uglspot.memory import keep_freed_memory
 
 
 class Parser(argparse.ArgumentParser):
@@ -63,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    keep_freed_memory()  # a command's steps reuse the memory the last one freed (uglspot.memory)
     try:
         return int(args.func(args) or 0)
     except UserError as exc:
