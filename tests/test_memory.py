@@ -47,7 +47,8 @@ glibc_only = pytest.mark.skipif(not has_mallinfo2(), reason="needs Linux with gl
 
 
 def probe(mode: str, **env: str) -> tuple[str, float, float]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != "GLIBC_TUNABLES"}
+    clean = {k: v for k, v in os.environ.items()
+             if not k.startswith("MALLOC_") and k not in ("GLIBC_TUNABLES", "UGLSPOT_DEFAULT_MALLOC")}
     result = subprocess.run([sys.executable, "-c", PROBE, mode], capture_output=True, text=True, check=True,
                             env={**clean, "PYTHONPATH": str(SRC), **env})
     took, mapped, free = result.stdout.split()
@@ -72,7 +73,8 @@ def test_without_it_glibc_maps_that_block_on_its_own():
 
 @glibc_only
 @pytest.mark.parametrize("env", [{"MALLOC_TRIM_THRESHOLD_": "131072"},
-                                 {"GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=131072"}])
+                                 {"GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=131072"},
+                                 {"UGLSPOT_DEFAULT_MALLOC": "1"}])
 def test_the_users_own_malloc_settings_win(env):
     took, mapped, _ = probe("keep", **env)
     assert took == "False"

@@ -21,6 +21,7 @@ M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
 MMAP_THRESHOLD = 32 * 2**20  # the most glibc accepts on 64-bit: smaller blocks come from the heap
 TRIM_THRESHOLD = 2**30  # free memory at the heap's top that glibc keeps rather than hands back
 MALLOC_ENV = ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_MMAP_MAX_")
+OPT_OUT = "UGLSPOT_DEFAULT_MALLOC"  # set to 1: leave glibc's malloc as it is
 
 
 def keep_freed_memory() -> bool:
@@ -30,10 +31,13 @@ def keep_freed_memory() -> bool:
     part back between steps.
 
     Returns whether the setting took effect: nothing changes off Linux with
-    glibc, or where the user set glibc's malloc options (``MALLOC_*_`` or
-    ``glibc.malloc`` in ``GLIBC_TUNABLES``) themselves.
+    glibc, with ``UGLSPOT_DEFAULT_MALLOC=1``, or where the user set glibc's
+    malloc options (``MALLOC_*_`` or ``glibc.malloc`` in ``GLIBC_TUNABLES``)
+    themselves.
     """
     if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
+        return False
+    if os.environ.get(OPT_OUT, "0") not in ("", "0"):
         return False
     if any(name in os.environ for name in MALLOC_ENV) or "glibc.malloc." in os.environ.get("GLIBC_TUNABLES", ""):
         return False
