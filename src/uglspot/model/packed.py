@@ -72,7 +72,8 @@ class Slots:
         B, T, N = self.mask.shape
         if self.index is None:
             return rows.reshape(B, T, N, *rows.shape[1:])
-        flat = rows.new_zeros(B * T * N, *rows.shape[1:]).index_put((self.index,), rows)  # (B·T·N, ...)
+        # in place on the new zeros: index_put would first copy the whole dense grid
+        flat = rows.new_zeros(B * T * N, *rows.shape[1:]).index_put_((self.index,), rows)  # (B·T·N, ...)
         return flat.reshape(B, T, N, *rows.shape[1:])
 
     def gather_slot_major(self, dense: torch.Tensor) -> torch.Tensor:
