@@ -34,21 +34,21 @@ which 40 % filled, fp32. Usage:
 from __future__ import annotations
 
 import argparse
+from contextlib import nullcontext
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from model_speed import emit, make_batch, median, timed
+from model_speed import add_malloc_option, emit, make_batch, malloc_setting, median, model_step, timed
 from uglspot.engine.schedule import adamw
-from uglspot.memory import keep_freed_memory
 from uglspot.model import create_model
 from uglspot.model.gru import run_gru
 from uglspot.model.spotter import UGLSpotter
 
-# The modules whose parameters only the recipe has (beside the global-only model's backbone and head).
-BRANCH = ("env_proj", "entity_tokens", "aam", "fusion", "entity_head", "head", "head_gate")
+# The global-only model's parts, which the recipe has too: the rest of its parameters are the branch's.
+GLOBAL_PATH = ("backbone.", "global_head.")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -63,8 +63,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--classes", type=int, default=17)
     parser.add_argument("--rounds", type=int, default=7, help="timed rounds; figures are medians")
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
-    parser.add_argument("--default-malloc", action="store_true",
-                        help="keep glibc's default malloc settings instead of those the uglspot command sets")
+    add_malloc_option(parser)
     return parser.parse_args(argv)
 
 
@@ -117,8 +116,7 @@ def second_gru(model: UGLSpotter, batch: int, frames: int, train: bool) -> Calla
 
 
 def optimizer(model: UGLSpotter) -> tuple[Callable[[], None], int]:
-    params = [p for name in BRANCH for p in getattr(getattr(model, name), "parameters", lambda: [])()]
-    params += [model.head_gate] if isinstance(model.head_gate, nn.Parameter) else []
+    params = [p for name, p in model.named_parameters() if not name.startswith(GLOBAL_PATH)]
     copies = nn.ParameterList([nn.Parameter(p.detach().clone()) for p in params])
     for p in copies:
         p.grad = torch.randn_like(p) * 1e-3
@@ -141,28 +139,9 @@ def dropout_bits(model: UGLSpotter, batch: int, frames: int, slots: int) -> tupl
     return run, count
 
 
-def model_step(model: UGLSpotter, inputs: tuple, targets: torch.Tensor, train: bool) -> Callable[[], None]:
-    """One training step (forward, backward, the engine's AdamW) or one
-    inference forward, as ``model_speed.py`` times them."""
-    optim = adamw(model, lr=1e-4, weight_decay=0.01)
-
-    def run() -> None:
-        if train:
-            model.train()
-            model.training_loss(model(*inputs), targets).backward()
-            optim.step()
-            optim.zero_grad(set_to_none=True)
-        else:
-            model.eval()
-            with torch.inference_mode():
-                model(*inputs)
-
-    return run
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    malloc = "default" if args.default_malloc or not keep_freed_memory() else "keep_freed"
+    malloc = malloc_setting(args)
     if args.threads:
         torch.set_num_threads(args.threads)
     reference_name = args.model.replace("ugl_", "e2e_")
@@ -178,8 +157,10 @@ def main(argv: list[str] | None = None) -> int:
     optim_step, optim_params = optimizer(model)
     for phase in ("train", "infer"):
         train = phase == "train"
-        steps = {"reference": model_step(reference, (frames, None), targets, train),
-                 "model": model_step(model, (frames, entities), targets, train)}
+        steps = {name: model_step(net, net, inputs, targets, adamw(net, lr=1e-4, weight_decay=0.01),
+                                  torch.amp.GradScaler("cuda", enabled=False), nullcontext, train)
+                 for name, net, inputs in (("reference", reference, (frames, None)),
+                                           ("model", model, (frames, entities)))}
         parts = {"matmuls": matmuls(model, filled, bt, train),
                  "second_gru": second_gru(model, args.batch, args.frames, train)}
         if train:

@@ -42,9 +42,8 @@ from typing import Any, Callable
 
 import torch
 
-from model_speed import emit, make_batch, median, sync, timed
+from model_speed import add_malloc_option, emit, make_batch, malloc_setting, median, sync, timed
 from uglspot.engine.schedule import adamw
-from uglspot.memory import keep_freed_memory
 from uglspot.model import create_model
 from uglspot.model.shift import to_channels_last
 from uglspot.model.spotter import UGLSpotter
@@ -84,10 +83,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, help="timed rounds (GPU 5, CPU 3)")
     parser.add_argument("--amp-dtype", choices=["bf16", "fp16"], default="bf16", help="GPU autocast dtype")
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
-    parser.add_argument("--default-malloc", action="store_true",
-                        help="keep glibc's default malloc settings instead of those the uglspot command sets "
-                             "(uglspot.memory.keep_freed_memory)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    add_malloc_option(parser)
     return parser.parse_args(argv)
 
 
@@ -183,7 +180,7 @@ def replay(call: Call, train: bool) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    malloc = "default" if args.default_malloc or not keep_freed_memory() else "keep_freed"
+    malloc = malloc_setting(args)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)

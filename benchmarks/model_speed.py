@@ -57,11 +57,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--compile-backend", default="inductor",
                         help="torch.compile backend; 'none' runs the compiled phases uncompiled (dry runs)")
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    add_malloc_option(parser)
+    return parser.parse_args(argv)
+
+
+def add_malloc_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--default-malloc", action="store_true",
                         help="keep glibc's default malloc settings instead of those the uglspot command sets "
                              "(uglspot.memory.keep_freed_memory)")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    return parser.parse_args(argv)
+
+
+def malloc_setting(args: argparse.Namespace) -> str:
+    """Apply the uglspot command's malloc setting unless ``--default-malloc``;
+    the JSON field that says which one the figures ran with."""
+    return "default" if args.default_malloc or not keep_freed_memory() else "keep_freed"
 
 
 def emit(**record) -> None:
@@ -117,9 +127,32 @@ def timed(step, device: torch.device) -> float:
     return time.perf_counter() - start
 
 
+def model_step(model: torch.nn.Module, runner: torch.nn.Module, inputs: tuple, targets: torch.Tensor,
+               optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler, autocast, train: bool):
+    """One training step of ``model`` through ``runner`` (it, or its compiled
+    form): forward, backward and the optimiser; or one inference forward."""
+
+    def train_step():
+        model.train()
+        with autocast():
+            out = runner(*inputs)
+            loss = model.training_loss(out, targets)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        optimizer.zero_grad(set_to_none=True)
+
+    def infer_step():
+        model.eval()
+        with torch.inference_mode(), autocast():
+            runner(*inputs)
+
+    return train_step if train else infer_step
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    malloc = "default" if args.default_malloc or not keep_freed_memory() else "keep_freed"
+    malloc = malloc_setting(args)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -172,23 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         frames, entities, targets = inputs_of(batch)
         inputs = (frames, entities if model.config.use_entities else None)
         optimizer, scaler = optimizers[name]
-
-        def train_step():
-            model.train()
-            with autocast():
-                out = runner(*inputs)
-                loss = model.training_loss(out, targets)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            optimizer.zero_grad(set_to_none=True)
-
-        def infer_step():
-            model.eval()
-            with torch.inference_mode(), autocast():
-                runner(*inputs)
-
-        return train_step if phase.startswith("train") else infer_step
+        return model_step(model, runner, inputs, targets, optimizer, scaler, autocast, phase.startswith("train"))
 
     seconds: dict[tuple[str, str, int], float] = {}
     for phase in phases:

@@ -37,6 +37,7 @@ del block
 print(took, mapped / 2**20, libc.mallinfo2().fordblks / 2**20)
 """
 
+
 def has_mallinfo2() -> bool:
     if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
         return False
