@@ -33,7 +33,7 @@ from typing import Any
 
 import torch
 
-from model_speed import add_malloc_option, emit, make_batch, malloc_setting, median, model_step, timed
+from model_speed import add_cpu_sizes, emit, make_batch, malloc_setting, median, model_step, timed
 from uglspot.engine.runtime import cpu_has_bf16
 from uglspot.engine.schedule import adamw
 from uglspot.model import create_model
@@ -53,16 +53,8 @@ OPTIONS: dict[str, tuple[str, dict[str, Any], bool]] = {
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--batch", type=int, default=1)
-    parser.add_argument("--frames", type=int, default=16)
-    parser.add_argument("--height", type=int, default=112)
-    parser.add_argument("--width", type=int, default=200)
-    parser.add_argument("--slots", type=int, default=50)
-    parser.add_argument("--valid", type=float, default=0.4, help="fraction of slots holding an entity")
-    parser.add_argument("--classes", type=int, default=17)
+    add_cpu_sizes(parser)
     parser.add_argument("--rounds", type=int, default=9, help="timed rounds after two warm-up rounds")
-    parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
-    add_malloc_option(parser)
     return parser.parse_args(argv)
 
 

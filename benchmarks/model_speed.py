@@ -62,6 +62,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def add_cpu_sizes(parser: argparse.ArgumentParser) -> None:
+    """The size options at this script's CPU size (B=1, T=16, 112×200, 50
+    slots of which 40 % filled), the threads and the malloc option: one set
+    for the CPU-only scripts that time the entity branch (entity_floor.py,
+    entity_options.py)."""
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--frames", type=int, default=16)
+    parser.add_argument("--height", type=int, default=112)
+    parser.add_argument("--width", type=int, default=200)
+    parser.add_argument("--slots", type=int, default=50)
+    parser.add_argument("--valid", type=float, default=0.4, help="fraction of slots holding an entity")
+    parser.add_argument("--classes", type=int, default=17)
+    parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    add_malloc_option(parser)
+
+
 def add_malloc_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--default-malloc", action="store_true",
                         help="keep glibc's default malloc settings instead of those the uglspot command sets "
