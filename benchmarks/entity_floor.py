@@ -41,7 +41,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from model_speed import add_cpu_sizes, emit, make_batch, malloc_setting, median, model_step, timed
+from model_speed import (add_cpu_sizes, emit, make_batch, malloc_setting, median, model_step, positive,
+                         timed)
 from uglspot.engine.schedule import adamw
 from uglspot.model import create_model
 from uglspot.model.gru import run_gru
@@ -55,7 +56,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="ugl_rny008", choices=["ugl_rny008", "ugl_rny002"])
     add_cpu_sizes(parser)
-    parser.add_argument("--rounds", type=int, default=7, help="timed rounds; figures are medians")
+    parser.add_argument("--rounds", type=positive, default=7, help="timed rounds; figures are medians")
     return parser.parse_args(argv)
 
 

@@ -33,7 +33,8 @@ from typing import Any
 
 import torch
 
-from model_speed import add_cpu_sizes, emit, make_batch, malloc_setting, median, model_step, timed
+from model_speed import (add_cpu_sizes, emit, make_batch, malloc_setting, median, model_step, positive,
+                         timed)
 from uglspot.engine.runtime import cpu_has_bf16
 from uglspot.engine.schedule import adamw
 from uglspot.model import create_model
@@ -54,7 +55,7 @@ OPTIONS: dict[str, tuple[str, dict[str, Any], bool]] = {
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_cpu_sizes(parser)
-    parser.add_argument("--rounds", type=int, default=9, help="timed rounds after two warm-up rounds")
+    parser.add_argument("--rounds", type=positive, default=9, help="timed rounds after two warm-up rounds")
     return parser.parse_args(argv)
 
 

@@ -62,19 +62,42 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def positive(text: str) -> int:
+    """argparse type: a whole number of at least 1. (The CLI's own types live in
+    uglspot.commands, which benchmarks do not import: tests/test_layout.py.)"""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
+    return value
+
+
+def fraction(text: str) -> float:
+    """argparse type: a number in [0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1], got {text!r}")
+    return value
+
+
 def add_cpu_sizes(parser: argparse.ArgumentParser) -> None:
     """The size options at this script's CPU size (B=1, T=16, 112×200, 50
     slots of which 40 % filled), the threads and the malloc option: one set
     for the CPU-only scripts that time the entity branch (entity_floor.py,
     entity_options.py)."""
-    parser.add_argument("--batch", type=int, default=1)
-    parser.add_argument("--frames", type=int, default=16)
-    parser.add_argument("--height", type=int, default=112)
-    parser.add_argument("--width", type=int, default=200)
-    parser.add_argument("--slots", type=int, default=50)
-    parser.add_argument("--valid", type=float, default=0.4, help="fraction of slots holding an entity")
-    parser.add_argument("--classes", type=int, default=17)
-    parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    parser.add_argument("--batch", type=positive, default=1)
+    parser.add_argument("--frames", type=positive, default=16)
+    parser.add_argument("--height", type=positive, default=112)
+    parser.add_argument("--width", type=positive, default=200)
+    parser.add_argument("--slots", type=positive, default=50)
+    parser.add_argument("--valid", type=fraction, default=0.4, help="fraction of slots holding an entity")
+    parser.add_argument("--classes", type=positive, default=17)
+    parser.add_argument("--threads", type=positive, help="CPU threads for torch (default: torch's choice)")
     add_malloc_option(parser)
 
 
